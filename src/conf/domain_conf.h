@@ -1,0 +1,249 @@
+/*
+ * domain_conf.h: the subset of libvirt's domain XML model that decides how
+ * DMA, ballooning and migration interact.  Element and attribute names are
+ * libvirt's (docs/formatdomain.rst); sizes are kept in bytes.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "dmg_enum.h"
+
+#define DMG_CONF_ERROR (dmg_conf_error_quark())
+GQuark dmg_conf_error_quark(void);
+
+typedef enum {
+    DMG_CONF_ERROR_XML,          /* not well-formed, DTD, entities */
+    DMG_CONF_ERROR_INVALID,      /* a value of the wrong type or range */
+    DMG_CONF_ERROR_MISSING,      /* a required element or attribute */
+    DMG_CONF_ERROR_UNSUPPORTED,  /* valid libvirt XML that we refuse */
+} dmgConfError;
+
+/* libvirt's virTristateBool / virTristateSwitch share this shape. */
+typedef enum {
+    DMG_TRISTATE_ABSENT = 0,
+    DMG_TRISTATE_ON,
+    DMG_TRISTATE_OFF,
+    DMG_TRISTATE_LAST
+} dmgTristate;
+
+typedef enum {
+    DMG_DOMAIN_VIRT_QEMU,
+    DMG_DOMAIN_VIRT_KVM,
+    DMG_DOMAIN_VIRT_LAST
+} dmgDomainVirtType;
+DMG_ENUM_DECL(dmgDomainVirt);
+
+typedef enum {
+    DMG_IOAPIC_DEFAULT,
+    DMG_IOAPIC_KVM,
+    DMG_IOAPIC_QEMU,
+    DMG_IOAPIC_LAST
+} dmgIoapicDriver;
+DMG_ENUM_DECL(dmgIoapic);
+
+typedef enum {
+    DMG_HOSTDEV_MODE_SUBSYS,
+    DMG_HOSTDEV_MODE_CAPABILITIES,
+    DMG_HOSTDEV_MODE_LAST
+} dmgHostdevMode;
+DMG_ENUM_DECL(dmgHostdevMode);
+
+typedef enum {
+    DMG_HOSTDEV_SUBSYS_USB,
+    DMG_HOSTDEV_SUBSYS_PCI,
+    DMG_HOSTDEV_SUBSYS_SCSI,
+    DMG_HOSTDEV_SUBSYS_SCSI_HOST,
+    DMG_HOSTDEV_SUBSYS_MDEV,
+    DMG_HOSTDEV_SUBSYS_LAST
+} dmgHostdevSubsysType;
+DMG_ENUM_DECL(dmgHostdevSubsys);
+
+typedef enum {
+    DMG_MDEV_MODEL_VFIO_PCI,
+    DMG_MDEV_MODEL_VFIO_CCW,
+    DMG_MDEV_MODEL_VFIO_AP,
+    DMG_MDEV_MODEL_LAST
+} dmgMdevModel;
+DMG_ENUM_DECL(dmgMdevModel);
+
+typedef enum {
+    DMG_TEAMING_NONE,
+    DMG_TEAMING_PERSISTENT,
+    DMG_TEAMING_TRANSIENT,
+    DMG_TEAMING_LAST
+} dmgTeamingType;
+DMG_ENUM_DECL(dmgTeaming);
+
+/* QEMU's OnOffAuto, as used by vfio-pci's enable-migration. */
+typedef enum {
+    DMG_ON_OFF_AUTO_AUTO,
+    DMG_ON_OFF_AUTO_ON,
+    DMG_ON_OFF_AUTO_OFF,
+    DMG_ON_OFF_AUTO_LAST
+} dmgOnOffAuto;
+DMG_ENUM_DECL(dmgOnOffAuto);
+
+/* Where a device property came from, so messages can tell the user which
+ * part of their XML to edit. */
+typedef enum {
+    DMG_PROP_SRC_NONE,
+    DMG_PROP_SRC_QEMU_OVERRIDE,
+    DMG_PROP_SRC_METADATA,
+    DMG_PROP_SRC_LAST
+} dmgPropSource;
+DMG_ENUM_DECL(dmgPropSource);
+
+typedef struct {
+    bool present;
+    unsigned domain, bus, slot, function;
+} dmgPCIAddress;
+
+typedef struct {
+    int mode;                    /* dmgHostdevMode */
+    int type;                    /* dmgHostdevSubsysType */
+    char *alias;                 /* user alias or libvirt's hostdevN */
+    bool alias_generated;
+    int line;                    /* of the <hostdev> element */
+
+    /* type='pci' */
+    dmgPCIAddress source;        /* host address */
+    char *driver_name;           /* <driver name='vfio'/> */
+    char *driver_model;          /* <driver model='mlx5_vfio_pci'/> */
+    dmgTristate iommufd;         /* <driver iommufd='yes'/> */
+    int teaming;                 /* dmgTeamingType */
+    char *teaming_persistent;
+
+    /* type='mdev' */
+    int mdev_model;              /* dmgMdevModel */
+    char *mdev_uuid;
+
+    /* type='usb'/'scsi'/'scsi_host': only the type matters here */
+
+    dmgPCIAddress guest;         /* <address type='pci'/> in the guest */
+
+    /* QEMU frontend properties, from qemu:override or dmaguard metadata */
+    dmgTristate balloon_allowed;          /* x-balloon-allowed */
+    int balloon_allowed_src;              /* dmgPropSource */
+    int enable_migration;                 /* dmgOnOffAuto */
+    dmgTristate migration_iommu_pt;       /* x-migration-iommu-pt */
+    int migration_iommu_pt_src;           /* dmgPropSource */
+} dmgHostdevDef;
+
+typedef enum {
+    DMG_MEMBALLOON_VIRTIO,
+    DMG_MEMBALLOON_XEN,
+    DMG_MEMBALLOON_NONE,
+    DMG_MEMBALLOON_VIRTIO_TRANSITIONAL,
+    DMG_MEMBALLOON_VIRTIO_NON_TRANSITIONAL,
+    DMG_MEMBALLOON_LAST
+} dmgMemballoonModel;
+DMG_ENUM_DECL(dmgMemballoonModel);
+
+typedef struct {
+    int model;                   /* dmgMemballoonModel */
+    dmgTristate autodeflate;
+    dmgTristate free_page_reporting;
+    int stats_period;            /* -1 when absent */
+    char *alias;
+    bool alias_generated;
+    dmgPCIAddress guest;
+    int line;
+} dmgMemballoonDef;
+
+typedef enum {
+    DMG_IOMMU_MODEL_INTEL,
+    DMG_IOMMU_MODEL_SMMUV3,
+    DMG_IOMMU_MODEL_VIRTIO,
+    DMG_IOMMU_MODEL_AMD,
+    DMG_IOMMU_MODEL_LAST
+} dmgIOMMUModel;
+DMG_ENUM_DECL(dmgIOMMUModel);
+
+typedef struct {
+    int model;                   /* dmgIOMMUModel */
+    dmgTristate intremap;
+    dmgTristate caching_mode;
+    dmgTristate eim;
+    dmgTristate iotlb;
+    unsigned aw_bits;            /* 0 when absent */
+    dmgTristate dma_translation;
+    dmgTristate passthrough;
+    char *alias;
+    int line;
+} dmgIOMMUDef;
+
+typedef enum {
+    DMG_MEMORY_MODEL_DIMM,
+    DMG_MEMORY_MODEL_NVDIMM,
+    DMG_MEMORY_MODEL_VIRTIO_PMEM,
+    DMG_MEMORY_MODEL_VIRTIO_MEM,
+    DMG_MEMORY_MODEL_SGX_EPC,
+    DMG_MEMORY_MODEL_LAST
+} dmgMemoryModel;
+DMG_ENUM_DECL(dmgMemoryModel);
+
+typedef struct {
+    int model;                   /* dmgMemoryModel */
+    guint64 size;                /* target/size */
+    guint64 block;               /* target/block, virtio-mem */
+    guint64 requested;           /* target/requested, virtio-mem */
+    int node;                    /* target/node, -1 when absent */
+    guint64 source_pagesize;     /* source/pagesize, 0 when absent */
+    char *alias;
+    bool alias_generated;
+    int line;
+} dmgMemoryDef;
+
+typedef struct {
+    int virt_type;               /* dmgDomainVirtType */
+    char *name;
+    char *uuid;
+    char *arch;                  /* os/type/@arch */
+    char *machine;               /* os/type/@machine */
+
+    guint64 memory;              /* <memory>, bytes */
+    guint64 current_memory;      /* <currentMemory>, bytes; = memory if absent */
+    guint64 max_memory;          /* <maxMemory>, bytes; 0 if absent */
+    unsigned max_memory_slots;
+    unsigned vcpus;
+    guint64 hard_limit;          /* memtune/hard_limit, bytes; 0 if absent */
+
+    bool locked;                 /* memoryBacking/locked */
+    bool hugepages;              /* memoryBacking/hugepages */
+    guint64 hugepage_size;       /* first hugepages/page@size, 0 = default */
+
+    int ioapic_driver;           /* dmgIoapicDriver */
+
+    GPtrArray *hostdevs;         /* dmgHostdevDef */
+    dmgMemballoonDef *memballoon;
+    dmgIOMMUDef *iommu;
+    GPtrArray *memories;         /* dmgMemoryDef */
+
+    /* Problems in the XML that do not stop the analysis, e.g. a
+     * qemu:override naming an alias no device has. */
+    GPtrArray *parse_warnings;   /* char * */
+} dmgDomainDef;
+
+void dmg_domain_def_free(dmgDomainDef *def);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgDomainDef, dmg_domain_def_free);
+
+/* Parse one libvirt <domain> document.  @source names the input in error
+ * messages (a file name or a domain name).  Returns NULL and sets @error on
+ * any problem: never a partial result. */
+dmgDomainDef *dmg_domain_def_parse_string(const char *xml, gsize len,
+                                          const char *source, GError **error);
+dmgDomainDef *dmg_domain_def_parse_file(const char *path, GError **error);
+
+dmgHostdevDef *dmg_domain_def_find_hostdev(const dmgDomainDef *def,
+                                           const char *alias);
+
+/* A human readable name for a hostdev's source: "0000:01:00.0" or the
+ * mdev UUID.  Caller frees. */
+char *dmg_hostdev_source_string(const dmgHostdevDef *hostdev);
+
+/* The namespace of dmaguard's own elements inside <metadata>. */
+#define DMG_METADATA_NS "http://dmaguard.org/xmlns/domain/1.0"
+#define DMG_METADATA_PREFIX "dmaguard"
+#define DMG_QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"

@@ -1,0 +1,247 @@
+/*
+ * domain_realize.c: domain XML + host profile + QEMU profile -> a realized
+ * VMM machine.  Devices are realized in the order QEMU creates them:
+ * accelerator, vIOMMU, memory devices, host devices, balloon.
+ */
+#include "domain_realize.h"
+
+#include <string.h>
+
+#include "balloon.h"
+#include "dmg_i18n.h"
+#include "vfio.h"
+#include "viommu.h"
+
+#define DMG_VIRTIO_MEM_DEFAULT_BLOCK (2 * 1024 * 1024)
+
+static vmm_machine_type
+dmg_machine_type(const dmgDomainDef *def)
+{
+    const char *mt = def->machine;
+
+    if (!mt) {
+        /* libvirt's default for x86 is the i440fx "pc" machine. */
+        if (!def->arch || g_str_has_prefix(def->arch, "x86") ||
+            g_str_equal(def->arch, "i686"))
+            return VMM_MACHINE_PC;
+        return VMM_MACHINE_OTHER;
+    }
+    if (strstr(mt, "q35"))
+        return VMM_MACHINE_Q35;
+    if (g_str_has_prefix(mt, "pc"))
+        return VMM_MACHINE_PC;
+    if (g_str_has_prefix(mt, "virt"))
+        return VMM_MACHINE_VIRT;
+    if (g_str_has_prefix(mt, "s390-ccw"))
+        return VMM_MACHINE_S390_CCW;
+    return VMM_MACHINE_OTHER;
+}
+
+static void
+dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
+                   const dmgQemuProfile *qemu, const vfio_backend_ops *backend,
+                   vmm_machine_config *cfg)
+{
+    *cfg = (vmm_machine_config){ 0 };
+    cfg->type = dmg_machine_type(def);
+    cfg->kvm = def->virt_type == DMG_DOMAIN_VIRT_KVM;
+    /* An unknown answer (no /dev/kvm here) counts as a synchronous MMU:
+     * every KVM since Linux 2.6.27 has one. */
+    cfg->kvm_sync_mmu = host->kvm_sync_mmu != 0;
+    cfg->kvm_nr_memslots = host->kvm_nr_memslots;
+    cfg->split_irqchip = def->ioapic_driver == DMG_IOAPIC_QEMU;
+    cfg->mem_locked = def->locked;
+    cfg->dma_entry_limit = host->dma_entry_limit;
+    cfg->vfio_backend = backend;
+    dmg_qemu_profile_compat(qemu, &cfg->compat);
+}
+
+static void
+dmg_realize_parse_warnings(const dmgDomainDef *def, vmm_machine *m)
+{
+    for (guint i = 0; i < def->parse_warnings->len; i++)
+        vmm_machine__warn(m, "xml-ignored", NULL,
+                          g_ptr_array_index(def->parse_warnings, i));
+}
+
+static void
+dmg_realize_iommu(const dmgDomainDef *def, vmm_machine *m)
+{
+    static const viommu_model models[DMG_IOMMU_MODEL_LAST] = {
+        [DMG_IOMMU_MODEL_INTEL] = VIOMMU_INTEL,
+        [DMG_IOMMU_MODEL_SMMUV3] = VIOMMU_SMMUV3,
+        [DMG_IOMMU_MODEL_VIRTIO] = VIOMMU_VIRTIO,
+        [DMG_IOMMU_MODEL_AMD] = VIOMMU_AMD,
+    };
+    const dmgIOMMUDef *io = def->iommu;
+    viommu_config cfg;
+
+    if (!io)
+        return;
+    cfg = (viommu_config){
+        .model = models[io->model],
+        .alias = io->alias,
+        .intremap = io->intremap == DMG_TRISTATE_ON,
+        .caching_mode = io->caching_mode == DMG_TRISTATE_ON,
+        .eim = io->eim == DMG_TRISTATE_ON,
+        .dma_translation = io->dma_translation != DMG_TRISTATE_OFF,
+    };
+    m->iommu = viommu__realize(m, &cfg);
+}
+
+static void
+dmg_realize_memory_devices(const dmgDomainDef *def, vmm_machine *m)
+{
+    for (guint i = 0; i < def->memories->len; i++) {
+        const dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
+        g_autoptr(GError) err = NULL;
+
+        if (mem->model != DMG_MEMORY_MODEL_VIRTIO_MEM)
+            continue;
+        if (!virtio_mem__realize(m, mem->alias, mem->size,
+                                 mem->block ? mem->block : DMG_VIRTIO_MEM_DEFAULT_BLOCK,
+                                 &err))
+            vmm_machine__error_from(m, mem->alias, err);
+    }
+}
+
+int
+dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
+                  dmgHostProfile *host)
+{
+    const dmgHostDevice *hd = h->type == DMG_HOSTDEV_SUBSYS_MDEV
+        ? dmg_host_profile_mdev(host, h->mdev_uuid)
+        : dmg_host_profile_pci(host, h->source.domain, h->source.bus,
+                               h->source.slot, h->source.function);
+    guint idx = 0;
+
+    if (hd->present && hd->iommu_group >= 0)
+        return hd->iommu_group;
+    g_ptr_array_find(def->hostdevs, h, &idx);
+    return -2 - (int)idx;
+}
+
+/* A property QEMU does not have makes QEMU refuse to start when it comes
+ * through <qemu:override>; from dmaguard's metadata it is never passed to
+ * QEMU and only loses its effect. */
+static bool
+dmg_realize_prop_available(const dmgHostdevDef *h, const dmgQemuProfile *qemu,
+                           vmm_machine *m, const char *prop, int src)
+{
+    g_autofree char *why = NULL;
+    g_autofree char *qver = dmg_qemu_version_string(qemu->version);
+    g_autofree char *msg = NULL;
+
+    if (dmg_qemu_profile_has_property(qemu, "vfio-pci", prop, &why))
+        return true;
+    if (src == DMG_PROP_SRC_QEMU_OVERRIDE) {
+        msg = g_strdup_printf(_("%s: <qemu:override> sets %s, but QEMU %s has no such vfio-pci property (it needs %s), so QEMU refuses to start: \"Property 'vfio-pci.%s' not found\". Remove the override"),
+                              h->alias, prop, qver, why, prop);
+        vmm_machine__error(m, "qemu-property-missing", h->alias, msg);
+    } else {
+        msg = g_strdup_printf(_("%s: metadata asks for %s, but QEMU %s lacks it (it needs %s); the setting has no effect"),
+                              h->alias, prop, qver, why);
+        vmm_machine__warn(m, "qemu-property-missing", h->alias, msg);
+    }
+    return false;
+}
+
+static const dmgDriverCaps *
+dmg_realize_driver(const dmgHostdevDef *h, const dmgHostDevice *hd,
+                   dmgHostProfile *host, const char **driver)
+{
+    if (h->type == DMG_HOSTDEV_SUBSYS_MDEV)
+        *driver = "mdev";
+    else if (h->driver_model)
+        *driver = h->driver_model;   /* libvirt binds this variant driver */
+    else if (hd->present && hd->driver)
+        *driver = hd->driver;
+    else
+        *driver = "vfio-pci";
+    return dmg_host_profile_driver_caps(host, *driver);
+}
+
+static void
+dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
+                    dmgHostProfile *host, const dmgQemuProfile *qemu,
+                    vmm_machine *m)
+{
+    static const vfio_device_kind mdev_kinds[DMG_MDEV_MODEL_LAST] = {
+        [DMG_MDEV_MODEL_VFIO_PCI] = VFIO_KIND_MDEV_PCI,
+        [DMG_MDEV_MODEL_VFIO_CCW] = VFIO_KIND_CCW,
+        [DMG_MDEV_MODEL_VFIO_AP] = VFIO_KIND_AP,
+    };
+    bool mdev = h->type == DMG_HOSTDEV_SUBSYS_MDEV;
+    g_autofree char *host_name = dmg_hostdev_source_string(h);
+    const dmgHostDevice *hd = mdev ? dmg_host_profile_mdev(host, h->mdev_uuid)
+        : dmg_host_profile_pci(host, h->source.domain, h->source.bus,
+                               h->source.slot, h->source.function);
+    const dmgDriverCaps *caps;
+    vfio_device_config cfg = { 0 };
+    g_autoptr(GError) err = NULL;
+
+    if (!hd->present) {
+        g_autofree char *msg = g_strdup_printf(_("%s: host device %s is not present under %s; it is analyzed as a singleton IOMMU group with driver vfio-pci. Check the address, or pass --sysfs for another host"),
+                                               h->alias, host_name, host->sysfs_root);
+        vmm_machine__warn(m, "device-not-on-host", h->alias, msg);
+    }
+    caps = dmg_realize_driver(h, hd, host, &cfg.driver);
+    cfg.alias = h->alias;
+    cfg.host = host_name;
+    cfg.kind = mdev ? mdev_kinds[h->mdev_model] : VFIO_KIND_PCI;
+    cfg.group = dmg_hostdev_group(def, h, host);
+    cfg.balloon_allowed = h->balloon_allowed == DMG_TRISTATE_ON &&
+        dmg_realize_prop_available(h, qemu, m, "x-balloon-allowed", h->balloon_allowed_src);
+    cfg.enable_migration = (vfio_enable_migration)h->enable_migration;
+    if (h->enable_migration != DMG_ON_OFF_AUTO_AUTO &&
+        !dmg_realize_prop_available(h, qemu, m, "enable-migration", DMG_PROP_SRC_QEMU_OVERRIDE))
+        cfg.enable_migration = VFIO_MIGRATION_AUTO;
+    cfg.iommu_passthrough = h->migration_iommu_pt == DMG_TRISTATE_ON &&
+        dmg_realize_prop_available(h, qemu, m, "x-migration-iommu-pt", h->migration_iommu_pt_src);
+    cfg.failover_pair = h->teaming == DMG_TEAMING_TRANSIENT;
+    cfg.caps_migration = caps && caps->migration;
+    cfg.caps_dirty_tracking = caps && caps->dirty_tracking;
+    cfg.caps_p2p = caps && caps->p2p;
+    cfg.iommu_dirty_tracking = h->iommufd == DMG_TRISTATE_ON && host->iommu_dirty_tracking;
+    if (!vfio_device__realize(m, &cfg, &err))
+        vmm_machine__error_from(m, h->alias, err);
+}
+
+static void
+dmg_realize_balloon(const dmgDomainDef *def, vmm_machine *m)
+{
+    const dmgMemballoonDef *b = def->memballoon;
+    guint64 page = 0;
+
+    if (!b || b->model == DMG_MEMBALLOON_NONE || b->model == DMG_MEMBALLOON_XEN)
+        return;
+    if (def->hugepages)
+        page = def->hugepage_size ? def->hugepage_size : 2 * 1024 * 1024;
+    virtio_balloon__realize(m, b->alias,
+                            b->free_page_reporting == DMG_TRISTATE_ON, page);
+}
+
+vmm_machine *
+dmg_domain_realize(const dmgDomainDef *def, dmgHostProfile *host,
+                   const dmgQemuProfile *qemu, const vfio_backend_ops *backend)
+{
+    vmm_machine_config cfg;
+    vmm_machine *m;
+
+    dmg_machine_config(def, host, qemu, backend, &cfg);
+    m = vmm_machine__new(&cfg);
+    dmg_realize_parse_warnings(def, m);
+    vmm_machine__init_accel(m);
+    dmg_libvirt_migration_check(def, m);
+    dmg_realize_iommu(def, m);
+    dmg_realize_memory_devices(def, m);
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+
+        if (h->type == DMG_HOSTDEV_SUBSYS_PCI || h->type == DMG_HOSTDEV_SUBSYS_MDEV)
+            dmg_realize_hostdev(def, h, host, qemu, m);
+    }
+    dmg_realize_balloon(def, m);
+    vmm_machine__done(m);
+    return m;
+}

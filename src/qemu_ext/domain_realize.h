@@ -1,0 +1,27 @@
+/*
+ * domain_realize.h: build the VMM machine a domain describes.  This is the
+ * single path from domain XML to the device model; check reads verdicts
+ * off its result, and the argv builder and the real run realize the same.
+ */
+#pragma once
+
+#include "domain_conf.h"
+#include "host_profile.h"
+#include "machine.h"
+#include "qemu_profile.h"
+#include "vfio.h"
+
+/* Realize @def's devices on a new machine, with the dry-run backend unless
+ * @backend is given.  Configuration errors become error findings on the
+ * machine; the result is never NULL. */
+vmm_machine *dmg_domain_realize(const dmgDomainDef *def, dmgHostProfile *host,
+                                const dmgQemuProfile *qemu,
+                                const vfio_backend_ops *backend);
+
+/* The IOMMU group a hostdev lands in: sysfs, or a synthetic negative id
+ * for a device that is not on this host (a singleton group). */
+int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
+                      dmgHostProfile *host);
+
+/* libvirt's qemuMigrationSrcIsAllowedHostdev() */
+void dmg_libvirt_migration_check(const dmgDomainDef *def, vmm_machine *m);

@@ -1,0 +1,162 @@
+/*
+ * report.c: text and JSON reports.
+ */
+#include "report.h"
+
+#include "dmg_i18n.h"
+#include "verdict.h"
+
+/* "hostdev0 (group 1)", "hostdev3", or "" for machine-wide findings. */
+static void
+dmg_report_subject(GString *out, JsonObject *o)
+{
+    const char *dev = json_object_get_null_member(o, "device")
+                      ? NULL : json_object_get_string_member(o, "device");
+    JsonNode *group = json_object_get_member(o, "group");
+
+    if (dev)
+        g_string_append_printf(out, "%s ", dev);
+    if (group && !JSON_NODE_HOLDS_NULL(group))
+        g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
+                               json_node_get_int(group));
+}
+
+static void
+dmg_report_findings(GString *out, JsonObject *dom, const char *member,
+                    const char *label)
+{
+    JsonArray *arr = json_object_get_array_member(dom, member);
+
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *f = json_array_get_object_element(arr, i);
+
+        g_string_append_printf(out, "  %s: ", label);
+        dmg_report_subject(out, f);
+        g_string_append_printf(out, "[%s] %s\n",
+                               json_object_get_string_member(f, "code"),
+                               json_object_get_string_member(f, "message"));
+    }
+}
+
+static void
+dmg_report_balloon(GString *out, JsonObject *dom)
+{
+    JsonObject *b = json_object_get_object_member(dom, "balloon");
+    JsonArray *inh = json_object_get_array_member(b, "inhibitors");
+    bool has_dev = !json_object_get_null_member(b, "device");
+
+    if (!has_dev)
+        g_string_append(out, _("  balloon: none (no virtio memballoon device)\n"));
+    else if (json_object_get_boolean_member(b, "effective"))
+        g_string_append_printf(out, json_object_get_boolean_member(b, "partial")
+                               ? _("  balloon %s: effective, partially (huge pages)\n")
+                               : _("  balloon %s: effective, inflating returns memory to the host\n"),
+                               json_object_get_string_member(b, "device"));
+    else
+        g_string_append_printf(out, _("  balloon %s: INERT, inflating it returns no memory to the host\n"),
+                               json_object_get_string_member(b, "device"));
+    for (guint i = 0; i < json_array_get_length(inh); i++) {
+        JsonObject *o = json_array_get_object_element(inh, i);
+        JsonArray *devs = json_object_get_array_member(o, "devices");
+        JsonNode *group = json_object_get_member(o, "group");
+
+        g_string_append(out, _("    inhibitor: "));
+        for (guint j = 0; j < json_array_get_length(devs); j++)
+            g_string_append_printf(out, "%s%s", j ? ", " : "",
+                                   json_array_get_string_element(devs, j));
+        if (json_array_get_length(devs))
+            g_string_append_c(out, ' ');
+        if (!JSON_NODE_HOLDS_NULL(group))
+            g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
+                                   json_node_get_int(group));
+        g_string_append_printf(out, "[%s] %s\n",
+                               json_object_get_string_member(o, "code"),
+                               json_object_get_string_member(o, "message"));
+    }
+    if (json_object_get_boolean_member(b, "coordinated_discard"))
+        g_string_append(out, _("  virtio-mem: coordinated discard, resizes guest memory even with VFIO\n"));
+}
+
+static void
+dmg_report_migration(GString *out, JsonObject *dom)
+{
+    JsonObject *mig = json_object_get_object_member(dom, "migration");
+    JsonArray *bl = json_object_get_array_member(mig, "blockers");
+    JsonArray *conds = json_object_get_array_member(mig, "conditions");
+
+    g_string_append(out, json_object_get_boolean_member(mig, "allowed")
+                    ? _("  migration: allowed\n") : _("  migration: BLOCKED\n"));
+    for (guint i = 0; i < json_array_get_length(bl); i++) {
+        JsonObject *o = json_array_get_object_element(bl, i);
+
+        g_string_append_printf(out, _("    blocker (%s): "),
+                               json_object_get_string_member(o, "layer"));
+        dmg_report_subject(out, o);
+        g_string_append_printf(out, "[%s] %s\n",
+                               json_object_get_string_member(o, "code"),
+                               json_object_get_string_member(o, "message"));
+    }
+    for (guint i = 0; i < json_array_get_length(conds); i++) {
+        JsonObject *o = json_array_get_object_element(conds, i);
+
+        g_string_append_printf(out, _("    condition: [%s] %s\n"),
+                               json_object_get_string_member(o, "code"),
+                               json_object_get_string_member(o, "message"));
+    }
+}
+
+static void
+dmg_report_memlock(GString *out, JsonObject *dom)
+{
+    g_autofree char *size = NULL;
+    gint64 bytes;
+
+    if (json_object_get_null_member(dom, "memlock_bytes")) {
+        g_string_append(out, _("  memlock limit: unlimited (<locked/>)\n"));
+        return;
+    }
+    bytes = json_object_get_int_member(dom, "memlock_bytes");
+    if (bytes == 0) {
+        g_string_append(out, _("  memlock limit: none needed\n"));
+        return;
+    }
+    size = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
+    g_string_append_printf(out, _("  memlock limit: %s (%" G_GINT64_FORMAT " bytes)\n"),
+                           size, bytes);
+}
+
+void
+dmg_report_text(GString *out, JsonNode *verdict)
+{
+    JsonObject *dom = json_node_get_object(verdict);
+
+    g_string_append_printf(out, _("Domain '%s'\n"),
+                           json_object_get_string_member(dom, "name"));
+    dmg_report_balloon(out, dom);
+    dmg_report_migration(out, dom);
+    dmg_report_memlock(out, dom);
+    dmg_report_findings(out, dom, "errors", _("error"));
+    dmg_report_findings(out, dom, "warnings", _("warning"));
+}
+
+char *
+dmg_report_json(GPtrArray *verdicts, gboolean pretty)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
+    json_builder_set_member_name(b, "domains");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < verdicts->len; i++)
+        json_builder_add_value(b, json_node_copy(g_ptr_array_index(verdicts, i)));
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, pretty);
+    return json_generator_to_data(gen, NULL);
+}

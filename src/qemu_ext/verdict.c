@@ -1,0 +1,228 @@
+/*
+ * verdict.c: balloon, migration and memlock verdicts, read off the model.
+ * No rule is decided here: the inhibitors are the discard manager's
+ * holders, the blockers are the registry's entries.
+ */
+#include "verdict.h"
+
+#include "balloon.h"
+#include "dmg_i18n.h"
+#include "domain_realize.h"
+#include "vfio.h"
+
+#define GIB (1024ULL * 1024 * 1024)
+
+guint64
+dmg_memlock_limit(const dmgDomainDef *def, bool *unlimited)
+{
+    unsigned nvfio = 0, factor;
+
+    *unlimited = false;
+    if (def->hard_limit)
+        return def->hard_limit;
+    if (def->locked) {
+        *unlimited = true;
+        return 0;
+    }
+    /* qemuDomainGetMemLockLimitBytes(): VFIO pins all guest memory once
+     * per address space; with a vIOMMU every device has its own. */
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+
+        if (h->type == DMG_HOSTDEV_SUBSYS_PCI || h->type == DMG_HOSTDEV_SUBSYS_MDEV)
+            nvfio++;
+    }
+    factor = nvfio ? (def->iommu ? nvfio : 1) : 0;
+    return factor ? factor * def->memory + GIB : 0;
+}
+
+static void
+dmg_json_group(JsonBuilder *b, int group)
+{
+    json_builder_set_member_name(b, "group");
+    if (group >= 0)
+        json_builder_add_int_value(b, group);
+    else
+        json_builder_add_null_value(b);
+}
+
+static void
+dmg_json_string_or_null(JsonBuilder *b, const char *name, const char *val)
+{
+    json_builder_set_member_name(b, name);
+    if (val)
+        json_builder_add_string_value(b, val);
+    else
+        json_builder_add_null_value(b);
+}
+
+static int
+dmg_alias_group(const dmgDomainDef *def, dmgHostProfile *host, const char *alias)
+{
+    const dmgHostdevDef *h = alias ? dmg_domain_def_find_hostdev(def, alias) : NULL;
+
+    if (!h || (h->type != DMG_HOSTDEV_SUBSYS_PCI && h->type != DMG_HOSTDEV_SUBSYS_MDEV))
+        return -1;
+    return dmg_hostdev_group(def, h, host);
+}
+
+static char *
+dmg_inhibitor_message(const discard_inhibitor *who, bool have_virtio_mem)
+{
+    g_autoptr(GString) devs = g_string_new(NULL);
+
+    if (g_str_equal(who->code, "kvm-no-sync-mmu"))
+        return g_strdup(_("KVM on this host has no synchronous MMU (KVM_CAP_SYNC_MMU), so it could keep using a page the balloon discarded; QEMU inhibits the balloon. Use a host kernel with MMU notifiers"));
+    if (g_str_equal(who->code, "memory-locked"))
+        return g_strdup(_("<memoryBacking><locked/> mlock()s guest memory and madvise(MADV_DONTNEED) fails on locked pages, so the balloon cannot return memory; remove <locked/> if the balloon should work"));
+    for (guint i = 0; i < who->devices->len; i++)
+        g_string_append_printf(devs, "%s%s", i ? ", " : "",
+                               (const char *)g_ptr_array_index(who->devices, i));
+    return g_strdup_printf(_("VFIO pins every guest page for DMA in IOMMU group %d (%s); a ballooned page would stay pinned and the device would keep DMA-ing to the old page after deflate (seeds 000-002), so QEMU skips every balloon discard. %s"),
+                           who->group, devs->str,
+                           have_virtio_mem
+                           ? _("The domain's virtio-mem device resizes memory in coordination with VFIO; use it instead of the balloon")
+                           : _("Use virtio-mem (<memory model='virtio-mem'>) to resize memory with VFIO, or, for an mdev whose vendor driver pins only the guest's working set, opt in with x-balloon-allowed"));
+}
+
+static void
+dmg_verdict_inhibitors(JsonBuilder *b, vmm_machine *m)
+{
+    GPtrArray *list = m->discard.inhibitors;
+
+    json_builder_set_member_name(b, "inhibitors");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < list->len; i++) {
+        const discard_inhibitor *who = g_ptr_array_index(list, i);
+        g_autofree char *msg = dmg_inhibitor_message(who, m->virtio_mems->len > 0);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "code");
+        json_builder_add_string_value(b, who->code);
+        dmg_json_group(b, who->group);
+        json_builder_set_member_name(b, "devices");
+        json_builder_begin_array(b);
+        for (guint j = 0; j < who->devices->len; j++)
+            json_builder_add_string_value(b, g_ptr_array_index(who->devices, j));
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, msg);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+static void
+dmg_verdict_balloon(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m)
+{
+    virtio_balloon *balloon = m->balloon;
+    bool effective = balloon && !virtio_balloon__inhibited(m);
+
+    json_builder_set_member_name(b, "balloon");
+    json_builder_begin_object(b);
+    dmg_json_string_or_null(b, "device", balloon ? balloon->alias : NULL);
+    json_builder_set_member_name(b, "effective");
+    json_builder_add_boolean_value(b, effective);
+    json_builder_set_member_name(b, "partial");
+    json_builder_add_boolean_value(b, effective && virtio_balloon__partial(balloon));
+    dmg_verdict_inhibitors(b, m);
+    json_builder_set_member_name(b, "coordinated_discard");
+    json_builder_add_boolean_value(b, discard_manager__is_required(&m->discard));
+    json_builder_end_object(b);
+}
+
+static void
+dmg_verdict_migration(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m,
+                      dmgHostProfile *host)
+{
+    GPtrArray *blockers = m->migration.blockers;
+    GPtrArray *conds = m->migration.conditions;
+
+    json_builder_set_member_name(b, "migration");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "allowed");
+    json_builder_add_boolean_value(b, migration_blockers__empty(&m->migration));
+    json_builder_set_member_name(b, "blockers");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < blockers->len; i++) {
+        const migration_blocker *bl = g_ptr_array_index(blockers, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "layer");
+        json_builder_add_string_value(b, migration_layer__to_string(bl->layer));
+        json_builder_set_member_name(b, "code");
+        json_builder_add_string_value(b, bl->code);
+        dmg_json_string_or_null(b, "device", bl->device);
+        dmg_json_group(b, dmg_alias_group(def, host, bl->device));
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, bl->message);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "conditions");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < conds->len; i++) {
+        const migration_condition *c = g_ptr_array_index(conds, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "code");
+        json_builder_add_string_value(b, c->code);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, c->message);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+}
+
+static void
+dmg_verdict_findings(JsonBuilder *b, const char *name, GPtrArray *list,
+                     const dmgDomainDef *def, dmgHostProfile *host)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (guint i = 0; i < list->len; i++) {
+        const vmm_finding *f = g_ptr_array_index(list, i);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "code");
+        json_builder_add_string_value(b, f->code);
+        dmg_json_string_or_null(b, "device", f->device);
+        dmg_json_group(b, dmg_alias_group(def, host, f->device));
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, f->message);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
+JsonNode *
+dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    bool unlimited;
+    guint64 memlock = dmg_memlock_limit(def, &unlimited);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, def->name);
+    dmg_verdict_balloon(b, def, m);
+    dmg_verdict_migration(b, def, m, host);
+    json_builder_set_member_name(b, "memlock_bytes");
+    if (unlimited)
+        json_builder_add_null_value(b);
+    else
+        json_builder_add_int_value(b, (gint64)memlock);
+    dmg_verdict_findings(b, "errors", m->errors, def, host);
+    dmg_verdict_findings(b, "warnings", m->warnings, def, host);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+bool
+dmg_verdict_has_errors(JsonNode *verdict)
+{
+    JsonObject *o = json_node_get_object(verdict);
+
+    return json_array_get_length(json_object_get_array_member(o, "errors")) > 0;
+}

@@ -1,0 +1,23 @@
+/*
+ * verdict.h: read a domain's verdict off its realized machine.  The result
+ * is the JSON object that `check --json` prints for the domain (format
+ * version 1, docs/json.rst); the text report renders the same object.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "domain_conf.h"
+#include "host_profile.h"
+#include "machine.h"
+
+#define DMG_VERDICT_FORMAT_VERSION 1
+
+JsonNode *dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m,
+                            dmgHostProfile *host);
+
+/* libvirt's qemuDomainGetMemLockLimitBytes().  Returns the limit in bytes,
+ * 0 when none is needed; sets @unlimited for <locked/>. */
+guint64 dmg_memlock_limit(const dmgDomainDef *def, bool *unlimited);
+
+bool dmg_verdict_has_errors(JsonNode *verdict);

@@ -1,0 +1,30 @@
+/*
+ * balloon.h: the virtio-balloon device model.  Whether it can return
+ * memory is not a property of the balloon but of the discard manager:
+ * QEMU's balloon silently skips its madvise() while discard is disabled
+ * (hw/virtio/virtio-balloon.c, virtio_balloon_handle_output).
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "machine.h"
+
+struct virtio_balloon {
+    char *alias;
+    bool free_page_reporting;
+    guint64 host_page_size;              /* of the RAM backend */
+    guint64 skipped_discards;            /* counted, as issue 5 reports */
+};
+
+virtio_balloon *virtio_balloon__realize(vmm_machine *m, const char *alias,
+                                        bool free_page_reporting,
+                                        guint64 host_page_size);
+void virtio_balloon__free(virtio_balloon *b);
+
+/* qemu_balloon_is_inhibited(): inflate and free page reporting are no-ops */
+bool virtio_balloon__inhibited(vmm_machine *m);
+/* balloon_inflate_page(): with pages larger than the balloon's 4 KiB, a
+ * host page is discarded only once the guest inflated all of it. */
+bool virtio_balloon__partial(const virtio_balloon *b);

@@ -1,0 +1,124 @@
+/*
+ * machine.h: the embedded VMM's machine object.  It owns the discard
+ * manager, the migration blocker registry, the address spaces and every
+ * realized device.  A dry run realizes the same objects without KVM,
+ * pinning or DMA; verdicts are read off them afterwards.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "discard_manager.h"
+#include "migration_blocker.h"
+
+typedef struct vfio_backend_ops vfio_backend_ops;
+typedef struct viommu viommu;
+typedef struct virtio_balloon virtio_balloon;
+
+/* QEMU behaviour that changed between versions.  The values come from the
+ * version table in src/qemu_ext/qemu_profile.c; the rules that read them
+ * live here, in the device models. */
+typedef struct vmm_compat {
+    bool vfio_migration;                 /* 8.0: VFIO migration v2 */
+    bool vfio_enable_migration_onoff;    /* 8.1: enable-migration=on forces */
+    bool vfio_multi_device_p2p;          /* 8.1: several devices if all P2P */
+    bool viommu_blocks_device_dirty_only;/* 11.0 cycle */
+    bool x_migration_iommu_pt;           /* downstream, seed 004 */
+} vmm_compat;
+
+typedef enum {
+    VMM_MACHINE_PC,                      /* i440fx */
+    VMM_MACHINE_Q35,
+    VMM_MACHINE_VIRT,                    /* ARM virt */
+    VMM_MACHINE_S390_CCW,
+    VMM_MACHINE_OTHER,
+} vmm_machine_type;
+
+typedef struct vmm_machine_config {
+    vmm_machine_type type;
+    bool kvm;                            /* KVM, not TCG */
+    bool kvm_sync_mmu;                   /* KVM_CAP_SYNC_MMU */
+    unsigned kvm_nr_memslots;            /* 0: QEMU's guess of 512 */
+    bool split_irqchip;                  /* ioapic driver='qemu' */
+    bool mem_locked;                     /* -overcommit mem-lock=on */
+    guint64 dma_entry_limit;             /* type1 dma_entry_limit */
+    vmm_compat compat;
+    const vfio_backend_ops *vfio_backend;/* NULL: the dry-run backend */
+} vmm_machine_config;
+
+/* Error codes of device realize, named as in docs/codes.rst. */
+typedef enum {
+    VMM_ERR_BALLOON_OPTIN_NOT_MDEV,
+    VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP,
+    VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC,
+    VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP,
+    VMM_ERR_IOMMU_INTEL_NEEDS_Q35,
+    VMM_ERR_IOMMU_NEEDS_MACHINE,
+    VMM_ERR_IOMMU_CACHING_MODE_REQUIRED,
+    VMM_ERR_DISCARD_BUSY,
+    VMM_ERR_GROUP_ADDRESS_SPACE,
+    VMM_ERR_VFIO_BACKEND,
+    VMM_ERR_LAST
+} vmm_error_code;
+
+#define VMM_ERROR (vmm_error_quark())
+GQuark vmm_error_quark(void);
+/* The stable code string of a VMM_ERROR code, e.g. "balloon-optin-not-mdev". */
+const char *vmm_error_code__to_string(int code);
+
+typedef struct vmm_finding {
+    char *code;
+    char *device;                        /* alias or NULL */
+    char *message;
+} vmm_finding;
+
+/* A virtio-mem device's RAM section, tracked for the VFIO listener's
+ * DMA mapping estimate (vfio_ram_discard_register_listener). */
+typedef struct virtio_mem {
+    char *alias;
+    guint64 size;
+    guint64 block_size;
+} virtio_mem;
+
+typedef struct vmm_machine {
+    vmm_machine_config cfg;
+    discard_manager discard;
+    migration_blockers migration;
+
+    GPtrArray *errors;                   /* vmm_finding * */
+    GPtrArray *warnings;                 /* vmm_finding * */
+
+    GPtrArray *address_spaces;           /* vfio_address_space *, [0] = memory */
+    GPtrArray *groups;                   /* vfio_group * */
+    GPtrArray *devices;                  /* vfio_device * */
+    GPtrArray *virtio_mems;              /* virtio_mem * */
+    viommu *iommu;
+    virtio_balloon *balloon;
+
+    discard_inhibitor kvm_inhibitor;     /* kvm_init() without sync MMU */
+    discard_inhibitor lock_inhibitor;    /* mlock()ed guest memory */
+} vmm_machine;
+
+vmm_machine *vmm_machine__new(const vmm_machine_config *cfg);
+void vmm_machine__free(vmm_machine *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmm_machine, vmm_machine__free);
+
+/* Accelerator and memory backend: take their discard disables. */
+void vmm_machine__init_accel(vmm_machine *m);
+
+/* Machine creation done: evaluate conditions that depend on every
+ * device (qemu_machine_creation_done / the seed 004 run-time check). */
+void vmm_machine__done(vmm_machine *m);
+
+void vmm_machine__error(vmm_machine *m, const char *code, const char *device,
+                        const char *message);
+void vmm_machine__warn(vmm_machine *m, const char *code, const char *device,
+                       const char *message);
+/* Record a failed realize as an error finding on @device. */
+void vmm_machine__error_from(vmm_machine *m, const char *device,
+                             const GError *err);
+
+/* virtio-mem: coordinated discard (hw/virtio/virtio-mem.c realize). */
+bool virtio_mem__realize(vmm_machine *m, const char *alias, guint64 size,
+                         guint64 block_size, GError **error);

@@ -1,0 +1,577 @@
+/*
+ * vfio.c: VFIO groups, containers and devices (after QEMU hw/vfio/common.c,
+ * hw/vfio/pci.c and hw/vfio/migration.c).
+ */
+#include "vfio.h"
+
+#include <errno.h>
+
+#include "dmg_i18n.h"
+#include "viommu.h"
+
+/* ------------------------------------------------------------------ */
+/* The dry-run backend: every step succeeds, nothing is opened.         */
+
+static int
+dry_group_open(vfio_group *group, GError **error)
+{
+    return 0;
+}
+
+static int
+dry_group_set_container(vfio_group *group, vfio_container *c, GError **error)
+{
+    return 0;
+}
+
+static int
+dry_container_step(vfio_container *c, GError **error)
+{
+    return 0;
+}
+
+const vfio_backend_ops vfio_backend_dry = {
+    .name = "dry-run",
+    .group_open = dry_group_open,
+    .group_set_container = dry_group_set_container,
+    .container_open = dry_container_step,
+    .container_set_iommu = dry_container_step,
+    .listener_register = dry_container_step,
+};
+
+static const vfio_backend_ops *
+vfio_backend(vmm_machine *m)
+{
+    return m->cfg.vfio_backend ? m->cfg.vfio_backend : &vfio_backend_dry;
+}
+
+/* ------------------------------------------------------------------ */
+/* Address spaces                                                      */
+
+vfio_address_space *
+vfio_address_space__get(vmm_machine *m, const char *name, bool behind_viommu)
+{
+    vfio_address_space *space;
+
+    for (guint i = 0; i < m->address_spaces->len; i++) {
+        space = g_ptr_array_index(m->address_spaces, i);
+        if (g_strcmp0(space->name, name) == 0)
+            return space;
+    }
+    space = g_new0(vfio_address_space, 1);
+    space->name = g_strdup(name);
+    space->viommu = behind_viommu;
+    space->containers = g_ptr_array_new();
+    g_ptr_array_add(m->address_spaces, space);
+    return space;
+}
+
+void
+vfio_address_space__free(vfio_address_space *space)
+{
+    g_ptr_array_unref(space->containers);
+    g_free(space->name);
+    g_free(space);
+}
+
+/* ------------------------------------------------------------------ */
+/* Containers                                                          */
+
+static void
+vfio_container__free(vmm_machine *m, vfio_container *c)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+
+    if (ops->container_close)
+        ops->container_close(c);
+    g_ptr_array_remove(c->space->containers, c);
+    g_ptr_array_unref(c->groups);
+    g_free(c);
+}
+
+/* The discard disable of vfio_ram_block_discard_disable(): type1 keeps
+ * coordinated discard (virtio-mem) legal and refuses only the balloon. */
+static int
+vfio_group__discard_disable(vmm_machine *m, vfio_group *group, bool state,
+                            GError **error)
+{
+    int ret = discard_manager__uncoordinated_disable(&m->discard, state,
+                                                     &group->inhibitor);
+
+    if (ret < 0) {
+        g_set_error(error, VMM_ERROR, VMM_ERR_DISCARD_BUSY,
+                    _("IOMMU group %d: cannot disable uncoordinated RAM discard because another device requires discarded RAM to stay discarded (%s); VFIO would map stale pages"),
+                    group->id, g_strerror(-ret));
+        return -1;
+    }
+    group->discard_disabled = state;
+    return 0;
+}
+
+/* Try the containers already in the address space (seed 000: reuse). */
+static bool
+vfio_group__join_existing(vmm_machine *m, vfio_group *group,
+                          vfio_address_space *space)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+
+    for (guint i = 0; i < space->containers->len; i++) {
+        vfio_container *c = g_ptr_array_index(space->containers, i);
+
+        if (ops->group_set_container(group, c, NULL) == 0) {
+            group->container = c;
+            g_ptr_array_add(c->groups, group);
+            return true;
+        }
+    }
+    return false;
+}
+
+static vfio_container *
+vfio_container__create(vmm_machine *m, vfio_group *group,
+                       vfio_address_space *space, GError **error)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+    vfio_container *c = g_new0(vfio_container, 1);
+
+    c->fd = -1;
+    c->space = space;
+    c->groups = g_ptr_array_new();
+    c->dma_max_mappings = m->cfg.dma_entry_limit;
+    if (ops->container_open(c, error) < 0)
+        goto err_free;
+    if (ops->group_set_container(group, c, error) < 0)
+        goto err_close;
+    if (ops->container_set_iommu(c, error) < 0)
+        goto err_unset;
+    /* A vIOMMU learns here that VFIO listens to its IOMMU region
+     * (vtd_iommu_notify_flag_changed) and may refuse. */
+    if (space->viommu && m->iommu && !viommu__notify_vfio(m->iommu, group->id, error))
+        goto err_unset;
+    if (ops->listener_register(c, error) < 0)
+        goto err_unset;
+    g_ptr_array_add(space->containers, c);
+    g_ptr_array_add(c->groups, group);
+    group->container = c;
+    vfio_container__check_dma_limit(m, c);
+    return c;
+
+ err_unset:
+    if (ops->group_unset_container)
+        ops->group_unset_container(group, c);
+ err_close:
+    if (ops->container_close)
+        ops->container_close(c);
+ err_free:
+    g_ptr_array_unref(c->groups);
+    g_free(c);
+    return NULL;
+}
+
+/* vfio_connect_container().  Seed 002 (v3): the discard disable comes
+ * before any container is tried, because VFIO_GROUP_SET_CONTAINER on a
+ * container that already has mappings may pin at once.  Every failure
+ * below drops it again (seed 000, "Error path has more exit paths"). */
+static int
+vfio_group__connect(vmm_machine *m, vfio_group *group,
+                    vfio_address_space *space, GError **error)
+{
+    if (vfio_group__discard_disable(m, group, true, error) < 0)
+        return -1;
+    if (vfio_group__join_existing(m, group, space))
+        return 0;
+    if (!vfio_container__create(m, group, space, error)) {
+        vfio_group__discard_disable(m, group, false, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+vfio_group__disconnect(vmm_machine *m, vfio_group *group)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+    vfio_container *c = group->container;
+
+    if (ops->group_unset_container)
+        ops->group_unset_container(group, c);
+    g_ptr_array_remove(c->groups, group);
+    group->container = NULL;
+    if (c->groups->len == 0)
+        vfio_container__free(m, c);
+    if (group->discard_disabled)
+        vfio_group__discard_disable(m, group, false, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Groups                                                              */
+
+static vfio_group *
+vfio_group__find(vmm_machine *m, int id)
+{
+    for (guint i = 0; i < m->groups->len; i++) {
+        vfio_group *g = g_ptr_array_index(m->groups, i);
+
+        if (g->id == id)
+            return g;
+    }
+    return NULL;
+}
+
+static void
+vfio_group__free(vfio_group *group)
+{
+    discard_inhibitor__clear(&group->inhibitor);
+    g_ptr_array_unref(group->devices);
+    g_free(group);
+}
+
+vfio_group *
+vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
+                GError **error)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+    vfio_group *group = vfio_group__find(m, id);
+
+    if (group) {
+        if (group->container->space != space) {
+            /* vfio_get_group(): "group %d used in multiple address spaces" */
+            g_set_error(error, VMM_ERROR, VMM_ERR_GROUP_ADDRESS_SPACE,
+                        _("IOMMU group %d is used in two DMA address spaces (%s and %s); every device of a group must sit behind the same IOMMU"),
+                        id, group->container->space->name, space->name);
+            return NULL;
+        }
+        return group;
+    }
+    group = g_new0(vfio_group, 1);
+    group->id = id;
+    group->fd = -1;
+    group->devices = g_ptr_array_new();
+    discard_inhibitor__init(&group->inhibitor, "vfio-group", id);
+    if (ops->group_open(group, error) < 0)
+        goto err_free;
+    if (vfio_group__connect(m, group, space, error) < 0)
+        goto err_close;
+    g_ptr_array_add(m->groups, group);
+    return group;
+
+ err_close:
+    if (ops->group_close)
+        ops->group_close(group);
+ err_free:
+    vfio_group__free(group);
+    return NULL;
+}
+
+void
+vfio_group__put(vmm_machine *m, vfio_group *group)
+{
+    const vfio_backend_ops *ops = vfio_backend(m);
+
+    if (!group || group->devices->len > 0)
+        return;
+    vfio_group__disconnect(m, group);
+    if (ops->group_close)
+        ops->group_close(group);
+    g_ptr_array_remove(m->groups, group);
+    vfio_group__free(group);
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices: discard opt-in                                             */
+
+/* vfio_get_device(): the opt-in must agree across a group; the first
+ * device decides, and an opted-in group drops its disable (seed 002,
+ * patch 4/4). */
+static bool
+vfio_device__attach_group(vmm_machine *m, vfio_device *dev, vfio_group *group,
+                          GError **error)
+{
+    if (dev->ram_block_discard_allowed != group->ram_block_discard_allowed) {
+        if (group->devices->len > 0) {
+            vfio_device *first = g_ptr_array_index(group->devices, 0);
+
+            g_set_error(error, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP,
+                        _("device %s: inconsistent setting of support for discarding RAM (e.g., balloon) within IOMMU group %d: %s has x-balloon-allowed=%s; set the same value on every device of the group"),
+                        dev->alias, group->id, first->alias,
+                        first->ram_block_discard_allowed ? "on" : "off");
+            return false;
+        }
+        group->ram_block_discard_allowed = true;
+        vfio_group__discard_disable(m, group, false, NULL);
+    }
+    dev->group = group;
+    g_ptr_array_add(group->devices, dev);
+    g_ptr_array_add(group->inhibitor.devices, g_strdup(dev->alias));
+    return true;
+}
+
+static void
+vfio_device__detach_group(vfio_device *dev)
+{
+    vfio_group *group = dev->group;
+
+    for (guint i = 0; i < group->inhibitor.devices->len; i++) {
+        if (g_strcmp0(g_ptr_array_index(group->inhibitor.devices, i), dev->alias) == 0) {
+            g_ptr_array_remove_index(group->inhibitor.devices, i);
+            break;
+        }
+    }
+    g_ptr_array_remove(group->devices, dev);
+    dev->group = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices: migration (vfio_migration_realize, hw/vfio/migration.c)    */
+
+static void
+vfio_device__block(vmm_machine *m, vfio_device *dev, const char *code,
+                   const char *message)
+{
+    dev->blocker = migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
+                                           code, dev->alias, message);
+}
+
+static unsigned
+vfio_devices__migratable(vmm_machine *m, bool *all_p2p)
+{
+    unsigned n = 0;
+
+    *all_p2p = true;
+    for (guint i = 0; i < m->devices->len; i++) {
+        vfio_device *d = g_ptr_array_index(m->devices, i);
+
+        if (d->migration) {
+            n++;
+            *all_p2p &= d->p2p;
+        }
+    }
+    return n;
+}
+
+/* vfio_block_multiple_devices_migration(): one machine-wide blocker. */
+static void
+vfio_devices__check_multiple(vmm_machine *m)
+{
+    migration_blocker *b = migration_blockers__find(&m->migration,
+                                                    "vfio-multiple-devices", NULL);
+    bool all_p2p;
+    unsigned n = vfio_devices__migratable(m, &all_p2p);
+    bool blocked = n > 1 && !(m->cfg.compat.vfio_multi_device_p2p && all_p2p);
+
+    if (blocked && !b) {
+        migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
+                                "vfio-multiple-devices", NULL,
+                                m->cfg.compat.vfio_multi_device_p2p
+                                ? _("several VFIO devices can migrate together only if all of them support P2P migration, and one does not; use drivers with P2P support (VFIO_MIGRATION_P2P) or pass through one device")
+                                : _("this QEMU supports migration with only one VFIO device; QEMU 8.1 or later migrates several devices when all support P2P"));
+    } else if (!blocked && b) {
+        migration_blockers__del(&m->migration, b);
+    }
+}
+
+static void
+vfio_device__block_viommu(vmm_machine *m, vfio_device *dev)
+{
+    g_autofree char *msg = NULL;
+    const char *dma_off = viommu__dma_translation_off(m->iommu)
+        ? _(" intel-iommu dma-translation=off does not lift this blocker in upstream QEMU: the series that relaxed it was never merged.")
+        : "";
+
+    msg = g_strdup_printf(_("%s: Migration is currently not supported with vIOMMU enabled.%s Remove the <iommu>, or on a QEMU with the downstream x-migration-iommu-pt feature set it on every VFIO device if the guest uses the vIOMMU only for interrupt remapping (seed 004)"),
+                          dev->alias, dma_off);
+    vfio_device__block(m, dev, "vfio-viommu", msg);
+}
+
+static void
+vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
+                               const vfio_device_config *cfg)
+{
+    const vmm_compat *compat = &m->cfg.compat;
+    g_autofree char *msg = NULL;
+
+    if (dev->enable_migration == VFIO_MIGRATION_OFF) {
+        msg = g_strdup_printf(_("%s: Migration is disabled for VFIO device (enable-migration=off); remove the override to let QEMU decide"),
+                              dev->alias);
+        vfio_device__block(m, dev, "vfio-migration-disabled", msg);
+        return;
+    }
+    if (!compat->vfio_migration || !cfg->caps_migration) {
+        msg = !compat->vfio_migration
+            ? g_strdup_printf(_("%s: VFIO device migration needs QEMU 8.0 or later; this QEMU blocks migration of every VFIO device. Upgrade QEMU or detach the device before migrating"),
+                              dev->alias)
+            : g_strdup_printf(_("%s: driver %s does not support VFIO migration, so QEMU adds a migration blocker; bind a variant driver with migration support (e.g. mlx5_vfio_pci) or detach the device before migrating"),
+                              dev->alias, cfg->driver ? cfg->driver : "?");
+        vfio_device__block(m, dev, "vfio-migration-unsupported", msg);
+        return;
+    }
+    dev->migration = true;
+    dev->device_dirty_tracking = cfg->caps_dirty_tracking && !cfg->iommu_dirty_tracking;
+    if (!cfg->caps_dirty_tracking && !cfg->iommu_dirty_tracking) {
+        if (compat->vfio_enable_migration_onoff && dev->enable_migration == VFIO_MIGRATION_ON) {
+            msg = g_strdup_printf(_("%s: VFIO device doesn't support device and IOMMU dirty tracking; enable-migration=on forces migration, and QEMU will treat all guest memory as dirty during it"),
+                                  dev->alias);
+            vmm_machine__warn(m, "vfio-no-dirty-tracking-forced", dev->alias, msg);
+        } else {
+            msg = g_strdup_printf(_("%s: VFIO device doesn't support device and IOMMU dirty tracking; use <driver iommufd='yes'/> on a host whose IOMMU tracks dirty pages, or set enable-migration=on to migrate with every page treated as dirty"),
+                                  dev->alias);
+            vfio_device__block(m, dev, "vfio-no-dirty-tracking", msg);
+            return;
+        }
+    }
+    vfio_devices__check_multiple(m);
+    if (!vfio_device__viommu_present(dev))
+        return;
+    if (compat->viommu_blocks_device_dirty_only && !dev->device_dirty_tracking)
+        return;
+    /* seed 004: with every device in passthrough the blocker becomes a
+     * run-time cancel; the condition is recorded in vmm_machine__done(). */
+    if (compat->x_migration_iommu_pt && vfio_devices__all_iommu_passthrough(m))
+        return;
+    vfio_device__block_viommu(m, dev);
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices: realize                                                    */
+
+bool
+vfio_devices__all_iommu_passthrough(vmm_machine *m)
+{
+    for (guint i = 0; i < m->groups->len; i++) {
+        vfio_group *g = g_ptr_array_index(m->groups, i);
+
+        for (guint j = 0; j < g->devices->len; j++) {
+            if (!((vfio_device *)g_ptr_array_index(g->devices, j))->iommu_passthrough)
+                return false;
+        }
+    }
+    return true;
+}
+
+bool
+vfio_device__viommu_present(const vfio_device *dev)
+{
+    return dev->group && dev->group->container->space->viommu;
+}
+
+static void
+vfio_device__free(vfio_device *dev)
+{
+    g_free(dev->alias);
+    g_free(dev->host);
+    g_free(dev->driver);
+    g_free(dev);
+}
+
+static vfio_device *
+vfio_device__new(const vfio_device_config *cfg)
+{
+    vfio_device *dev = g_new0(vfio_device, 1);
+
+    dev->alias = g_strdup(cfg->alias);
+    dev->host = g_strdup(cfg->host);
+    dev->driver = g_strdup(cfg->driver);
+    dev->kind = cfg->kind;
+    dev->enable_migration = cfg->enable_migration;
+    dev->iommu_passthrough = cfg->iommu_passthrough;
+    dev->p2p = cfg->caps_p2p;
+    /* vfio-ccw and vfio-ap opt in always: their vendor drivers pin only
+     * what the guest driver uses (hw/vfio/ccw.c, hw/vfio/ap.c). */
+    dev->ram_block_discard_allowed = cfg->kind == VFIO_KIND_CCW ||
+                                     cfg->kind == VFIO_KIND_AP ||
+                                     cfg->balloon_allowed;
+    return dev;
+}
+
+static vfio_address_space *
+vfio_device__address_space(vmm_machine *m, const vfio_device_config *cfg)
+{
+    g_autofree char *name = NULL;
+
+    /* pci_device_iommu_address_space(): a vIOMMU gives each PCI device
+     * its own DMA address space; ccw and ap devices are not PCI. */
+    if (!m->iommu || cfg->kind == VFIO_KIND_CCW || cfg->kind == VFIO_KIND_AP)
+        return g_ptr_array_index(m->address_spaces, 0);
+    name = g_strdup_printf("%s-dma-%s", viommu__name(m->iommu), cfg->alias);
+    return vfio_address_space__get(m, name, true);
+}
+
+vfio_device *
+vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
+                     GError **error)
+{
+    vfio_device *dev;
+    vfio_group *group;
+
+    /* vfio_realize(), hw/vfio/pci.c: mdev vendor drivers might stay in
+     * sync with the guest's working set, a physical function never does. */
+    if (cfg->balloon_allowed && cfg->kind == VFIO_KIND_PCI) {
+        g_set_error(error, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_NOT_MDEV,
+                    _("device %s (%s): x-balloon-allowed only potentially compatible with mdev devices; QEMU refuses to start. Remove the opt-in, or use virtio-mem to resize guest memory with VFIO"),
+                    cfg->alias, cfg->host);
+        return NULL;
+    }
+    if (!(group = vfio_group__get(m, cfg->group, vfio_device__address_space(m, cfg), error)))
+        return NULL;
+    dev = vfio_device__new(cfg);
+    if (!vfio_device__attach_group(m, dev, group, error))
+        goto err_put;
+    g_ptr_array_add(m->devices, dev);
+    /* Teaming: QEMU unplugs a failover device before migrating instead
+     * of migrating it (vfio_realize skips vfio_migration_realize when
+     * failover_pair_id is set). */
+    if (!cfg->failover_pair &&
+        (cfg->kind == VFIO_KIND_PCI || cfg->kind == VFIO_KIND_MDEV_PCI))
+        vfio_device__migration_realize(m, dev, cfg);
+    else if (cfg->kind == VFIO_KIND_CCW || cfg->kind == VFIO_KIND_AP)
+        vfio_device__block(m, dev, "vfio-migration-unsupported",
+                           _("vfio-ccw and vfio-ap devices are not migratable (their vmstate is unmigratable); detach the device before migrating"));
+    return dev;
+
+ err_put:
+    vfio_device__free(dev);
+    vfio_group__put(m, group);
+    return NULL;
+}
+
+void
+vfio_device__unrealize(vmm_machine *m, vfio_device *dev)
+{
+    vfio_group *group = dev->group;
+
+    if (dev->blocker)
+        migration_blockers__del(&m->migration, dev->blocker);
+    g_ptr_array_remove(m->devices, dev);
+    vfio_device__detach_group(dev);
+    vfio_devices__check_multiple(m);
+    vfio_device__free(dev);
+    vfio_group__put(m, group);
+}
+
+/* ------------------------------------------------------------------ */
+/* virtio-mem and the type1 DMA entry limit                            */
+
+/* vfio_ram_discard_register_listener(): each virtio-mem block may become
+ * its own DMA mapping, and every other memslot one more. */
+void
+vfio_container__check_dma_limit(vmm_machine *m, vfio_container *c)
+{
+    guint64 mappings = 0, count = m->virtio_mems->len;
+    guint64 max_memslots = m->cfg.kvm && m->cfg.kvm_nr_memslots
+                           ? m->cfg.kvm_nr_memslots : 512;
+    g_autofree char *msg = NULL;
+
+    if (c->space->viommu || !c->dma_max_mappings || !count || c->dma_limit_warned)
+        return;
+    for (guint i = 0; i < count; i++) {
+        virtio_mem *vm = g_ptr_array_index(m->virtio_mems, i);
+
+        mappings += (vm->size + vm->block_size - 1) / vm->block_size;
+    }
+    if (mappings + max_memslots - count <= c->dma_max_mappings)
+        return;
+    c->dma_limit_warned = true;
+    msg = g_strdup_printf(_("possibly running out of DMA mappings: virtio-mem may need %" G_GUINT64_FORMAT " mappings plus %" G_GUINT64_FORMAT " memslots, but vfio_iommu_type1 allows %" G_GUINT64_FORMAT "; increase the virtio-mem <block> size or raise vfio_iommu_type1's dma_entry_limit"),
+                          mappings, max_memslots - count, c->dma_max_mappings);
+    vmm_machine__warn(m, "dma-entry-limit", NULL, msg);
+}

@@ -1,0 +1,132 @@
+/*
+ * vfio.h: VFIO container, group and device objects, after QEMU's
+ * hw/vfio/common.c.  Groups are attached to containers per address space;
+ * each attached group disables uncoordinated RAM discard once (seeds 000,
+ * 002).  The IOMMU backend (type1, soft, or the dry run) sits behind
+ * vfio_backend_ops.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "discard_manager.h"
+#include "machine.h"
+
+typedef struct vfio_container vfio_container;
+typedef struct vfio_group vfio_group;
+
+/* An AddressSpace as VFIO sees it: the machine's memory, or the per-device
+ * DMA space a vIOMMU creates. */
+typedef struct vfio_address_space {
+    char *name;
+    bool viommu;                         /* not address_space_memory */
+    GPtrArray *containers;               /* vfio_container * */
+} vfio_address_space;
+
+struct vfio_container {
+    vfio_address_space *space;
+    GPtrArray *groups;                   /* vfio_group * */
+    int fd;                              /* -1 in a dry run */
+    guint64 dma_max_mappings;            /* type1's dma_entry_limit */
+    bool dma_limit_warned;
+    void *backend_data;
+};
+
+struct vfio_group {
+    int id;
+    int fd;
+    vfio_container *container;
+    GPtrArray *devices;                  /* vfio_device * */
+    bool ram_block_discard_allowed;
+    bool discard_disabled;               /* holds an uncoordinated disable */
+    discard_inhibitor inhibitor;         /* code "vfio-group" */
+    void *backend_data;
+};
+
+/* What the backend does at each step of vfio_connect_container().  Every
+ * step may fail; the caller unwinds the steps before it. */
+struct vfio_backend_ops {
+    const char *name;
+    int (*group_open)(vfio_group *group, GError **error);
+    void (*group_close)(vfio_group *group);
+    /* VFIO_GROUP_SET_CONTAINER on an existing container; -1 = try another */
+    int (*group_set_container)(vfio_group *group, vfio_container *container,
+                               GError **error);
+    void (*group_unset_container)(vfio_group *group, vfio_container *container);
+    int (*container_open)(vfio_container *container, GError **error);
+    int (*container_set_iommu)(vfio_container *container, GError **error);
+    int (*listener_register)(vfio_container *container, GError **error);
+    void (*container_close)(vfio_container *container);
+};
+
+extern const vfio_backend_ops vfio_backend_dry;
+
+typedef enum {
+    VFIO_KIND_PCI,                       /* vfio-pci on a PCI function */
+    VFIO_KIND_MDEV_PCI,                  /* vfio-pci on a mediated device */
+    VFIO_KIND_CCW,                       /* vfio-ccw */
+    VFIO_KIND_AP,                        /* vfio-ap */
+} vfio_device_kind;
+
+/* QEMU's OnOffAuto for enable-migration. */
+typedef enum {
+    VFIO_MIGRATION_AUTO,
+    VFIO_MIGRATION_ON,
+    VFIO_MIGRATION_OFF,
+} vfio_enable_migration;
+
+typedef struct vfio_device_config {
+    const char *alias;
+    const char *host;                    /* PCI address or mdev UUID */
+    vfio_device_kind kind;
+    int group;                           /* IOMMU group number */
+    bool balloon_allowed;                /* x-balloon-allowed */
+    vfio_enable_migration enable_migration;
+    bool iommu_passthrough;              /* x-migration-iommu-pt */
+    bool failover_pair;                  /* teaming: QEMU unplugs it instead */
+    /* capabilities of the bound driver */
+    const char *driver;
+    bool caps_migration;
+    bool caps_dirty_tracking;
+    bool caps_p2p;
+    bool iommu_dirty_tracking;           /* iommufd with a dirty-tracking IOMMU */
+} vfio_device_config;
+
+typedef struct vfio_device {
+    char *alias;
+    char *host;
+    char *driver;
+    vfio_device_kind kind;
+    vfio_group *group;
+    bool ram_block_discard_allowed;
+    vfio_enable_migration enable_migration;
+    bool iommu_passthrough;
+    bool migration;                      /* VFIO migration initialized */
+    bool p2p;
+    bool device_dirty_tracking;          /* uses the device's own tracker */
+    migration_blocker *blocker;
+} vfio_device;
+
+/* vfio_realize(): attach the group, opt in or out of discard, realize
+ * migration.  On failure nothing it took is left held. */
+vfio_device *vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
+                                  GError **error);
+void vfio_device__unrealize(vmm_machine *m, vfio_device *dev);
+
+/* vfio_get_group()/vfio_put_group(). */
+vfio_group *vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
+                            GError **error);
+void vfio_group__put(vmm_machine *m, vfio_group *group);
+
+vfio_address_space *vfio_address_space__get(vmm_machine *m, const char *name,
+                                            bool viommu);
+void vfio_address_space__free(vfio_address_space *space);
+
+/* seed 004: vfio_devices_all_iommu_passthrough() */
+bool vfio_devices__all_iommu_passthrough(vmm_machine *m);
+/* vfio_viommu_preset() */
+bool vfio_device__viommu_present(const vfio_device *dev);
+
+/* The virtio-mem DMA mapping estimate for one container. */
+void vfio_container__check_dma_limit(vmm_machine *m, vfio_container *c);

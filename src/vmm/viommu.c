@@ -1,0 +1,116 @@
+/*
+ * viommu.c: vIOMMU configuration rules.
+ */
+#include "viommu.h"
+
+#include "dmg_i18n.h"
+
+static const char *const viommu_names[] = {
+    [VIOMMU_INTEL] = "intel-iommu",
+    [VIOMMU_SMMUV3] = "smmuv3",
+    [VIOMMU_VIRTIO] = "virtio-iommu",
+    [VIOMMU_AMD] = "amd-iommu",
+};
+
+const char *
+viommu__name(const viommu *iommu)
+{
+    return viommu_names[iommu->cfg.model];
+}
+
+bool
+viommu__dma_translation_off(const viommu *iommu)
+{
+    return iommu && iommu->cfg.model == VIOMMU_INTEL && !iommu->cfg.dma_translation;
+}
+
+/* libvirt qemuValidateDomainDefIOMMU(): intel and amd need Q35, smmuv3
+ * needs ARM virt, virtio-iommu either. */
+static bool
+viommu__machine_ok(vmm_machine *m, viommu_model model)
+{
+    switch (model) {
+    case VIOMMU_INTEL:
+    case VIOMMU_AMD:
+        return m->cfg.type == VMM_MACHINE_Q35;
+    case VIOMMU_SMMUV3:
+        return m->cfg.type == VMM_MACHINE_VIRT;
+    case VIOMMU_VIRTIO:
+        return m->cfg.type == VMM_MACHINE_Q35 || m->cfg.type == VMM_MACHINE_VIRT;
+    }
+    return false;
+}
+
+static bool
+viommu__check(vmm_machine *m, const viommu_config *cfg)
+{
+    bool ok = true;
+    const char *name = viommu_names[cfg->model];
+    g_autofree char *msg = NULL;
+
+    if (!viommu__machine_ok(m, cfg->model)) {
+        msg = g_strdup_printf(cfg->model == VIOMMU_SMMUV3
+                              ? _("IOMMU device: '%s' is only supported with ARM Virt machines; use machine type 'virt'")
+                              : _("IOMMU device: '%s' is only supported with Q35 machines; set <type machine='q35'> (for virtio-iommu, Q35 or ARM virt)"),
+                              name);
+        vmm_machine__error(m, vmm_error_code__to_string(cfg->model == VIOMMU_INTEL
+                                                         ? VMM_ERR_IOMMU_INTEL_NEEDS_Q35
+                                                         : VMM_ERR_IOMMU_NEEDS_MACHINE),
+                           cfg->alias, msg);
+        ok = false;
+    }
+    /* libvirt: interrupt remapping lives in QEMU's IOAPIC; QEMU itself
+     * says "Intel Interrupt Remapping cannot work with kernel-irqchip=on". */
+    if (cfg->intremap && !m->cfg.split_irqchip) {
+        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC),
+                           cfg->alias,
+                           _("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
+        ok = false;
+    }
+    /* vtd_decide_config(): "eim=on cannot be selected without intremap=on" */
+    if (cfg->eim && !cfg->intremap) {
+        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
+                           cfg->alias,
+                           _("IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
+        ok = false;
+    }
+    return ok;
+}
+
+viommu *
+viommu__realize(vmm_machine *m, const viommu_config *cfg)
+{
+    viommu *iommu;
+
+    /* Keep going after a configuration error: QEMU would stop here, but a
+     * report that also shows what the devices behind it would do is more
+     * useful than one that stops at the first mistake. */
+    viommu__check(m, cfg);
+    iommu = g_new0(viommu, 1);
+    iommu->cfg = *cfg;
+    iommu->alias = g_strdup(cfg->alias);
+    iommu->cfg.alias = iommu->alias;
+    return iommu;
+}
+
+void
+viommu__free(viommu *iommu)
+{
+    if (!iommu)
+        return;
+    g_free(iommu->alias);
+    g_free(iommu);
+}
+
+/* vtd_iommu_notify_flag_changed(): without caching mode the guest never
+ * tells the host about new mappings, so VFIO could not shadow them. */
+bool
+viommu__notify_vfio(viommu *iommu, int group, GError **error)
+{
+    if (iommu->cfg.model != VIOMMU_INTEL || iommu->cfg.caching_mode)
+        return true;
+    g_set_error(error, VMM_ERROR, VMM_ERR_IOMMU_CACHING_MODE_REQUIRED,
+                _("IOMMU group %d: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection; set <driver caching_mode='on'/> in <iommu>"),
+                group);
+    return false;
+}

@@ -1,0 +1,181 @@
+/*
+ * cmd_check.c: `virt-dmaguard check`.
+ */
+#include "virt_dmaguard.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "dmg_i18n.h"
+#include "libvirt_source.h"
+#include "report.h"
+#include "verdict.h"
+
+typedef struct {
+    char **xml_files;
+    char *uri;
+    gboolean all;
+    gboolean json;
+    char *sysfs;
+    char *qemu_version;
+    char **qemu_features;
+    char *host_profile;
+    char **domains;
+} check_opts;
+
+static void
+check_opts_clear(check_opts *o)
+{
+    g_strfreev(o->xml_files);
+    g_free(o->uri);
+    g_free(o->sysfs);
+    g_free(o->qemu_version);
+    g_strfreev(o->qemu_features);
+    g_free(o->host_profile);
+    g_strfreev(o->domains);
+}
+
+static gboolean
+check_parse_args(int argc, char **argv, check_opts *o, GError **error)
+{
+    const GOptionEntry entries[] = {
+        { "xml", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->xml_files,
+          N_("Analyze a domain XML file (repeatable)"), N_("FILE") },
+        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
+          N_("libvirt URI to read domains from (default: the embedded example node)"), N_("URI") },
+        { "all", 0, 0, G_OPTION_ARG_NONE, &o->all,
+          N_("Analyze every domain on the connection"), NULL },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
+          N_("Print a JSON document (format version 1)"), NULL },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
+          NULL, N_("DOMAIN...") },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[DOMAIN...|--all]"));
+
+    g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
+    g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage."));
+    g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+    g_option_context_add_group(ctx, dmg_profile_option_group(&o->sysfs, &o->qemu_version,
+                                                             &o->qemu_features, &o->host_profile));
+    if (!g_option_context_parse(ctx, &argc, &argv, error))
+        return FALSE;
+    if (o->xml_files && (o->uri || o->all || o->domains)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--xml cannot be combined with --connect, --all or domain names"));
+        return FALSE;
+    }
+    if (!o->xml_files && !o->all && !o->domains) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("nothing to check: give --xml FILE, domain names, or --all"));
+        return FALSE;
+    }
+    if (o->all && o->domains) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--all cannot be combined with domain names"));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static GPtrArray *
+check_read_files(char **files, GError **error)
+{
+    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_domain_xml_free);
+
+    for (char **f = files; *f; f++) {
+        dmgDomainXML *d = g_new0(dmgDomainXML, 1);
+
+        g_ptr_array_add(out, d);
+        d->name = g_strdup(*f);
+        if (!g_file_get_contents(*f, &d->xml, NULL, error))
+            return NULL;
+    }
+    return g_steal_pointer(&out);
+}
+
+static GPtrArray *
+check_read_libvirt(check_opts *o, GError **error)
+{
+    g_autofree char *uri = o->uri ? g_strdup(o->uri) : dmg_default_uri();
+    virConnectPtr conn = dmg_libvirt_open(uri, error);
+    GPtrArray *out;
+
+    if (!conn)
+        return NULL;
+    out = dmg_libvirt_domains(conn, o->all ? NULL : o->domains, error);
+    virConnectClose(conn);
+    return out;
+}
+
+/* Analyze everything first: with one bad input nothing is printed. */
+static GPtrArray *
+check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
+              GError **error)
+{
+    g_autoptr(GPtrArray) verdicts = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+
+    for (guint i = 0; i < doms->len; i++) {
+        dmgDomainXML *d = g_ptr_array_index(doms, i);
+        JsonNode *v = dmg_check_xml(d->xml, strlen(d->xml), d->name, host, qemu, error);
+
+        if (!v)
+            return NULL;
+        g_ptr_array_add(verdicts, v);
+    }
+    return g_steal_pointer(&verdicts);
+}
+
+static int
+check_print(GPtrArray *verdicts, gboolean json)
+{
+    int ret = DMG_EXIT_OK;
+
+    for (guint i = 0; i < verdicts->len; i++) {
+        if (dmg_verdict_has_errors(g_ptr_array_index(verdicts, i)))
+            ret = DMG_EXIT_CONFIG_ERRORS;
+    }
+    if (json) {
+        g_autofree char *doc = dmg_report_json(verdicts, TRUE);
+
+        printf("%s\n", doc);
+    } else {
+        g_autoptr(GString) out = g_string_new(NULL);
+
+        for (guint i = 0; i < verdicts->len; i++) {
+            if (i)
+                g_string_append_c(out, '\n');
+            dmg_report_text(out, g_ptr_array_index(verdicts, i));
+        }
+        fputs(out->str, stdout);
+    }
+    return ret;
+}
+
+int
+dmg_cmd_check(int argc, char **argv)
+{
+    check_opts o = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(dmgHostProfile) host = NULL;
+    g_autoptr(dmgQemuProfile) qemu = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    g_autoptr(GPtrArray) verdicts = NULL;
+    int ret = DMG_EXIT_BAD_INPUT;
+
+    if (!check_parse_args(argc, argv, &o, &err) ||
+        !(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
+        !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)))
+        goto out;
+    doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(&o, &err);
+    if (!doms || !(verdicts = check_analyze(doms, host, qemu, &err)))
+        goto out;
+    ret = check_print(verdicts, o.json);
+
+ out:
+    if (err)
+        g_printerr("virt-dmaguard check: %s\n", err->message);
+    check_opts_clear(&o);
+    return ret;
+}

@@ -1,0 +1,62 @@
+/*
+ * profile_options.c: the host and QEMU profile options every subcommand
+ * shares.
+ */
+#include "virt_dmaguard.h"
+
+#include "dmg_i18n.h"
+
+GOptionGroup *
+dmg_profile_option_group(char **sysfs, char **qemu_version,
+                         char ***qemu_features, char **host_profile)
+{
+    const GOptionEntry entries[] = {
+        { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, sysfs,
+          N_("Read IOMMU groups and drivers from DIR instead of /sys"), N_("DIR") },
+        { "qemu-version", 0, 0, G_OPTION_ARG_STRING, qemu_version,
+          N_("QEMU version to judge for (default: the installed qemu-system, else the newest known)"), N_("X.Y") },
+        { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, qemu_features,
+          N_("A downstream QEMU feature, e.g. x-migration-iommu-pt (repeatable)"), N_("NAME") },
+        { "host-profile", 0, 0, G_OPTION_ARG_FILENAME, host_profile,
+          N_("Key file overriding host facts and driver capabilities"), N_("FILE") },
+        { NULL },
+    };
+    GOptionGroup *group = g_option_group_new("profile", _("Host and QEMU profile:"),
+                                             _("Show host and QEMU profile options"),
+                                             NULL, NULL);
+
+    g_option_group_set_translation_domain(group, GETTEXT_PACKAGE);
+    g_option_group_add_entries(group, entries);
+    return group;
+}
+
+dmgHostProfile *
+dmg_profile_host(const char *sysfs, const char *profile_file, GError **error)
+{
+    g_autoptr(dmgHostProfile) host = dmg_host_profile_new(sysfs ? sysfs : "/sys");
+
+    dmg_host_profile_read_sysfs(host);
+    dmg_host_profile_probe_kvm(host, NULL);
+    /* The file comes last: it overrides what the host says. */
+    if (profile_file && !dmg_host_profile_load_file(host, profile_file, error))
+        return NULL;
+    return g_steal_pointer(&host);
+}
+
+dmgQemuProfile *
+dmg_profile_qemu(const char *version, char **features, GError **error)
+{
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+
+    if (version) {
+        if (!dmg_qemu_profile_set_version(qemu, version, error))
+            return NULL;
+    } else {
+        dmg_qemu_profile_detect(qemu);
+    }
+    for (char **f = features; f && *f; f++) {
+        if (!dmg_qemu_profile_add_feature(qemu, *f, error))
+            return NULL;
+    }
+    return g_steal_pointer(&qemu);
+}
