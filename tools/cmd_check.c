@@ -153,6 +153,20 @@ check_print(GPtrArray *verdicts, gboolean json)
     return ret;
 }
 
+static void
+check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
+{
+    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
+    g_autofree char *feats = NULL;
+
+    g_ptr_array_add(qemu->features, NULL);
+    feats = g_strjoinv(", ", (char **)qemu->features->pdata);
+    g_ptr_array_remove_index(qemu->features, qemu->features->len - 1);
+    printf(_("Judging for QEMU %s (%s)%s%s; host sysfs %s\n\n"), ver,
+           qemu->version_detected ? _("installed") : _("chosen"),
+           *feats ? _(" with ") : "", feats, host->sysfs_root);
+}
+
 int
 dmg_cmd_check(int argc, char **argv)
 {
@@ -164,13 +178,20 @@ dmg_cmd_check(int argc, char **argv)
     g_autoptr(GPtrArray) verdicts = NULL;
     int ret = DMG_EXIT_BAD_INPUT;
 
-    if (!check_parse_args(argc, argv, &o, &err) ||
-        !(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
+    if (!check_parse_args(argc, argv, &o, &err))
+        goto out;
+    /* The example node describes domains on an example host: read that
+     * host's sysfs tree unless the user named one. */
+    if (!o.sysfs && !o.uri && !o.xml_files)
+        o.sysfs = dmg_example_sysfs();
+    if (!(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
         !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)))
         goto out;
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(&o, &err);
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, &err)))
         goto out;
+    if (!o.json)
+        check_print_profile(host, qemu);
     ret = check_print(verdicts, o.json);
 
  out:

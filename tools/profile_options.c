@@ -60,3 +60,13 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
     }
     return g_steal_pointer(&qemu);
 }
+
+char *
+dmg_example_sysfs(void)
+{
+    if (g_file_test(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs", G_FILE_TEST_IS_DIR))
+        return g_strdup(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs");
+    if (g_file_test(DMG_DATADIR "/host-sysfs", G_FILE_TEST_IS_DIR))
+        return g_strdup(DMG_DATADIR "/host-sysfs");
+    return NULL;
+}

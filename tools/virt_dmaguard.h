@@ -22,5 +22,7 @@ GOptionGroup *dmg_profile_option_group(char **sysfs, char **qemu_version,
                                        char ***qemu_features, char **host_profile);
 dmgHostProfile *dmg_profile_host(const char *sysfs, const char *profile_file,
                                  GError **error);
+/* The example host's sysfs tree that matches the example node, or NULL. */
+char *dmg_example_sysfs(void);
 dmgQemuProfile *dmg_profile_qemu(const char *version, char **features,
                                  GError **error);

@@ -203,8 +203,18 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     cfg.caps_dirty_tracking = caps && caps->dirty_tracking;
     cfg.caps_p2p = caps && caps->p2p;
     cfg.iommu_dirty_tracking = h->iommufd == DMG_TRISTATE_ON && host->iommu_dirty_tracking;
-    if (!vfio_device__realize(m, &cfg, &err))
-        vmm_machine__error_from(m, h->alias, err);
+    if (vfio_device__realize(m, &cfg, &err))
+        return;
+    vmm_machine__error_from(m, h->alias, err);
+    /* QEMU stops at the first error; a report goes on, so the user sees
+     * every problem at once.  Realize again as QEMU would after the user
+     * removed the offending opt-in. */
+    if (g_error_matches(err, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_NOT_MDEV)) {
+        g_clear_error(&err);
+        cfg.balloon_allowed = false;
+        if (!vfio_device__realize(m, &cfg, &err))
+            vmm_machine__error_from(m, h->alias, err);
+    }
 }
 
 static void

@@ -12,9 +12,11 @@ dmg_report_subject(GString *out, JsonObject *o)
 {
     const char *dev = json_object_get_null_member(o, "device")
                       ? NULL : json_object_get_string_member(o, "device");
+    const char *msg = json_object_get_string_member(o, "message");
     JsonNode *group = json_object_get_member(o, "group");
 
-    if (dev)
+    /* Messages name their device first, as QEMU's do ("hostdev0: ..."). */
+    if (dev && !g_str_has_prefix(msg, dev))
         g_string_append_printf(out, "%s ", dev);
     if (group && !JSON_NODE_HOLDS_NULL(group))
         g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),

@@ -78,8 +78,12 @@ dmg_inhibitor_message(const discard_inhibitor *who, bool have_virtio_mem)
     for (guint i = 0; i < who->devices->len; i++)
         g_string_append_printf(devs, "%s%s", i ? ", " : "",
                                (const char *)g_ptr_array_index(who->devices, i));
-    return g_strdup_printf(_("VFIO pins every guest page for DMA in IOMMU group %d (%s); a ballooned page would stay pinned and the device would keep DMA-ing to the old page after deflate (seeds 000-002), so QEMU skips every balloon discard. %s"),
-                           who->group, devs->str,
+    g_autofree char *group = who->group >= 0
+        ? g_strdup_printf(_("IOMMU group %d"), who->group)
+        : g_strdup(_("a singleton IOMMU group (the device is not on this host)"));
+
+    return g_strdup_printf(_("VFIO pins every guest page for DMA in %s (%s); a ballooned page would stay pinned and the device would keep DMA-ing to the old page after deflate (seeds 000-002), so QEMU skips every balloon discard. %s"),
+                           group, devs->str,
                            have_virtio_mem
                            ? _("The domain's virtio-mem device resizes memory in coordination with VFIO; use it instead of the balloon")
                            : _("Use virtio-mem (<memory model='virtio-mem'>) to resize memory with VFIO, or, for an mdev whose vendor driver pins only the guest's working set, opt in with x-balloon-allowed"));

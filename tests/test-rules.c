@@ -1,0 +1,588 @@
+/*
+ * test-rules.c: one test per balloon, migration, memlock and configuration
+ * rule.  Each realizes a test domain on the VMM model against the sysfs
+ * fixture host and asserts what is read off it.  The test name says the
+ * seed or QEMU/libvirt function the rule comes from.
+ */
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "check.h"
+#include "domain_conf.h"
+#include "domain_realize.h"
+#include "verdict.h"
+
+#define GIB (1024LL * 1024 * 1024)
+
+typedef struct {
+    const char *qemu_version;
+    const char *feature;
+    const char *sysfs;           /* fixture tree, default host1 */
+    int kvm_sync_mmu;            /* 0 or 1 */
+    bool iommu_dirty;
+} check_env;
+
+static dmgHostProfile *
+fixture_host(const check_env *env)
+{
+    g_autofree char *root = g_test_build_filename(G_TEST_DIST, "sysfs",
+                                                  env->sysfs ? env->sysfs : "host1", NULL);
+    dmgHostProfile *host = dmg_host_profile_new(root);
+
+    dmg_host_profile_read_sysfs(host);
+    /* Fixed, not probed: the rules must not depend on this machine. */
+    host->kvm_sync_mmu = env->kvm_sync_mmu;
+    host->kvm_nr_memslots = 509;
+    host->iommu_dirty_tracking = env->iommu_dirty;
+    return host;
+}
+
+static JsonNode *
+check_file_env(const char *dir, const char *name, const check_env *env)
+{
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, dir, name, NULL);
+    g_autoptr(dmgHostProfile) host = fixture_host(env);
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = NULL;
+    gsize len;
+    JsonNode *v;
+
+    g_assert_true(dmg_qemu_profile_set_version(qemu, env->qemu_version ? env->qemu_version : "9.1", NULL));
+    if (env->feature)
+        g_assert_true(dmg_qemu_profile_add_feature(qemu, env->feature, NULL));
+    g_assert_true(g_file_get_contents(path, &xml, &len, NULL));
+    v = dmg_check_xml(xml, len, name, host, qemu, &err);
+    g_assert_no_error(err);
+    return v;
+}
+
+static JsonNode *
+check_file(const char *name, const char *qemu_version)
+{
+    check_env env = { .qemu_version = qemu_version, .kvm_sync_mmu = 1 };
+
+    return check_file_env("domains", name, &env);
+}
+
+static JsonObject *
+member(JsonNode *v, const char *name)
+{
+    return json_object_get_object_member(json_node_get_object(v), name);
+}
+
+/* Count entries of @array (inside object @obj or the domain) with @code,
+ * and optionally @device. */
+static guint
+count_code(JsonObject *obj, const char *array, const char *code, const char *device)
+{
+    JsonArray *arr = json_object_get_array_member(obj, array);
+    guint n = 0;
+
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+
+        if (g_strcmp0(json_object_get_string_member(o, "code"), code) != 0)
+            continue;
+        if (device && (json_object_get_null_member(o, "device") ||
+                       g_strcmp0(json_object_get_string_member(o, "device"), device) != 0))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+static guint
+n_blockers(JsonNode *v, const char *code, const char *device)
+{
+    return count_code(member(v, "migration"), "blockers", code, device);
+}
+
+static guint
+n_errors(JsonNode *v, const char *code)
+{
+    return count_code(json_node_get_object(v), "errors", code, NULL);
+}
+
+static guint
+n_warnings(JsonNode *v, const char *code)
+{
+    return count_code(json_node_get_object(v), "warnings", code, NULL);
+}
+
+static bool
+balloon_effective(JsonNode *v)
+{
+    return json_object_get_boolean_member(member(v, "balloon"), "effective");
+}
+
+static bool
+migration_allowed(JsonNode *v)
+{
+    return json_object_get_boolean_member(member(v, "migration"), "allowed");
+}
+
+static JsonObject *
+inhibitor(JsonNode *v, guint i)
+{
+    return json_array_get_object_element(json_object_get_array_member(member(v, "balloon"),
+                                                                      "inhibitors"), i);
+}
+
+static guint
+n_inhibitors(JsonNode *v)
+{
+    return json_array_get_length(json_object_get_array_member(member(v, "balloon"), "inhibitors"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Balloon                                                             */
+
+/* seed 000: vfio_connect_container() inhibits once per group, so a GPU
+ * and its audio function in group 1 are one inhibitor. */
+static void
+test_seed000_one_inhibitor_per_group(void)
+{
+    g_autoptr(JsonNode) v = check_file("pci-gpu-audio-shared-group.xml", NULL);
+    JsonArray *devs;
+
+    g_assert_false(balloon_effective(v));
+    g_assert_cmpuint(n_inhibitors(v), ==, 1);
+    g_assert_cmpstr(json_object_get_string_member(inhibitor(v, 0), "code"), ==, "vfio-group");
+    g_assert_cmpint(json_object_get_int_member(inhibitor(v, 0), "group"), ==, 1);
+    devs = json_object_get_array_member(inhibitor(v, 0), "devices");
+    g_assert_cmpuint(json_array_get_length(devs), ==, 2);
+}
+
+/* seed 000: "whether the container is used individually or shared": two
+ * groups sharing one container are still two inhibitors. */
+static void
+test_seed000_shared_container_counts_groups(void)
+{
+    g_autoptr(dmgHostProfile) host = NULL;
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+    g_autoptr(dmgDomainDef) def = NULL;
+    g_autoptr(vmm_machine) m = NULL;
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "domains", "multi-vf-p2p.xml", NULL);
+    check_env env = { .kvm_sync_mmu = 1 };
+    vfio_address_space *mem;
+
+    host = fixture_host(&env);
+    def = dmg_domain_def_parse_file(path, NULL);
+    g_assert_nonnull(def);
+    m = dmg_domain_realize(def, host, qemu, NULL);
+    mem = g_ptr_array_index(m->address_spaces, 0);
+    g_assert_cmpuint(mem->containers->len, ==, 1);
+    g_assert_cmpuint(m->groups->len, ==, 2);
+    g_assert_cmpuint(m->discard.uncoordinated_discard_disabled, ==, 2);
+    g_assert_cmpuint(m->discard.inhibitors->len, ==, 2);
+}
+
+/* seed 002 patch 4/4: vfio-pci opts in with x-balloon-allowed on an mdev,
+ * through <qemu:override> or through dmaguard's metadata. */
+static void
+test_seed002_mdev_optin(void)
+{
+    const char *files[] = { "mdev-optin-override.xml", "mdev-optin-metadata.xml",
+                            "metadata-generated-alias.xml" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autoptr(JsonNode) v = check_file(files[i], NULL);
+
+        g_test_message("%s", files[i]);
+        g_assert_true(balloon_effective(v));
+        g_assert_cmpuint(n_inhibitors(v), ==, 0);
+        g_assert_cmpuint(n_errors(v, "balloon-optin-not-mdev"), ==, 0);
+    }
+}
+
+/* The same mdev without the opt-in inhibits: the default is to inhibit. */
+static void
+test_seed002_mdev_without_optin_inhibits(void)
+{
+    g_autoptr(JsonNode) v = check_file("mdev-no-optin.xml", NULL);
+
+    g_assert_false(balloon_effective(v));
+    g_assert_cmpuint(n_inhibitors(v), ==, 1);
+    g_assert_cmpint(json_object_get_int_member(inhibitor(v, 0), "group"), ==, 30);
+}
+
+/* seed 002 patch 4/4: vfio-ccw and vfio-ap always opt in. */
+static void
+test_seed002_ccw_ap_always_optin(void)
+{
+    g_autoptr(JsonNode) ccw = check_file("mdev-ccw.xml", NULL);
+    g_autoptr(JsonNode) ap = check_file("mdev-ap.xml", NULL);
+
+    g_assert_true(balloon_effective(ccw));
+    g_assert_true(balloon_effective(ap));
+}
+
+/* hw/vfio/pci.c vfio_realize(): "x-balloon-allowed only potentially
+ * compatible with mdev devices" — QEMU refuses to start. */
+static void
+test_vfio_realize_optin_not_mdev(void)
+{
+    g_autoptr(JsonNode) v = check_file("pci-optin-not-mdev.xml", NULL);
+
+    g_assert_cmpuint(n_errors(v, "balloon-optin-not-mdev"), ==, 1);
+    /* Analyzed as if the opt-in were removed: the group inhibits. */
+    g_assert_false(balloon_effective(v));
+}
+
+/* hw/vfio/common.c vfio_get_device(): devices of one group must agree.
+ * Two mdev functions in one group (a fixture built for it) disagree. */
+static void
+test_vfio_get_device_inconsistent_group(void)
+{
+    vmm_machine_config cfg = { .type = VMM_MACHINE_Q35, .kvm = true, .kvm_sync_mmu = true };
+    g_autoptr(vmm_machine) m = vmm_machine__new(&cfg);
+    vfio_device_config a = { .alias = "a", .host = "u1", .kind = VFIO_KIND_MDEV_PCI,
+                             .group = 40, .balloon_allowed = true };
+    vfio_device_config b = a;
+    g_autoptr(GError) err = NULL;
+
+    b.alias = "b";
+    b.balloon_allowed = false;
+    g_assert_nonnull(vfio_device__realize(m, &a, NULL));
+    /* The opted-in group holds no disable. */
+    g_assert_cmpuint(m->discard.uncoordinated_discard_disabled, ==, 0);
+    g_assert_null(vfio_device__realize(m, &b, &err));
+    g_assert_error(err, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP);
+    g_assert_nonnull(strstr(err->message, "group 40"));
+    /* The failed device left the group as it was. */
+    g_assert_cmpuint(m->groups->len, ==, 1);
+    g_assert_cmpuint(m->discard.uncoordinated_discard_disabled, ==, 0);
+}
+
+/* seed 002 patch 2/4, kvm_init(): KVM without a synchronous MMU inhibits;
+ * TCG (type='qemu') has no KVM and does not. */
+static void
+test_seed002_kvm_no_sync_mmu(void)
+{
+    check_env env = { .kvm_sync_mmu = 0 };
+    g_autoptr(JsonNode) v = check_file_env("domains", "no-hostdev.xml", &env);
+    g_autoptr(JsonNode) ok = check_file("no-hostdev.xml", NULL);
+
+    g_assert_false(balloon_effective(v));
+    g_assert_cmpuint(n_inhibitors(v), ==, 1);
+    g_assert_cmpstr(json_object_get_string_member(inhibitor(v, 0), "code"), ==, "kvm-no-sync-mmu");
+    g_assert_true(balloon_effective(ok));
+}
+
+/* madvise(MADV_DONTNEED) fails on mlock()ed memory: <locked/> makes the
+ * balloon inert and the memlock limit unlimited (libvirt). */
+static void
+test_memory_locked(void)
+{
+    g_autoptr(JsonNode) v = check_file("locked-memory.xml", NULL);
+
+    g_assert_false(balloon_effective(v));
+    g_assert_cmpstr(json_object_get_string_member(inhibitor(v, 0), "code"), ==, "memory-locked");
+    g_assert_true(json_object_get_null_member(json_node_get_object(v), "memlock_bytes"));
+}
+
+/* virtio-balloon balloon_inflate_page(): huge pages are freed only when
+ * fully inflated: effective but partial. */
+static void
+test_hugepage_partial(void)
+{
+    g_autoptr(JsonNode) v = check_file("hugepages.xml", NULL);
+    g_autoptr(JsonNode) plain = check_file("no-hostdev.xml", NULL);
+
+    g_assert_true(balloon_effective(v));
+    g_assert_true(json_object_get_boolean_member(member(v, "balloon"), "partial"));
+    g_assert_cmpuint(n_warnings(v, "hugepage-partial-discard"), ==, 1);
+    g_assert_false(json_object_get_boolean_member(member(plain, "balloon"), "partial"));
+}
+
+/* virtio-mem is coordinated discard (ram_block_coordinated_discard_require)
+ * and coexists with VFIO's uncoordinated disable. */
+static void
+test_virtio_mem_coordinated(void)
+{
+    g_autoptr(JsonNode) v = check_file("virtio-mem.xml", NULL);
+
+    g_assert_true(json_object_get_boolean_member(member(v, "balloon"), "coordinated_discard"));
+    g_assert_cmpuint(n_errors(v, "discard-busy"), ==, 0);
+}
+
+/* vfio_ram_discard_register_listener(): "possibly running out of DMA
+ * mappings" when size/block + max_memslots - 1 > dma_entry_limit.
+ * 64 GiB / 2 MiB = 32768 blocks: over a limit of 1000, under 65535. */
+static void
+test_virtio_mem_dma_entry_limit(void)
+{
+    check_env small = { .sysfs = "smalllimit", .kvm_sync_mmu = 1 };
+    g_autoptr(JsonNode) over = check_file_env("domains", "virtio-mem-dma-limit.xml", &small);
+    g_autoptr(JsonNode) under = check_file("virtio-mem-dma-limit.xml", NULL);
+
+    g_assert_cmpuint(n_warnings(over, "dma-entry-limit"), ==, 1);
+    g_assert_cmpuint(n_warnings(under, "dma-entry-limit"), ==, 0);
+}
+
+/* The balloon verdict with no balloon device. */
+static void
+test_no_balloon(void)
+{
+    g_autoptr(JsonNode) v = check_file("no-balloon.xml", NULL);
+
+    g_assert_false(balloon_effective(v));
+    g_assert_true(json_object_get_null_member(member(v, "balloon"), "device"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Migration: libvirt layer (qemuMigrationSrcIsAllowedHostdev)         */
+
+static void
+test_libvirt_hostdev_migration(void)
+{
+    g_autoptr(JsonNode) pci = check_file("pci-gpu-audio-shared-group.xml", NULL);
+    g_autoptr(JsonNode) mdev = check_file("mdev-no-optin.xml", NULL);
+    g_autoptr(JsonNode) scsi = check_file("scsi-hostdev.xml", NULL);
+    g_autoptr(JsonNode) scsi_host = check_file("scsi-host-hostdev.xml", NULL);
+    g_autoptr(JsonNode) usb = check_file("usb-hostdev.xml", NULL);
+
+    g_assert_cmpuint(n_blockers(pci, "libvirt-hostdev-pci", NULL), ==, 2);
+    g_assert_cmpuint(n_blockers(mdev, "libvirt-hostdev-mdev", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(scsi, "libvirt-hostdev-scsi", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(scsi_host, "libvirt-hostdev-scsi", NULL), ==, 1);
+    g_assert_true(migration_allowed(usb));
+}
+
+/* <teaming type='transient'>: libvirt lets it migrate and QEMU skips
+ * vfio_migration_realize for a failover device. */
+static void
+test_libvirt_teaming_transient(void)
+{
+    g_autoptr(JsonNode) v = check_file("pci-teaming-transient.xml", NULL);
+
+    g_assert_true(migration_allowed(v));
+}
+
+/* ------------------------------------------------------------------ */
+/* Migration: qemu layer (vfio_migration_realize order)                */
+
+/* 1. enable-migration=off */
+static void
+test_vfio_migration_disabled(void)
+{
+    g_autoptr(JsonNode) v = check_file("enable-migration-off.xml", NULL);
+
+    g_assert_cmpuint(n_blockers(v, "vfio-migration-disabled", NULL), ==, 1);
+}
+
+/* 2. no migration before QEMU 8.0, and none for plain vfio-pci */
+static void
+test_vfio_migration_unsupported(void)
+{
+    g_autoptr(JsonNode) old = check_file("intel-iommu-valid.xml", "7.2");
+    g_autoptr(JsonNode) plain = check_file("pci-gpu-audio-shared-group.xml", "9.1");
+
+    g_assert_cmpuint(n_blockers(old, "vfio-migration-unsupported", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(old, "vfio-viommu", NULL), ==, 0);
+    g_assert_cmpuint(n_blockers(plain, "vfio-migration-unsupported", NULL), ==, 2);
+}
+
+/* 3. neither device nor IOMMU dirty tracking */
+static void
+test_vfio_no_dirty_tracking(void)
+{
+    check_env with_iommu_dirty = { .kvm_sync_mmu = 1, .iommu_dirty = true };
+    g_autoptr(JsonNode) hisi = check_file("hisi-no-dirty.xml", NULL);
+    g_autoptr(JsonNode) iommufd = check_file_env("domains-newer", "iommufd.xml", &with_iommu_dirty);
+    g_autoptr(JsonNode) iommufd_no = check_file_env("domains-newer", "iommufd.xml",
+                                                    &(check_env){ .kvm_sync_mmu = 1 });
+
+    g_assert_cmpuint(n_blockers(hisi, "vfio-no-dirty-tracking", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(iommufd, "vfio-no-dirty-tracking", NULL), ==, 0);
+    g_assert_cmpuint(n_blockers(iommufd_no, "vfio-no-dirty-tracking", NULL), ==, 1);
+}
+
+/* 4. several devices: always blocked before 8.1, from 8.1 only without P2P */
+static void
+test_vfio_multiple_devices(void)
+{
+    g_autoptr(JsonNode) v80 = check_file("multi-vf-p2p.xml", "8.0");
+    g_autoptr(JsonNode) v81 = check_file("multi-vf-p2p.xml", "8.1");
+
+    g_assert_cmpuint(n_blockers(v80, "vfio-multiple-devices", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(v81, "vfio-multiple-devices", NULL), ==, 0);
+    /* Only the libvirt layer still refuses the PCI hostdevs. */
+    g_assert_cmpuint(n_blockers(v81, "libvirt-hostdev-pci", NULL), ==, 2);
+}
+
+/* 5. vIOMMU present: blocked; from 11.0 only with device dirty tracking;
+ * dma_translation=off does not lift it (the relaxation never merged). */
+static void
+test_vfio_viommu(void)
+{
+    check_env env110_iommu_dirty = { .qemu_version = "11.0", .kvm_sync_mmu = 1,
+                                     .iommu_dirty = true };
+    g_autoptr(JsonNode) v91 = check_file("intel-iommu-valid.xml", "9.1");
+    g_autoptr(JsonNode) v110 = check_file("intel-iommu-valid.xml", "11.0");
+    g_autoptr(JsonNode) dma_off = check_file_env("domains-newer", "intel-dma-translation-off.xml",
+                                                 &(check_env){ .kvm_sync_mmu = 1 });
+    g_autoptr(JsonNode) virtio = check_file("virtio-iommu.xml", "9.1");
+    JsonObject *b;
+
+    g_assert_cmpuint(n_blockers(v91, "vfio-viommu", NULL), ==, 1);
+    /* mlx5 tracks dirty pages itself: still blocked in 11.0. */
+    g_assert_cmpuint(n_blockers(v110, "vfio-viommu", NULL), ==, 1);
+    g_assert_cmpuint(n_blockers(dma_off, "vfio-viommu", NULL), ==, 1);
+    b = json_array_get_object_element(json_object_get_array_member(member(dma_off, "migration"),
+                                                                   "blockers"), 1);
+    g_assert_nonnull(strstr(json_object_get_string_member(b, "message"), "never merged"));
+    g_assert_cmpuint(n_blockers(virtio, "vfio-viommu", NULL), ==, 1);
+    (void)env110_iommu_dirty;
+}
+
+/* 11.0: a device that uses IOMMU dirty tracking is not blocked by the vIOMMU. */
+static void
+test_vfio_viommu_110_iommu_dirty(void)
+{
+    check_env env = { .qemu_version = "11.0", .kvm_sync_mmu = 1, .iommu_dirty = true };
+    check_env env91 = { .qemu_version = "9.1", .kvm_sync_mmu = 1, .iommu_dirty = true };
+    g_autoptr(JsonNode) v110 = check_file_env("domains-newer", "intel-iommufd-mlx5.xml", &env);
+    g_autoptr(JsonNode) v91 = check_file_env("domains-newer", "intel-iommufd-mlx5.xml", &env91);
+
+    g_assert_cmpuint(n_blockers(v110, "vfio-viommu", NULL), ==, 0);
+    g_assert_cmpuint(n_blockers(v91, "vfio-viommu", NULL), ==, 1);
+}
+
+/* seed 004: with x-migration-iommu-pt on every device and the downstream
+ * feature, the blocker becomes a run-time cancel condition. */
+static void
+test_seed004_iommu_pt(void)
+{
+    check_env with = { .kvm_sync_mmu = 1, .feature = "x-migration-iommu-pt" };
+    g_autoptr(JsonNode) pt = check_file_env("domains", "viommu-pt-all.xml", &with);
+    g_autoptr(JsonNode) nofeat = check_file("viommu-pt-all.xml", NULL);
+    g_autoptr(JsonNode) partial = check_file_env("domains", "viommu-pt-one.xml", &with);
+    JsonObject *mig = member(pt, "migration");
+
+    g_assert_cmpuint(n_blockers(pt, "vfio-viommu", NULL), ==, 0);
+    g_assert_cmpuint(count_code(mig, "conditions", "viommu-passthrough-cancel", NULL), ==, 1);
+    /* Without the feature QEMU never sees the property. */
+    g_assert_cmpuint(n_blockers(nofeat, "vfio-viommu", NULL), ==, 2);
+    g_assert_cmpuint(n_warnings(nofeat, "qemu-property-missing"), ==, 2);
+    /* One device without it: vfio_devices_all_iommu_passthrough() fails
+     * for it, and no cancel condition can stand in for its blocker. */
+    g_assert_cmpuint(n_blockers(partial, "vfio-viommu", "ua-vf1"), ==, 1);
+    g_assert_cmpuint(count_code(member(partial, "migration"), "conditions",
+                                "viommu-passthrough-cancel", NULL), ==, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Memlock (qemuDomainGetMemLockLimitBytes)                            */
+
+static gint64
+memlock(JsonNode *v)
+{
+    return json_object_get_int_member(json_node_get_object(v), "memlock_bytes");
+}
+
+static void
+test_memlock_limit(void)
+{
+    g_autoptr(JsonNode) none = check_file("no-hostdev.xml", NULL);
+    g_autoptr(JsonNode) gpu = check_file("pci-gpu-audio-shared-group.xml", NULL);
+    g_autoptr(JsonNode) hard = check_file("memtune-hard-limit.xml", NULL);
+    g_autoptr(JsonNode) iommu = check_file("viommu-pt-all.xml", NULL);
+
+    g_assert_cmpint(memlock(none), ==, 0);
+    /* two hostdevs, no vIOMMU: factor 1 */
+    g_assert_cmpint(memlock(gpu), ==, 8 * GIB + GIB);
+    g_assert_cmpint(memlock(hard), ==, 8 * GIB);
+    /* two VFs behind a vIOMMU: factor 2 */
+    g_assert_cmpint(memlock(iommu), ==, 2 * 16 * GIB + GIB);
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration errors                                                */
+
+static void
+test_config_errors(void)
+{
+    g_autoptr(JsonNode) intremap = check_file("intel-iommu-intremap-no-split-ioapic.xml", NULL);
+    g_autoptr(JsonNode) eim = check_file("intel-iommu-eim-no-intremap.xml", NULL);
+    g_autoptr(JsonNode) i440fx = check_file("intel-iommu-i440fx.xml", NULL);
+    g_autoptr(JsonNode) caching = check_file("intel-iommu-caching-mode-off.xml", NULL);
+    g_autoptr(JsonNode) valid = check_file("intel-iommu-valid.xml", NULL);
+    g_autoptr(JsonNode) smmu = check_file("smmuv3.xml", NULL);
+
+    g_assert_cmpuint(n_errors(intremap, "iommu-intremap-needs-split-ioapic"), ==, 1);
+    g_assert_cmpuint(n_errors(eim, "iommu-eim-needs-intremap"), ==, 1);
+    g_assert_cmpuint(n_errors(i440fx, "iommu-intel-needs-q35"), ==, 1);
+    g_assert_cmpuint(n_errors(caching, "iommu-caching-mode-required"), ==, 1);
+    g_assert_true(dmg_verdict_has_errors(caching));
+    g_assert_false(dmg_verdict_has_errors(valid));
+    g_assert_false(dmg_verdict_has_errors(smmu));
+}
+
+/* ------------------------------------------------------------------ */
+/* Host profile and XML warnings                                       */
+
+static void
+test_device_not_on_host(void)
+{
+    g_autoptr(JsonNode) v = check_file("missing-device.xml", NULL);
+
+    g_assert_cmpuint(n_warnings(v, "device-not-on-host"), ==, 1);
+    g_assert_cmpuint(n_inhibitors(v), ==, 1);
+    g_assert_true(json_node_is_null(json_object_get_member(inhibitor(v, 0), "group")));
+}
+
+static void
+test_override_unknown_alias(void)
+{
+    g_autoptr(JsonNode) v = check_file("override-unknown-alias.xml", NULL);
+
+    g_assert_cmpuint(n_warnings(v, "xml-ignored"), ==, 1);
+}
+
+/* A variant driver named in the XML is what libvirt binds. */
+static void
+test_variant_driver_model(void)
+{
+    g_autoptr(JsonNode) v = check_file_env("domains-newer", "variant-driver-model.xml",
+                                           &(check_env){ .kvm_sync_mmu = 1 });
+
+    g_assert_cmpuint(n_blockers(v, "vfio-migration-unsupported", NULL), ==, 0);
+    g_assert_cmpuint(n_blockers(v, "vfio-no-dirty-tracking", NULL), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/balloon/seed000-one-inhibitor-per-group", test_seed000_one_inhibitor_per_group);
+    g_test_add_func("/balloon/seed000-shared-container-counts-groups", test_seed000_shared_container_counts_groups);
+    g_test_add_func("/balloon/seed002-mdev-optin", test_seed002_mdev_optin);
+    g_test_add_func("/balloon/seed002-mdev-without-optin-inhibits", test_seed002_mdev_without_optin_inhibits);
+    g_test_add_func("/balloon/seed002-ccw-ap-always-optin", test_seed002_ccw_ap_always_optin);
+    g_test_add_func("/balloon/vfio-realize-optin-not-mdev", test_vfio_realize_optin_not_mdev);
+    g_test_add_func("/balloon/vfio-get-device-inconsistent-group", test_vfio_get_device_inconsistent_group);
+    g_test_add_func("/balloon/seed002-kvm-no-sync-mmu", test_seed002_kvm_no_sync_mmu);
+    g_test_add_func("/balloon/memory-locked", test_memory_locked);
+    g_test_add_func("/balloon/hugepage-partial", test_hugepage_partial);
+    g_test_add_func("/balloon/virtio-mem-coordinated", test_virtio_mem_coordinated);
+    g_test_add_func("/balloon/virtio-mem-dma-entry-limit", test_virtio_mem_dma_entry_limit);
+    g_test_add_func("/balloon/no-balloon", test_no_balloon);
+    g_test_add_func("/migration/libvirt-hostdev", test_libvirt_hostdev_migration);
+    g_test_add_func("/migration/libvirt-teaming-transient", test_libvirt_teaming_transient);
+    g_test_add_func("/migration/vfio-migration-disabled", test_vfio_migration_disabled);
+    g_test_add_func("/migration/vfio-migration-unsupported", test_vfio_migration_unsupported);
+    g_test_add_func("/migration/vfio-no-dirty-tracking", test_vfio_no_dirty_tracking);
+    g_test_add_func("/migration/vfio-multiple-devices", test_vfio_multiple_devices);
+    g_test_add_func("/migration/vfio-viommu", test_vfio_viommu);
+    g_test_add_func("/migration/vfio-viommu-11.0-iommu-dirty", test_vfio_viommu_110_iommu_dirty);
+    g_test_add_func("/migration/seed004-iommu-pt", test_seed004_iommu_pt);
+    g_test_add_func("/memlock/libvirt-formula", test_memlock_limit);
+    g_test_add_func("/config/errors", test_config_errors);
+    g_test_add_func("/host/device-not-on-host", test_device_not_on_host);
+    g_test_add_func("/xml/override-unknown-alias", test_override_unknown_alias);
+    g_test_add_func("/host/variant-driver-model", test_variant_driver_model);
+    return g_test_run();
+}
