@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "domain_conf.h"
 #include "dmg_i18n.h"
 #include "libvirt_source.h"
 #include "report.h"
@@ -109,10 +110,12 @@ check_read_libvirt(check_opts *o, GError **error)
     return out;
 }
 
-/* Analyze everything first: with one bad input nothing is printed. */
+/* Analyze everything first: with one bad input nothing is printed.  On a
+ * connection, domains of other hypervisors (a fleet may mix them) are
+ * skipped with a note instead. */
 static GPtrArray *
 check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
-              GError **error)
+              bool skip_foreign, GError **error)
 {
     g_autoptr(GPtrArray) verdicts = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
 
@@ -120,6 +123,12 @@ check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
         dmgDomainXML *d = g_ptr_array_index(doms, i);
         JsonNode *v = dmg_check_xml(d->xml, strlen(d->xml), d->name, host, qemu, error);
 
+        if (!v && skip_foreign &&
+            g_error_matches(*error, DMG_CONF_ERROR, DMG_CONF_ERROR_UNSUPPORTED)) {
+            g_printerr(_("virt-dmaguard check: skipping %s\n"), (*error)->message);
+            g_clear_error(error);
+            continue;
+        }
         if (!v)
             return NULL;
         g_ptr_array_add(verdicts, v);
@@ -188,7 +197,7 @@ dmg_cmd_check(int argc, char **argv)
         !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)))
         goto out;
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(&o, &err);
-    if (!doms || !(verdicts = check_analyze(doms, host, qemu, &err)))
+    if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
         goto out;
     if (!o.json)
         check_print_profile(host, qemu);

@@ -1,0 +1,126 @@
+#!/bin/bash
+# test-cli.sh: virt-dmaguard as a user runs it: the documented exit
+# statuses (0 analyzed, 1 configuration errors, 2 bad input or usage),
+# hostile inputs that must print no result, and the default connection.
+# Usage: test-cli.sh BUILD_ROOT SOURCE_ROOT
+set -u
+build=${1:?build root}
+src=${2:?source root}
+# DMAGUARD_WRAP runs the tool under e.g. valgrind (tools/run-tests.sh).
+read -r -a wrap <<<"${DMAGUARD_WRAP:-}"
+tool=("${wrap[@]}" "$build/tools/virt-dmaguard")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" "$tmp/err" | head -20; }
+
+# expect STATUS DESCRIPTION -- ARGS...: run the tool, check its status
+expect() {
+    local want=$1 desc=$2
+    shift 3
+    "${tool[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then ok "$desc (exit $got)"; else not_ok "$desc: exit $got, expected $want"; fi
+}
+
+# Bad input: exit 2, nothing on stdout, one clear line on stderr.
+expect_refused() {
+    local desc=$1 needle=$2
+    shift 2
+    expect 2 "$desc" -- "$@"
+    if [ -s "$tmp/out" ]; then not_ok "$desc: printed a result"; else ok "$desc: no result printed"; fi
+    if grep -q -- "$needle" "$tmp/err"; then ok "$desc: message names '$needle'"; else not_ok "$desc: message lacks '$needle'"; fi
+}
+
+fixture=(--sysfs "$src/tests/sysfs/host1" --qemu-version 9.1)
+
+# --- the main job: check --all on the embedded default -----------------
+expect 1 "check --all on the example node reports the misconfigured domain" -- check --all
+for d in gpu-passthrough vgpu-mdev viommu-vfs virtio-mem misconfigured; do
+    if grep -q "^Domain '$d'" "$tmp/out"; then ok "check --all shows $d"; else not_ok "check --all lacks $d"; fi
+done
+if grep -q "IOMMU group 1" "$tmp/out"; then ok "text names the IOMMU group"; else not_ok "text lacks the group"; fi
+
+expect 1 "check --all --json" -- check --all --json
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["version"] == 1
+names = sorted(d["name"] for d in doc["domains"])
+assert names == ["gpu-passthrough", "misconfigured", "vgpu-mdev", "viommu-vfs", "virtio-mem"], names
+for d in doc["domains"]:
+    for k in ("balloon", "migration", "memlock_bytes", "errors", "warnings"):
+        assert k in d, k
+    for k in ("device", "effective", "partial", "inhibitors", "coordinated_discard"):
+        assert k in d["balloon"], k
+gpu = next(d for d in doc["domains"] if d["name"] == "gpu-passthrough")
+assert gpu["balloon"]["effective"] is False
+assert gpu["balloon"]["inhibitors"][0] ["group"] == 1
+assert sorted(gpu["balloon"]["inhibitors"][0]["devices"]) == ["hostdev0", "hostdev1"]
+mdev = next(d for d in doc["domains"] if d["name"] == "vgpu-mdev")
+assert mdev["balloon"]["effective"] is True
+PY
+then ok "JSON document has the version-1 shape and the expected verdicts"; else not_ok "JSON document"; fi
+
+expect 0 "named domains on the default connection" -- check gpu-passthrough vgpu-mdev
+expect 0 "libvirt's own test:///default" -- check --connect test:///default --all
+expect 0 "a clean domain file" -- check --xml "$src/tests/domains/no-hostdev.xml" "${fixture[@]}"
+expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains/pci-optin-not-mdev.xml" "${fixture[@]}"
+expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
+if grep -q "viommu-passthrough-cancel" "$tmp/out"; then ok "feature turns the blocker into a cancel condition"; else not_ok "no cancel condition"; fi
+
+# --- usage -------------------------------------------------------------
+expect 2 "no command" --
+expect 2 "unknown command" -- frobnicate
+expect 0 "--help" -- --help
+expect 2 "check without a target" -- check
+expect 2 "unknown option" -- check --bogus
+expect 2 "--xml with --all" -- check --all --xml "$src/tests/domains/no-hostdev.xml"
+expect_refused "bad --qemu-version" "X.Y" check --xml "$src/tests/domains/no-hostdev.xml" --qemu-version seven
+expect_refused "too old --qemu-version" "oldest" check --xml "$src/tests/domains/no-hostdev.xml" --qemu-version 6.2
+expect_refused "unknown --qemu-feature" "x-migration-iommu-pt" check --xml "$src/tests/domains/no-hostdev.xml" --qemu-feature x-frob
+expect_refused "missing file" "no-such.xml" check --xml "$tmp/no-such.xml"
+expect_refused "unknown domain" "nosuchdomain" check nosuchdomain
+expect_refused "unreachable URI" "cannot connect" check --connect "qemu+unix:///system?socket=$tmp/none" --all
+printf '[driver vfio-pci]\nmigration=perhaps\n' >"$tmp/bad.conf"
+expect_refused "bad host profile" "perhaps" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"
+
+# --- hostile XML: exit 2, no result ------------------------------------
+head -c 300 "$src/tests/domains/no-hostdev.xml" >"$tmp/truncated.xml"
+expect_refused "truncated XML" "malformed XML" check --xml "$tmp/truncated.xml"
+
+{
+    echo "<?xml version='1.0'?><!DOCTYPE domain ["
+    echo "<!ENTITY a 'aaaaaaaaaa'>"
+    prev=a
+    for e in b c d e f g h i j; do
+        printf "<!ENTITY %s '" $e; for _ in 1 2 3 4 5 6 7 8 9 10; do printf "&%s;" $prev; done; echo "'>"
+        prev=$e
+    done
+    echo "]><domain type='kvm'><name>&j;</name><memory>1</memory></domain>"
+} >"$tmp/laughs.xml"
+expect_refused "billion laughs" "DOCTYPE" check --xml "$tmp/laughs.xml"
+
+cat >"$tmp/xxe.xml" <<'XML'
+<?xml version="1.0"?>
+<!DOCTYPE domain [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<domain type='kvm'><name>&xxe;</name><memory>1</memory></domain>
+XML
+expect_refused "external entity" "DOCTYPE" check --xml "$tmp/xxe.xml"
+if grep -q "root:" "$tmp/out" "$tmp/err"; then not_ok "XXE leaked /etc/passwd"; else ok "XXE did not read /etc/passwd"; fi
+
+python3 -c "
+import sys
+sys.stdout.write(\"<domain type='kvm'><name>t</name><memory>1</memory><devices><memballoon model='\" + 'A' * (10 * 1024 * 1024) + \"'/></devices></domain>\")
+" >"$tmp/big.xml"
+expect_refused "10 MB attribute" "too long" check --xml "$tmp/big.xml"
+
+sed "s/<memory unit='GiB'>8</<memory unit='GiB'>eight</" "$src/tests/domains/no-hostdev.xml" >"$tmp/wrongtype.xml"
+expect_refused "wrong value type" "'eight'" check --xml "$tmp/wrongtype.xml"
+# One bad file among good ones: nothing at all is printed.
+expect_refused "one bad file among good" "'eight'" check --xml "$src/tests/domains/no-hostdev.xml" --xml "$tmp/wrongtype.xml"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,23 @@
+#!/bin/bash
+# install-deps.sh: install what dmaguard needs to build and test, from
+# Debian 12's own packages.  Installs only what is missing; run as root.
+set -euo pipefail
+
+packages=(
+    meson ninja-build gcc pkg-config gettext
+    libvirt-dev libvirt-clients libxml2-dev libxml2-utils
+    libglib2.0-dev libjson-glib-dev libgnutls28-dev
+    qemu-system-x86 python3 python3-docutils valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
