@@ -70,7 +70,7 @@ now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
 
 echo "dmaguard benchmark: $ndomains domains, $pinned"
-echo "  tool:   $tool"
+echo "  tool:   $tool (run from a private copy)"
 echo "  host:   --sysfs $sysfs --qemu-version 9.1"
 echo "  $(uname -srm), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 
@@ -84,6 +84,11 @@ files=(domain-*.xml)
 [ "${#files[@]}" -eq "$ndomains" ] || die "expected $ndomains files, found ${#files[@]}"
 # Read every file once so that (a) and (b) both start from the page cache.
 cat "${files[@]}" >/dev/null
+
+# Run a private copy: a concurrent `ninja` relinking the build tree's binary
+# must not break (or change) the measurement half-way.
+cp "$tool" "$tmpdir/virt-dmaguard"
+tool=$tmpdir/virt-dmaguard
 
 xmlargs=()
 for f in "${files[@]}"; do

@@ -12,6 +12,7 @@
 #include "domain_conf.h"
 #include "domain_realize.h"
 #include "verdict.h"
+#include "vfio.h"
 
 #define GIB (1024LL * 1024 * 1024)
 
@@ -64,6 +65,19 @@ check_file(const char *name, const char *qemu_version)
     check_env env = { .qemu_version = qemu_version, .kvm_sync_mmu = 1 };
 
     return check_file_env("domains", name, &env);
+}
+
+static vmm_machine *
+realize_file(const char *name)
+{
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "domains", name, NULL);
+    check_env env = { .kvm_sync_mmu = 1 };
+    g_autoptr(dmgHostProfile) host = fixture_host(&env);
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+    g_autoptr(dmgDomainDef) def = dmg_domain_def_parse_file(path, NULL);
+
+    g_assert_nonnull(def);
+    return dmg_domain_realize(def, host, qemu, NULL);
 }
 
 static JsonObject *
@@ -153,6 +167,14 @@ test_seed000_one_inhibitor_per_group(void)
     g_assert_cmpint(json_object_get_int_member(inhibitor(v, 0), "group"), ==, 1);
     devs = json_object_get_array_member(inhibitor(v, 0), "devices");
     g_assert_cmpuint(json_array_get_length(devs), ==, 2);
+    /* The counter itself, not only the report: one disable for group 1. */
+    {
+        g_autoptr(vmm_machine) m = realize_file("pci-gpu-audio-shared-group.xml");
+
+        g_assert_cmpuint(m->discard.uncoordinated_discard_disabled, ==, 1);
+        g_assert_cmpuint(m->groups->len, ==, 1);
+        g_assert_cmpuint(((vfio_group *)g_ptr_array_index(m->groups, 0))->devices->len, ==, 2);
+    }
 }
 
 /* seed 000: "whether the container is used individually or shared": two
@@ -160,19 +182,9 @@ test_seed000_one_inhibitor_per_group(void)
 static void
 test_seed000_shared_container_counts_groups(void)
 {
-    g_autoptr(dmgHostProfile) host = NULL;
-    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
-    g_autoptr(dmgDomainDef) def = NULL;
-    g_autoptr(vmm_machine) m = NULL;
-    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "domains", "multi-vf-p2p.xml", NULL);
-    check_env env = { .kvm_sync_mmu = 1 };
-    vfio_address_space *mem;
+    g_autoptr(vmm_machine) m = realize_file("multi-vf-p2p.xml");
+    vfio_address_space *mem = g_ptr_array_index(m->address_spaces, 0);
 
-    host = fixture_host(&env);
-    def = dmg_domain_def_parse_file(path, NULL);
-    g_assert_nonnull(def);
-    m = dmg_domain_realize(def, host, qemu, NULL);
-    mem = g_ptr_array_index(m->address_spaces, 0);
     g_assert_cmpuint(mem->containers->len, ==, 1);
     g_assert_cmpuint(m->groups->len, ==, 2);
     g_assert_cmpuint(m->discard.uncoordinated_discard_disabled, ==, 2);
