@@ -3,24 +3,33 @@
  */
 #include "report.h"
 
+#include <string.h>
+
 #include "dmg_i18n.h"
 #include "verdict.h"
 
-/* "hostdev0 (group 1)", "hostdev3", or "" for machine-wide findings. */
+/* One finding: "hostdev0 (IOMMU group 1) [code]: message".  Messages
+ * name their device first, as QEMU's do ("hostdev0: ..."); that prefix
+ * is not repeated. */
 static void
-dmg_report_subject(GString *out, JsonObject *o)
+dmg_report_finding(GString *out, JsonObject *o)
 {
     const char *dev = json_object_get_null_member(o, "device")
                       ? NULL : json_object_get_string_member(o, "device");
     const char *msg = json_object_get_string_member(o, "message");
     JsonNode *group = json_object_get_member(o, "group");
+    gsize dlen = dev ? strlen(dev) : 0;
 
-    /* Messages name their device first, as QEMU's do ("hostdev0: ..."). */
-    if (dev && !g_str_has_prefix(msg, dev))
+    if (dev) {
         g_string_append_printf(out, "%s ", dev);
+        if (strncmp(msg, dev, dlen) == 0 && msg[dlen] == ':' && msg[dlen + 1] == ' ')
+            msg += dlen + 2;
+    }
     if (group && !JSON_NODE_HOLDS_NULL(group))
         g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
                                json_node_get_int(group));
+    g_string_append_printf(out, "[%s]: %s\n",
+                           json_object_get_string_member(o, "code"), msg);
 }
 
 static void
@@ -30,13 +39,8 @@ dmg_report_findings(GString *out, JsonObject *dom, const char *member,
     JsonArray *arr = json_object_get_array_member(dom, member);
 
     for (guint i = 0; i < json_array_get_length(arr); i++) {
-        JsonObject *f = json_array_get_object_element(arr, i);
-
         g_string_append_printf(out, "  %s: ", label);
-        dmg_report_subject(out, f);
-        g_string_append_printf(out, "[%s] %s\n",
-                               json_object_get_string_member(f, "code"),
-                               json_object_get_string_member(f, "message"));
+        dmg_report_finding(out, json_array_get_object_element(arr, i));
     }
 }
 
@@ -71,7 +75,7 @@ dmg_report_balloon(GString *out, JsonObject *dom)
         if (!JSON_NODE_HOLDS_NULL(group))
             g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
                                    json_node_get_int(group));
-        g_string_append_printf(out, "[%s] %s\n",
+        g_string_append_printf(out, "[%s]: %s\n",
                                json_object_get_string_member(o, "code"),
                                json_object_get_string_member(o, "message"));
     }
@@ -93,15 +97,12 @@ dmg_report_migration(GString *out, JsonObject *dom)
 
         g_string_append_printf(out, _("    blocker (%s): "),
                                json_object_get_string_member(o, "layer"));
-        dmg_report_subject(out, o);
-        g_string_append_printf(out, "[%s] %s\n",
-                               json_object_get_string_member(o, "code"),
-                               json_object_get_string_member(o, "message"));
+        dmg_report_finding(out, o);
     }
     for (guint i = 0; i < json_array_get_length(conds); i++) {
         JsonObject *o = json_array_get_object_element(conds, i);
 
-        g_string_append_printf(out, _("    condition: [%s] %s\n"),
+        g_string_append_printf(out, _("    condition: [%s]: %s\n"),
                                json_object_get_string_member(o, "code"),
                                json_object_get_string_member(o, "message"));
     }
