@@ -48,6 +48,8 @@ if python3 - "$tmp/out" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 assert doc["version"] == 1
+assert doc["profile"]["sysfs"].endswith("host-sysfs"), doc["profile"]
+assert "qemu_version" in doc["profile"]
 names = sorted(d["name"] for d in doc["domains"])
 assert names == ["gpu-passthrough", "misconfigured", "vgpu-mdev", "viommu-vfs", "virtio-mem"], names
 for d in doc["domains"]:

@@ -150,6 +150,12 @@ n_inhibitors(JsonNode *v)
     return json_array_get_length(json_object_get_array_member(member(v, "balloon"), "inhibitors"));
 }
 
+static gint64
+memlock(JsonNode *v)
+{
+    return json_object_get_int_member(json_node_get_object(v), "memlock_bytes");
+}
+
 /* ------------------------------------------------------------------ */
 /* Balloon                                                             */
 
@@ -489,11 +495,6 @@ test_seed004_iommu_pt(void)
 /* ------------------------------------------------------------------ */
 /* Memlock (qemuDomainGetMemLockLimitBytes)                            */
 
-static gint64
-memlock(JsonNode *v)
-{
-    return json_object_get_int_member(json_node_get_object(v), "memlock_bytes");
-}
 
 static void
 test_memlock_limit(void)
@@ -529,6 +530,10 @@ test_config_errors(void)
     g_assert_cmpuint(n_errors(i440fx, "iommu-intel-needs-q35"), ==, 1);
     g_assert_cmpuint(n_errors(caching, "iommu-caching-mode-required"), ==, 1);
     g_assert_true(dmg_verdict_has_errors(caching));
+    /* The report goes on as if the fix were applied: the device still
+     * inhibits the balloon and blocks migration. */
+    g_assert_cmpuint(n_inhibitors(caching), ==, 1);
+    g_assert_false(migration_allowed(caching));
     g_assert_false(dmg_verdict_has_errors(valid));
     g_assert_false(dmg_verdict_has_errors(smmu));
 }
@@ -552,6 +557,70 @@ test_override_unknown_alias(void)
     g_autoptr(JsonNode) v = check_file("override-unknown-alias.xml", NULL);
 
     g_assert_cmpuint(n_warnings(v, "xml-ignored"), ==, 1);
+}
+
+/* <interface type='hostdev'> is a VFIO PCI hostdev (libvirt lists it
+ * before the <hostdev> elements). */
+static void
+test_interface_hostdev(void)
+{
+    g_autoptr(JsonNode) v = check_file("interface-hostdev.xml", NULL);
+
+    g_assert_cmpuint(n_inhibitors(v), ==, 2);
+    g_assert_cmpint(json_object_get_int_member(inhibitor(v, 0), "group"), ==, 21);
+    g_assert_cmpuint(n_blockers(v, "libvirt-hostdev-pci", "ua-hostnet0"), ==, 1);
+    g_assert_cmpuint(n_blockers(v, "libvirt-hostdev-pci", "hostdev1"), ==, 1);
+    /* factor 1 without a vIOMMU */
+    g_assert_cmpint(memlock(v), ==, 8 * GIB + GIB);
+}
+
+/* vfio_get_group(): "group %d used in multiple address spaces" — with a
+ * vIOMMU each PCI function has its own DMA address space. */
+static void
+test_group_address_space_conflict(void)
+{
+    g_autoptr(JsonNode) v = check_file("intel-iommu-shared-group.xml", NULL);
+
+    g_assert_cmpuint(count_code(json_node_get_object(v), "errors",
+                                "group-address-space-conflict", "hostdev1"), ==, 1);
+}
+
+static void
+test_host_driver_not_vfio(void)
+{
+    g_autoptr(JsonNode) v = check_file("host-driver-not-vfio.xml", NULL);
+
+    g_assert_cmpuint(n_warnings(v, "host-driver-not-vfio"), ==, 1);
+    g_assert_cmpuint(n_blockers(v, "vfio-migration-unsupported", NULL), ==, 1);
+}
+
+/* Metadata typos are reported, not silently ignored. */
+static void
+test_metadata_typos(void)
+{
+    const char *files[] = { "misspelled-attribute.xml", "unknown-element.xml",
+                            "missing-alias.xml", "bad-alias-chars.xml" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autoptr(JsonNode) v = check_file_env("domains-bad-metadata", files[i],
+                                               &(check_env){ .kvm_sync_mmu = 1 });
+
+        g_test_message("%s", files[i]);
+        g_assert_cmpuint(n_warnings(v, "xml-ignored"), >=, 1);
+    }
+}
+
+/* A <qemu:override> of a property this QEMU lacks stops QEMU whatever
+ * its value; the same setting in metadata only loses its effect. */
+static void
+test_override_property_missing(void)
+{
+    g_autoptr(JsonNode) old = check_file("enable-migration-off.xml", "8.0");
+    g_autoptr(JsonNode) meta = check_file("viommu-pt-all.xml", NULL);
+
+    g_assert_cmpuint(n_errors(old, "qemu-property-missing"), ==, 1);
+    g_assert_cmpuint(n_errors(meta, "qemu-property-missing"), ==, 0);
+    g_assert_cmpuint(n_warnings(meta, "qemu-property-missing"), ==, 2);
 }
 
 /* A variant driver named in the XML is what libvirt binds. */
@@ -596,5 +665,10 @@ main(int argc, char **argv)
     g_test_add_func("/host/device-not-on-host", test_device_not_on_host);
     g_test_add_func("/xml/override-unknown-alias", test_override_unknown_alias);
     g_test_add_func("/host/variant-driver-model", test_variant_driver_model);
+    g_test_add_func("/host/driver-not-vfio", test_host_driver_not_vfio);
+    g_test_add_func("/xml/interface-hostdev", test_interface_hostdev);
+    g_test_add_func("/xml/metadata-typos", test_metadata_typos);
+    g_test_add_func("/xml/override-property-missing", test_override_property_missing);
+    g_test_add_func("/config/group-address-space-conflict", test_group_address_space_conflict);
     return g_test_run();
 }

@@ -50,7 +50,7 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
         { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
           N_("Print a JSON document (format version 1)"), NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
-          NULL, N_("DOMAIN...") },
+          NULL, NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[DOMAIN...|--all]"));
@@ -96,10 +96,24 @@ check_read_files(char **files, GError **error)
     return g_steal_pointer(&out);
 }
 
+/* --connect, else LIBVIRT_DEFAULT_URI as every libvirt tool honours it,
+ * else the embedded example node. */
+static char *
+check_uri(const check_opts *o)
+{
+    const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
+
+    if (o->uri)
+        return g_strdup(o->uri);
+    if (env && *env)
+        return g_strdup(env);
+    return dmg_default_uri();
+}
+
 static GPtrArray *
 check_read_libvirt(check_opts *o, GError **error)
 {
-    g_autofree char *uri = o->uri ? g_strdup(o->uri) : dmg_default_uri();
+    g_autofree char *uri = check_uri(o);
     virConnectPtr conn = dmg_libvirt_open(uri, error);
     GPtrArray *out;
 
@@ -137,7 +151,8 @@ check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
 }
 
 static int
-check_print(GPtrArray *verdicts, gboolean json)
+check_print(GPtrArray *verdicts, const dmgHostProfile *host,
+            const dmgQemuProfile *qemu, gboolean json)
 {
     int ret = DMG_EXIT_OK;
 
@@ -146,7 +161,8 @@ check_print(GPtrArray *verdicts, gboolean json)
             ret = DMG_EXIT_CONFIG_ERRORS;
     }
     if (json) {
-        g_autofree char *doc = dmg_report_json(verdicts, TRUE);
+        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu);
+        g_autofree char *doc = dmg_report_json(verdicts, profile, TRUE);
 
         printf("%s\n", doc);
     } else {
@@ -191,7 +207,7 @@ dmg_cmd_check(int argc, char **argv)
         goto out;
     /* The example node describes domains on an example host: read that
      * host's sysfs tree unless the user named one. */
-    if (!o.sysfs && !o.uri && !o.xml_files)
+    if (!o.sysfs && !o.uri && !o.xml_files && !g_getenv("LIBVIRT_DEFAULT_URI"))
         o.sysfs = dmg_example_sysfs();
     if (!(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
         !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)))
@@ -201,7 +217,7 @@ dmg_cmd_check(int argc, char **argv)
         goto out;
     if (!o.json)
         check_print_profile(host, qemu);
-    ret = check_print(verdicts, o.json);
+    ret = check_print(verdicts, host, qemu, o.json);
 
  out:
     if (err)

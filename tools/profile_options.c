@@ -36,7 +36,10 @@ dmg_profile_host(const char *sysfs, const char *profile_file, GError **error)
     g_autoptr(dmgHostProfile) host = dmg_host_profile_new(sysfs ? sysfs : "/sys");
 
     dmg_host_profile_read_sysfs(host);
-    dmg_host_profile_probe_kvm(host, NULL);
+    /* /dev/kvm describes this machine: ask it only when judging this
+     * machine, not another host's sysfs tree. */
+    if (!sysfs || g_strcmp0(sysfs, "/sys") == 0)
+        dmg_host_profile_probe_kvm(host, NULL);
     /* The file comes last: it overrides what the host says. */
     if (profile_file && !dmg_host_profile_load_file(host, profile_file, error))
         return NULL;
@@ -49,8 +52,14 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
     g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
 
     if (version) {
+        dmgQemuVersion newest = dmg_qemu_version_newest();
+
         if (!dmg_qemu_profile_set_version(qemu, version, error))
             return NULL;
+        if (qemu->version.major > newest.major ||
+            (qemu->version.major == newest.major && qemu->version.minor > newest.minor))
+            g_printerr(_("virt-dmaguard: note: QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules\n"),
+                       version, newest.major, newest.minor, newest.major, newest.minor);
     } else {
         dmg_qemu_profile_detect(qemu);
     }
@@ -64,6 +73,9 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
 char *
 dmg_example_sysfs(void)
 {
+    /* Another node file describes another host. */
+    if (g_getenv("DMAGUARD_NODE_XML"))
+        return NULL;
     if (g_file_test(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs", G_FILE_TEST_IS_DIR))
         return g_strdup(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs");
     if (g_file_test(DMG_DATADIR "/host-sysfs", G_FILE_TEST_IS_DIR))

@@ -375,10 +375,39 @@ dmg_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
     return 0;
 }
 
+/* <interface type='hostdev'> is a VFIO PCI hostdev too.  libvirt parses
+ * interfaces before hostdevs and lists these first in def->hostdevs. */
+static int
+dmg_interface_hostdevs_parse(const dmgXmlCtx *ctx, xmlNodePtr devices,
+                             dmgDomainDef *def, GError **error)
+{
+    for (xmlNodePtr cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        g_autofree char *type = NULL;
+        g_autoptr(dmgHostdevDef) h = NULL;
+
+        if (!dmg_xml_is(cur, NULL, "interface") ||
+            g_strcmp0((type = dmg_xml_prop(cur, "type")), "hostdev") != 0)
+            continue;
+        h = g_new0(dmgHostdevDef, 1);
+        h->line = xmlGetLineNo(cur);
+        h->mode = DMG_HOSTDEV_MODE_SUBSYS;
+        h->type = DMG_HOSTDEV_SUBSYS_PCI;
+        h->is_interface = true;
+        h->alias = dmg_parse_alias(cur);
+        if (dmg_hostdev_parse_pci(ctx, cur, h, error) < 0 ||
+            dmg_parse_guest_address(ctx, cur, &h->guest, error) < 0)
+            return -1;
+        g_ptr_array_add(def->hostdevs, g_steal_pointer(&h));
+    }
+    return 0;
+}
+
 static int
 dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
                   GError **error)
 {
+    if (dmg_interface_hostdevs_parse(ctx, devices, def, error) < 0)
+        return -1;
     for (xmlNodePtr cur = devices ? devices->children : NULL; cur; cur = cur->next) {
         int ret = 0;
 
@@ -582,9 +611,15 @@ dmg_prop_set(dmgDomainDef *def, const char *alias, const char *prop,
              dmgTristate *slot, int *slot_src, dmgTristate val, int src)
 {
     if (*slot != DMG_TRISTATE_ABSENT && *slot != val) {
+        bool override = src == DMG_PROP_SRC_QEMU_OVERRIDE ||
+                        *slot_src == DMG_PROP_SRC_QEMU_OVERRIDE;
+
         g_ptr_array_add(def->parse_warnings,
-                        g_strdup_printf(_("device '%s': %s is set to different values in <qemu:override> and in dmaguard's <metadata>; QEMU receives the <qemu:override> value"),
-                                        alias, prop));
+                        override
+                        ? g_strdup_printf(_("%s: %s is set to different values in <qemu:override> and in dmaguard's <metadata>; QEMU receives the <qemu:override> value"),
+                                          alias, prop)
+                        : g_strdup_printf(_("%s: %s is set twice, to different values, in dmaguard's <metadata>; the first one counts"),
+                                          alias, prop));
         if (src != DMG_PROP_SRC_QEMU_OVERRIDE)
             return;
     }
@@ -634,6 +669,7 @@ dmg_override_property(const dmgXmlCtx *ctx, xmlNodePtr prop, dmgDomainDef *def,
         return -1;
     }
     h->enable_migration = onoff;
+    h->enable_migration_src = DMG_PROP_SRC_QEMU_OVERRIDE;
     return 0;
 }
 
@@ -668,6 +704,22 @@ dmg_qemu_override_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     return 0;
 }
 
+/* A typo in the metadata must not pass silently: the schema refuses it,
+ * and so does this warning. */
+static void
+dmg_metadata_check_attrs(xmlNodePtr node, dmgDomainDef *def)
+{
+    static const char *const known[] = { "alias", "balloon-allowed", "migration-iommu-pt", NULL };
+
+    for (xmlAttrPtr a = node->properties; a; a = a->next) {
+        if (a->ns || g_strv_contains(known, (const char *)a->name))
+            continue;
+        g_ptr_array_add(def->parse_warnings,
+                        g_strdup_printf(_("line %ld: <dmaguard:hostdev> has an unknown attribute '%s', ignored; the attributes are alias, balloon-allowed and migration-iommu-pt"),
+                                        xmlGetLineNo(node), (const char *)a->name));
+    }
+}
+
 /* <metadata><dmaguard:domain><dmaguard:hostdev alias= balloon-allowed=
  * migration-iommu-pt=/> (schemas/dmaguard-metadata.rng) */
 static int
@@ -682,12 +734,24 @@ dmg_metadata_parse(const dmgXmlCtx *ctx, xmlNodePtr root, dmgDomainDef *def,
         dmgTristate balloon = DMG_TRISTATE_ABSENT, pt = DMG_TRISTATE_ABSENT;
         dmgHostdevDef *h;
 
-        if (!dmg_xml_is(cur, DMG_METADATA_NS, "hostdev"))
+        if (cur->type != XML_ELEMENT_NODE || dmg_xml_is(cur, DMG_METADATA_NS, "verdict"))
             continue;
+        if (!dmg_xml_is(cur, DMG_METADATA_NS, "hostdev")) {
+            g_ptr_array_add(def->parse_warnings,
+                            g_strdup_printf(_("line %ld: <%s> inside <dmaguard:domain> is not a dmaguard element and is ignored; use <dmaguard:hostdev> (schemas/dmaguard-metadata.rng)"),
+                                            xmlGetLineNo(cur), (const char *)cur->name));
+            continue;
+        }
+        dmg_metadata_check_attrs(cur, def);
         if (dmg_xml_prop_yes_no(ctx, cur, "balloon-allowed", &balloon, error) < 0 ||
             dmg_xml_prop_yes_no(ctx, cur, "migration-iommu-pt", &pt, error) < 0)
             return -1;
-        alias = dmg_xml_prop(cur, "alias");
+        if (!(alias = dmg_xml_prop(cur, "alias"))) {
+            g_ptr_array_add(def->parse_warnings,
+                            g_strdup_printf(_("line %ld: <dmaguard:hostdev> has no alias attribute and is ignored; name the device with alias='...'"),
+                                            xmlGetLineNo(cur)));
+            continue;
+        }
         if (!(h = dmg_domain_def_find_hostdev(def, alias))) {
             g_ptr_array_add(def->parse_warnings,
                             g_strdup_printf(_("<dmaguard:hostdev alias='%s'> in <metadata> matches no <hostdev>; use the device's <alias name=...> or hostdevN"),
@@ -749,7 +813,7 @@ dmg_xml_read(const char *xml, gsize len, const char *source, GError **error)
 
     if (len > DMG_DOMAIN_XML_MAX) {
         g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_XML,
-                    _("%s: domain XML is %" G_GSIZE_FORMAT " bytes, more than the %d bytes allowed"),
+                    _("%s: domain XML is %zu bytes, more than the %d bytes allowed"),
                     source, len, DMG_DOMAIN_XML_MAX);
         return NULL;
     }

@@ -106,6 +106,7 @@ typedef struct {
     char *alias;                 /* user alias or libvirt's hostdevN */
     bool alias_generated;
     int line;                    /* of the <hostdev> element */
+    bool is_interface;           /* <interface type='hostdev'> */
 
     /* type='pci' */
     dmgPCIAddress source;        /* host address */
@@ -127,6 +128,7 @@ typedef struct {
     dmgTristate balloon_allowed;          /* x-balloon-allowed */
     int balloon_allowed_src;              /* dmgPropSource */
     int enable_migration;                 /* dmgOnOffAuto */
+    int enable_migration_src;             /* dmgPropSource */
     dmgTristate migration_iommu_pt;       /* x-migration-iommu-pt */
     int migration_iommu_pt_src;           /* dmgPropSource */
 } dmgHostdevDef;

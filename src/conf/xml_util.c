@@ -72,8 +72,18 @@ dmg_xml_value_for_message(const char *value)
 
     if (len <= DMG_MESSAGE_VALUE_MAX && g_utf8_validate(value, -1, NULL))
         return g_strdup(value);
-    return g_strdup_printf(_("%.*s... (%" G_GSIZE_FORMAT " bytes)"),
+    return g_strdup_printf(_("%.*s... (%zu bytes)"),
                            DMG_MESSAGE_VALUE_MAX / 2, value, len);
+}
+
+/* "hostdev", or "dmaguard:hostdev" for an element in a namespace, so a
+ * message never confuses dmaguard's elements with libvirt's. */
+static char *
+dmg_xml_element_name(xmlNodePtr node)
+{
+    if (node->ns && node->ns->prefix)
+        return g_strdup_printf("%s:%s", node->ns->prefix, node->name);
+    return g_strdup((const char *)node->name);
 }
 
 void
@@ -81,17 +91,16 @@ dmg_xml_error_invalid(const dmgXmlCtx *ctx, xmlNodePtr node, const char *attr,
                       const char *value, const char *expected, GError **error)
 {
     g_autofree char *shown = dmg_xml_value_for_message(value);
+    g_autofree char *elem = dmg_xml_element_name(node);
 
     if (attr) {
         g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
                     _("%s:%ld: invalid value '%s' for attribute '%s' of element <%s>: expected %s"),
-                    ctx->source, xmlGetLineNo(node), shown, attr,
-                    (const char *)node->name, expected);
+                    ctx->source, xmlGetLineNo(node), shown, attr, elem, expected);
     } else {
         g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
                     _("%s:%ld: invalid value '%s' in element <%s>: expected %s"),
-                    ctx->source, xmlGetLineNo(node), shown,
-                    (const char *)node->name, expected);
+                    ctx->source, xmlGetLineNo(node), shown, elem, expected);
     }
 }
 
@@ -99,10 +108,11 @@ void
 dmg_xml_error_missing(const dmgXmlCtx *ctx, xmlNodePtr node, const char *what,
                       GError **error)
 {
+    g_autofree char *elem = dmg_xml_element_name(node);
+
     g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_MISSING,
                 _("%s:%ld: element <%s> is missing %s"),
-                ctx->source, xmlGetLineNo(node), (const char *)node->name,
-                what);
+                ctx->source, xmlGetLineNo(node), elem, what);
 }
 
 int

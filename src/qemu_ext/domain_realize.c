@@ -122,23 +122,25 @@ dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
 }
 
 /* A property QEMU does not have makes QEMU refuse to start when it comes
- * through <qemu:override>; from dmaguard's metadata it is never passed to
- * QEMU and only loses its effect. */
+ * through <qemu:override>, whatever its value; from dmaguard's metadata it
+ * is the setting the device is meant to have, and without the property it
+ * has no effect. */
 static bool
 dmg_realize_prop_available(const dmgHostdevDef *h, const dmgQemuProfile *qemu,
-                           vmm_machine *m, const char *prop, int src)
+                           vmm_machine *m, const char *prop, int src, bool on)
 {
     g_autofree char *why = NULL;
     g_autofree char *qver = dmg_qemu_version_string(qemu->version);
     g_autofree char *msg = NULL;
 
-    if (dmg_qemu_profile_has_property(qemu, "vfio-pci", prop, &why))
+    if (src == DMG_PROP_SRC_NONE ||
+        dmg_qemu_profile_has_property(qemu, "vfio-pci", prop, &why))
         return true;
     if (src == DMG_PROP_SRC_QEMU_OVERRIDE) {
         msg = g_strdup_printf(_("%s: <qemu:override> sets %s, but QEMU %s has no such vfio-pci property (it needs %s), so QEMU refuses to start: \"Property 'vfio-pci.%s' not found\". Remove the override"),
                               h->alias, prop, qver, why, prop);
         vmm_machine__error(m, "qemu-property-missing", h->alias, msg);
-    } else {
+    } else if (on) {
         msg = g_strdup_printf(_("%s: metadata asks for %s, but QEMU %s lacks it (it needs %s); the setting has no effect"),
                               h->alias, prop, qver, why);
         vmm_machine__warn(m, "qemu-property-missing", h->alias, msg);
@@ -146,10 +148,14 @@ dmg_realize_prop_available(const dmgHostdevDef *h, const dmgQemuProfile *qemu,
     return false;
 }
 
+/* libvirt binds vfio-pci to a managed device at start; a device still on
+ * its host driver (i915, nvidia) is judged as vfio-pci, with a warning. */
 static const dmgDriverCaps *
 dmg_realize_driver(const dmgHostdevDef *h, const dmgHostDevice *hd,
-                   dmgHostProfile *host, const char **driver)
+                   dmgHostProfile *host, vmm_machine *m, const char **driver)
 {
+    const dmgDriverCaps *caps;
+
     if (h->type == DMG_HOSTDEV_SUBSYS_MDEV)
         *driver = "mdev";
     else if (h->driver_model)
@@ -158,7 +164,51 @@ dmg_realize_driver(const dmgHostdevDef *h, const dmgHostDevice *hd,
         *driver = hd->driver;
     else
         *driver = "vfio-pci";
-    return dmg_host_profile_driver_caps(host, *driver);
+    caps = dmg_host_profile_driver_caps(host, *driver);
+    if (!caps && !strstr(*driver, "vfio")) {
+        g_autofree char *msg = g_strdup_printf(_("%s: the host device is bound to %s, not to a VFIO driver; with managed='yes' libvirt rebinds it to vfio-pci at start, otherwise the start fails. Judged as vfio-pci"),
+                                               h->alias, *driver);
+
+        vmm_machine__warn(m, "host-driver-not-vfio", h->alias, msg);
+        *driver = "vfio-pci";
+        caps = dmg_host_profile_driver_caps(host, *driver);
+    }
+    return caps;
+}
+
+static void
+dmg_realize_props(const dmgHostdevDef *h, const dmgQemuProfile *qemu,
+                  vmm_machine *m, vfio_device_config *cfg)
+{
+    bool on;
+
+    on = h->balloon_allowed == DMG_TRISTATE_ON;
+    cfg->balloon_allowed = dmg_realize_prop_available(h, qemu, m, "x-balloon-allowed",
+                                                      h->balloon_allowed_src, on) && on;
+    on = h->migration_iommu_pt == DMG_TRISTATE_ON;
+    cfg->iommu_passthrough = dmg_realize_prop_available(h, qemu, m, "x-migration-iommu-pt",
+                                                        h->migration_iommu_pt_src, on) && on;
+    cfg->enable_migration = VFIO_MIGRATION_AUTO;
+    if (dmg_realize_prop_available(h, qemu, m, "enable-migration",
+                                   h->enable_migration_src, true))
+        cfg->enable_migration = (vfio_enable_migration)h->enable_migration;
+}
+
+/* QEMU stops at the first error; a report goes on, so the user sees every
+ * problem at once.  After an error whose fix the message names, realize
+ * again as QEMU would once the user applied that fix. */
+static bool
+dmg_realize_apply_fix(vmm_machine *m, const GError *err, vfio_device_config *cfg)
+{
+    if (g_error_matches(err, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_NOT_MDEV)) {
+        cfg->balloon_allowed = false;
+        return true;
+    }
+    if (g_error_matches(err, VMM_ERROR, VMM_ERR_IOMMU_CACHING_MODE_REQUIRED) && m->iommu) {
+        viommu__assume_caching_mode(m->iommu);
+        return true;
+    }
+    return false;
 }
 
 static void
@@ -185,35 +235,25 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
                                                h->alias, host_name, host->sysfs_root);
         vmm_machine__warn(m, "device-not-on-host", h->alias, msg);
     }
-    caps = dmg_realize_driver(h, hd, host, &cfg.driver);
+    caps = dmg_realize_driver(h, hd, host, m, &cfg.driver);
     cfg.alias = h->alias;
     cfg.host = host_name;
     cfg.kind = mdev ? mdev_kinds[h->mdev_model] : VFIO_KIND_PCI;
     cfg.group = dmg_hostdev_group(def, h, host);
-    cfg.balloon_allowed = h->balloon_allowed == DMG_TRISTATE_ON &&
-        dmg_realize_prop_available(h, qemu, m, "x-balloon-allowed", h->balloon_allowed_src);
-    cfg.enable_migration = (vfio_enable_migration)h->enable_migration;
-    if (h->enable_migration != DMG_ON_OFF_AUTO_AUTO &&
-        !dmg_realize_prop_available(h, qemu, m, "enable-migration", DMG_PROP_SRC_QEMU_OVERRIDE))
-        cfg.enable_migration = VFIO_MIGRATION_AUTO;
-    cfg.iommu_passthrough = h->migration_iommu_pt == DMG_TRISTATE_ON &&
-        dmg_realize_prop_available(h, qemu, m, "x-migration-iommu-pt", h->migration_iommu_pt_src);
+    dmg_realize_props(h, qemu, m, &cfg);
     cfg.failover_pair = h->teaming == DMG_TEAMING_TRANSIENT;
     cfg.caps_migration = caps && caps->migration;
     cfg.caps_dirty_tracking = caps && caps->dirty_tracking;
     cfg.caps_p2p = caps && caps->p2p;
     cfg.iommu_dirty_tracking = h->iommufd == DMG_TRISTATE_ON && host->iommu_dirty_tracking;
-    if (vfio_device__realize(m, &cfg, &err))
-        return;
-    vmm_machine__error_from(m, h->alias, err);
-    /* QEMU stops at the first error; a report goes on, so the user sees
-     * every problem at once.  Realize again as QEMU would after the user
-     * removed the offending opt-in. */
-    if (g_error_matches(err, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_NOT_MDEV)) {
+    while (!vfio_device__realize(m, &cfg, &err)) {
+        bool retry;
+
+        vmm_machine__error_from(m, h->alias, err);
+        retry = dmg_realize_apply_fix(m, err, &cfg);
         g_clear_error(&err);
-        cfg.balloon_allowed = false;
-        if (!vfio_device__realize(m, &cfg, &err))
-            vmm_machine__error_from(m, h->alias, err);
+        if (!retry)
+            break;
     }
 }
 

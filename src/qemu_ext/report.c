@@ -3,6 +3,7 @@
  */
 #include "report.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "dmg_i18n.h"
@@ -26,7 +27,7 @@ dmg_report_finding(GString *out, JsonObject *o)
             msg += dlen + 2;
     }
     if (group && !JSON_NODE_HOLDS_NULL(group))
-        g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
+        g_string_append_printf(out, _("(IOMMU group %" PRId64 ") "),
                                json_node_get_int(group));
     g_string_append_printf(out, "[%s]: %s\n",
                            json_object_get_string_member(o, "code"), msg);
@@ -59,9 +60,9 @@ dmg_report_balloon(GString *out, JsonObject *dom)
                                : _("  balloon %s: effective, inflating returns memory to the host\n"),
                                json_object_get_string_member(b, "device"));
     else
-        g_string_append_printf(out, _("  balloon %s: INERT, inflating it returns no memory to the host\n"),
+        g_string_append_printf(out, _("  balloon %s: INERT, inflating it and free page reporting return no memory to the host\n"),
                                json_object_get_string_member(b, "device"));
-    for (guint i = 0; i < json_array_get_length(inh); i++) {
+    for (guint i = 0; has_dev && i < json_array_get_length(inh); i++) {
         JsonObject *o = json_array_get_object_element(inh, i);
         JsonArray *devs = json_object_get_array_member(o, "devices");
         JsonNode *group = json_object_get_member(o, "group");
@@ -73,7 +74,7 @@ dmg_report_balloon(GString *out, JsonObject *dom)
         if (json_array_get_length(devs))
             g_string_append_c(out, ' ');
         if (!JSON_NODE_HOLDS_NULL(group))
-            g_string_append_printf(out, _("(IOMMU group %" G_GINT64_FORMAT ") "),
+            g_string_append_printf(out, _("(IOMMU group %" PRId64 ") "),
                                    json_node_get_int(group));
         g_string_append_printf(out, "[%s]: %s\n",
                                json_object_get_string_member(o, "code"),
@@ -124,7 +125,7 @@ dmg_report_memlock(GString *out, JsonObject *dom)
         return;
     }
     size = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
-    g_string_append_printf(out, _("  memlock limit: %s (%" G_GINT64_FORMAT " bytes)\n"),
+    g_string_append_printf(out, _("  memlock limit: %s (%" PRId64 " bytes)\n"),
                            size, bytes);
 }
 
@@ -142,8 +143,30 @@ dmg_report_text(GString *out, JsonNode *verdict)
     dmg_report_findings(out, dom, "warnings", _("warning"));
 }
 
+JsonNode *
+dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "qemu_version");
+    json_builder_add_string_value(b, ver);
+    json_builder_set_member_name(b, "qemu_version_detected");
+    json_builder_add_boolean_value(b, qemu->version_detected);
+    json_builder_set_member_name(b, "qemu_features");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < qemu->features->len; i++)
+        json_builder_add_string_value(b, g_ptr_array_index(qemu->features, i));
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "sysfs");
+    json_builder_add_string_value(b, host->sysfs_root);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
 char *
-dmg_report_json(GPtrArray *verdicts, gboolean pretty)
+dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonGenerator) gen = json_generator_new();
@@ -152,6 +175,10 @@ dmg_report_json(GPtrArray *verdicts, gboolean pretty)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
+    if (profile) {
+        json_builder_set_member_name(b, "profile");
+        json_builder_add_value(b, json_node_copy(profile));
+    }
     json_builder_set_member_name(b, "domains");
     json_builder_begin_array(b);
     for (guint i = 0; i < verdicts->len; i++)

@@ -5,9 +5,15 @@
 
 #include <json-glib/json-glib.h>
 
+#include "host_profile.h"
+#include "qemu_profile.h"
+
 /* One block per domain; each finding on its own line with device, IOMMU
  * group, reason and what to do instead. */
 void dmg_report_text(GString *out, JsonNode *verdict);
 
-/* {"version":1,"domains":[...]}; takes the verdict nodes as they are. */
-char *dmg_report_json(GPtrArray *verdicts, gboolean pretty);
+/* {"version":1,"profile":{...},"domains":[...]} */
+char *dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty);
+
+/* What the verdicts were judged for: QEMU version and features, sysfs. */
+JsonNode *dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu);

@@ -199,8 +199,9 @@ vmm_machine__done(vmm_machine *m)
     bool behind_viommu = false;
 
     if (m->balloon && !virtio_balloon__inhibited(m) && virtio_balloon__partial(m->balloon)) {
-        g_autofree char *msg = g_strdup_printf(_("guest memory is backed by %" G_GUINT64_FORMAT " KiB huge pages; the balloon frees a huge page only after the guest inflated every 4 KiB page of it, so it returns memory slowly and partially. Use virtio-mem with a matching block size for predictable resizing"),
-                                               m->balloon->host_page_size / 1024);
+        g_autofree char *size = g_format_size_full(m->balloon->host_page_size, G_FORMAT_SIZE_IEC_UNITS);
+        g_autofree char *msg = g_strdup_printf(_("guest memory is backed by %s huge pages; the balloon frees a huge page only after the guest inflated every 4 KiB page of it, so it returns memory slowly and partially. Use virtio-mem with a matching block size for predictable resizing"),
+                                               size);
 
         vmm_machine__warn(m, "hugepage-partial-discard", m->balloon->alias, msg);
     }

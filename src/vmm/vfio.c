@@ -4,6 +4,7 @@
  */
 #include "vfio.h"
 
+#include <inttypes.h>
 #include <errno.h>
 
 #include "dmg_i18n.h"
@@ -129,7 +130,8 @@ vfio_group__join_existing(vmm_machine *m, vfio_group *group,
 
 static vfio_container *
 vfio_container__create(vmm_machine *m, vfio_group *group,
-                       vfio_address_space *space, GError **error)
+                       vfio_address_space *space, const char *device,
+                       GError **error)
 {
     const vfio_backend_ops *ops = vfio_backend(m);
     vfio_container *c = g_new0(vfio_container, 1);
@@ -146,7 +148,7 @@ vfio_container__create(vmm_machine *m, vfio_group *group,
         goto err_unset;
     /* A vIOMMU learns here that VFIO listens to its IOMMU region
      * (vtd_iommu_notify_flag_changed) and may refuse. */
-    if (space->viommu && m->iommu && !viommu__notify_vfio(m->iommu, group->id, error))
+    if (space->viommu && m->iommu && !viommu__notify_vfio(m->iommu, device, error))
         goto err_unset;
     if (ops->listener_register(c, error) < 0)
         goto err_unset;
@@ -174,13 +176,14 @@ vfio_container__create(vmm_machine *m, vfio_group *group,
  * below drops it again (seed 000, "Error path has more exit paths"). */
 static int
 vfio_group__connect(vmm_machine *m, vfio_group *group,
-                    vfio_address_space *space, GError **error)
+                    vfio_address_space *space, const char *device,
+                    GError **error)
 {
     if (vfio_group__discard_disable(m, group, true, error) < 0)
         return -1;
     if (vfio_group__join_existing(m, group, space))
         return 0;
-    if (!vfio_container__create(m, group, space, error)) {
+    if (!vfio_container__create(m, group, space, device, error)) {
         vfio_group__discard_disable(m, group, false, NULL);
         return -1;
     }
@@ -228,7 +231,7 @@ vfio_group__free(vfio_group *group)
 
 vfio_group *
 vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
-                GError **error)
+                const char *device, GError **error)
 {
     const vfio_backend_ops *ops = vfio_backend(m);
     vfio_group *group = vfio_group__find(m, id);
@@ -237,8 +240,8 @@ vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
         if (group->container->space != space) {
             /* vfio_get_group(): "group %d used in multiple address spaces" */
             g_set_error(error, VMM_ERROR, VMM_ERR_GROUP_ADDRESS_SPACE,
-                        _("IOMMU group %d is used in two DMA address spaces (%s and %s); every device of a group must sit behind the same IOMMU"),
-                        id, group->container->space->name, space->name);
+                        _("%s: vfio: group %d used in multiple address spaces (%s and %s). With a vIOMMU every guest PCI function gets its own DMA address space, but the devices of one host IOMMU group must share one: put them behind one pcie-to-pci-bridge, or assign only one device of the group"),
+                        device, id, group->container->space->name, space->name);
             return NULL;
         }
         return group;
@@ -250,7 +253,7 @@ vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
     discard_inhibitor__init(&group->inhibitor, "vfio-group", id);
     if (ops->group_open(group, error) < 0)
         goto err_free;
-    if (vfio_group__connect(m, group, space, error) < 0)
+    if (vfio_group__connect(m, group, space, device, error) < 0)
         goto err_close;
     g_ptr_array_add(m->groups, group);
     return group;
@@ -292,7 +295,7 @@ vfio_device__attach_group(vmm_machine *m, vfio_device *dev, vfio_group *group,
             vfio_device *first = g_ptr_array_index(group->devices, 0);
 
             g_set_error(error, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP,
-                        _("device %s: inconsistent setting of support for discarding RAM (e.g., balloon) within IOMMU group %d: %s has x-balloon-allowed=%s; set the same value on every device of the group"),
+                        _("%s: inconsistent setting of support for discarding RAM (e.g., balloon) within IOMMU group %d: %s has x-balloon-allowed=%s; set the same value on every device of the group"),
                         dev->alias, group->id, first->alias,
                         first->ram_block_discard_allowed ? "on" : "off");
             return false;
@@ -400,6 +403,9 @@ vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
         msg = !compat->vfio_migration
             ? g_strdup_printf(_("%s: VFIO device migration needs QEMU 8.0 or later; this QEMU blocks migration of every VFIO device. Upgrade QEMU or detach the device before migrating"),
                               dev->alias)
+            : dev->kind == VFIO_KIND_MDEV_PCI
+            ? g_strdup_printf(_("%s: this mediated device's vendor driver does not support VFIO migration, so QEMU adds a migration blocker; detach the device before migrating"),
+                              dev->alias)
             : g_strdup_printf(_("%s: driver %s does not support VFIO migration, so QEMU adds a migration blocker; bind a variant driver with migration support (e.g. mlx5_vfio_pci) or detach the device before migrating"),
                               dev->alias, cfg->driver ? cfg->driver : "?");
         vfio_device__block(m, dev, "vfio-migration-unsupported", msg);
@@ -413,7 +419,10 @@ vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
                                   dev->alias);
             vmm_machine__warn(m, "vfio-no-dirty-tracking-forced", dev->alias, msg);
         } else {
-            msg = g_strdup_printf(_("%s: VFIO device doesn't support device and IOMMU dirty tracking; use <driver iommufd='yes'/> on a host whose IOMMU tracks dirty pages, or set enable-migration=on to migrate with every page treated as dirty"),
+            msg = compat->vfio_enable_migration_onoff
+                ? g_strdup_printf(_("%s: VFIO device doesn't support device and IOMMU dirty tracking; use <driver iommufd='yes'/> on a host whose IOMMU tracks dirty pages, or set enable-migration=on to migrate with every page treated as dirty"),
+                                  dev->alias)
+                : g_strdup_printf(_("%s: VFIO device doesn't support device and IOMMU dirty tracking; use <driver iommufd='yes'/> on a host whose IOMMU tracks dirty pages (QEMU 8.1 adds enable-migration=on to force migration)"),
                                   dev->alias);
             vfio_device__block(m, dev, "vfio-no-dirty-tracking", msg);
             return;
@@ -429,6 +438,16 @@ vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
     if (compat->x_migration_iommu_pt && vfio_devices__all_iommu_passthrough(m))
         return;
     vfio_device__block_viommu(m, dev);
+}
+
+/* vfio-ccw and vfio-ap register an unmigratable vmstate. */
+static void
+vfio_device__block_unmigratable(vmm_machine *m, vfio_device *dev)
+{
+    g_autofree char *msg = g_strdup_printf(_("%s: vfio-ccw and vfio-ap devices are not migratable (their vmstate is unmigratable); detach the device before migrating"),
+                                           dev->alias);
+
+    vfio_device__block(m, dev, "vfio-migration-unsupported", msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -507,11 +526,12 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
      * sync with the guest's working set, a physical function never does. */
     if (cfg->balloon_allowed && cfg->kind == VFIO_KIND_PCI) {
         g_set_error(error, VMM_ERROR, VMM_ERR_BALLOON_OPTIN_NOT_MDEV,
-                    _("device %s (%s): x-balloon-allowed only potentially compatible with mdev devices; QEMU refuses to start. Remove the opt-in, or use virtio-mem to resize guest memory with VFIO"),
+                    _("%s (%s): x-balloon-allowed only potentially compatible with mdev devices; QEMU refuses to start. Remove the opt-in, or use virtio-mem to resize guest memory with VFIO"),
                     cfg->alias, cfg->host);
         return NULL;
     }
-    if (!(group = vfio_group__get(m, cfg->group, vfio_device__address_space(m, cfg), error)))
+    if (!(group = vfio_group__get(m, cfg->group, vfio_device__address_space(m, cfg),
+                                  cfg->alias, error)))
         return NULL;
     dev = vfio_device__new(cfg);
     if (!vfio_device__attach_group(m, dev, group, error))
@@ -524,8 +544,7 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
         (cfg->kind == VFIO_KIND_PCI || cfg->kind == VFIO_KIND_MDEV_PCI))
         vfio_device__migration_realize(m, dev, cfg);
     else if (cfg->kind == VFIO_KIND_CCW || cfg->kind == VFIO_KIND_AP)
-        vfio_device__block(m, dev, "vfio-migration-unsupported",
-                           _("vfio-ccw and vfio-ap devices are not migratable (their vmstate is unmigratable); detach the device before migrating"));
+        vfio_device__block_unmigratable(m, dev);
     return dev;
 
  err_put:
@@ -571,7 +590,7 @@ vfio_container__check_dma_limit(vmm_machine *m, vfio_container *c)
     if (mappings + max_memslots - count <= c->dma_max_mappings)
         return;
     c->dma_limit_warned = true;
-    msg = g_strdup_printf(_("possibly running out of DMA mappings: virtio-mem may need %" G_GUINT64_FORMAT " mappings plus %" G_GUINT64_FORMAT " memslots, but vfio_iommu_type1 allows %" G_GUINT64_FORMAT "; increase the virtio-mem <block> size or raise vfio_iommu_type1's dma_entry_limit"),
+    msg = g_strdup_printf(_("possibly running out of DMA mappings: virtio-mem may need %" PRIu64 " mappings plus %" PRIu64 " memslots, but vfio_iommu_type1 allows %" PRIu64 "; increase the virtio-mem <block> size or raise vfio_iommu_type1's dma_entry_limit"),
                           mappings, max_memslots - count, c->dma_max_mappings);
     vmm_machine__warn(m, "dma-entry-limit", NULL, msg);
 }

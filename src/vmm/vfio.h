@@ -116,7 +116,7 @@ void vfio_device__unrealize(vmm_machine *m, vfio_device *dev);
 
 /* vfio_get_group()/vfio_put_group(). */
 vfio_group *vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
-                            GError **error);
+                            const char *device, GError **error);
 void vfio_group__put(vmm_machine *m, vfio_group *group);
 
 vfio_address_space *vfio_address_space__get(vmm_machine *m, const char *name,

@@ -105,12 +105,18 @@ viommu__free(viommu *iommu)
 /* vtd_iommu_notify_flag_changed(): without caching mode the guest never
  * tells the host about new mappings, so VFIO could not shadow them. */
 bool
-viommu__notify_vfio(viommu *iommu, int group, GError **error)
+viommu__notify_vfio(viommu *iommu, const char *device, GError **error)
 {
     if (iommu->cfg.model != VIOMMU_INTEL || iommu->cfg.caching_mode)
         return true;
     g_set_error(error, VMM_ERROR, VMM_ERR_IOMMU_CACHING_MODE_REQUIRED,
-                _("IOMMU group %d: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection; set <driver caching_mode='on'/> in <iommu>"),
-                group);
+                _("%s: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection; set <driver caching_mode='on'/> in <iommu>"),
+                device);
     return false;
+}
+
+void
+viommu__assume_caching_mode(viommu *iommu)
+{
+    iommu->cfg.caching_mode = true;
 }

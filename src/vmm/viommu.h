@@ -37,6 +37,8 @@ viommu *viommu__realize(vmm_machine *m, const viommu_config *cfg);
 void viommu__free(viommu *iommu);
 
 /* A VFIO container starts listening to this IOMMU's region. */
-bool viommu__notify_vfio(viommu *iommu, int group, GError **error);
+bool viommu__notify_vfio(viommu *iommu, const char *device, GError **error);
 const char *viommu__name(const viommu *iommu);
+/* Report mode: go on as if the user had set caching_mode='on'. */
+void viommu__assume_caching_mode(viommu *iommu);
 bool viommu__dma_translation_off(const viommu *iommu);
