@@ -9,6 +9,7 @@
 
 #include "balloon.h"
 #include "dmg_i18n.h"
+#include "memory_device.h"
 #include "vfio.h"
 #include "viommu.h"
 
@@ -37,6 +38,29 @@ dmg_machine_type(const dmgDomainDef *def)
     return VMM_MACHINE_OTHER;
 }
 
+static vmm_switch
+dmg_switch(dmgTristate t)
+{
+    return t == DMG_TRISTATE_ON ? VMM_ON : t == DMG_TRISTATE_OFF ? VMM_OFF : VMM_UNSET;
+}
+
+static vmm_pci_addr
+dmg_pci_addr(const dmgPCIAddress *a)
+{
+    return (vmm_pci_addr){ a->present, a->bus, a->slot, a->function };
+}
+
+/* libvirt's <memory> counts memory devices too; -m size is the rest. */
+static guint64
+dmg_initial_memory(const dmgDomainDef *def)
+{
+    guint64 devices = 0;
+
+    for (guint i = 0; i < def->memories->len; i++)
+        devices += ((dmgMemoryDef *)g_ptr_array_index(def->memories, i))->size;
+    return def->memory > devices ? def->memory - devices : 0;
+}
+
 static void
 dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
                    const dmgQemuProfile *qemu, const vfio_backend_ops *backend,
@@ -51,6 +75,11 @@ dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
     cfg->kvm_nr_memslots = host->kvm_nr_memslots;
     cfg->split_irqchip = def->ioapic_driver == DMG_IOAPIC_QEMU;
     cfg->mem_locked = def->locked;
+    cfg->ram_size = dmg_initial_memory(def);
+    cfg->maxmem = def->max_memory;
+    cfg->ram_slots = def->max_memory_slots;
+    if (def->hugepages)
+        cfg->backend_page_size = def->hugepage_size ? def->hugepage_size : 2 * 1024 * 1024;
     cfg->dma_entry_limit = host->dma_entry_limit;
     cfg->vfio_backend = backend;
     dmg_qemu_profile_compat(qemu, &cfg->compat);
@@ -81,10 +110,13 @@ dmg_realize_iommu(const dmgDomainDef *def, vmm_machine *m)
     cfg = (viommu_config){
         .model = models[io->model],
         .alias = io->alias,
-        .intremap = io->intremap == DMG_TRISTATE_ON,
-        .caching_mode = io->caching_mode == DMG_TRISTATE_ON,
-        .eim = io->eim == DMG_TRISTATE_ON,
-        .dma_translation = io->dma_translation != DMG_TRISTATE_OFF,
+        .intremap = dmg_switch(io->intremap),
+        .caching_mode = dmg_switch(io->caching_mode),
+        .eim = dmg_switch(io->eim),
+        .iotlb = dmg_switch(io->iotlb),
+        .aw_bits = io->aw_bits,
+        .dma_translation = dmg_switch(io->dma_translation),
+        .passthrough = dmg_switch(io->passthrough),
     };
     m->iommu = viommu__realize(m, &cfg);
 }
@@ -95,12 +127,21 @@ dmg_realize_memory_devices(const dmgDomainDef *def, vmm_machine *m)
     for (guint i = 0; i < def->memories->len; i++) {
         const dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
         g_autoptr(GError) err = NULL;
+        memory_device_config cfg = {
+            .alias = mem->alias,
+            .size = mem->size,
+            .block_size = mem->block ? mem->block : DMG_VIRTIO_MEM_DEFAULT_BLOCK,
+            .requested = mem->requested,
+            .node = mem->node,
+        };
 
-        if (mem->model != DMG_MEMORY_MODEL_VIRTIO_MEM)
+        if (mem->model == DMG_MEMORY_MODEL_DIMM)
+            cfg.model = MEMORY_DEVICE_DIMM;
+        else if (mem->model == DMG_MEMORY_MODEL_VIRTIO_MEM)
+            cfg.model = MEMORY_DEVICE_VIRTIO_MEM;
+        else
             continue;
-        if (!virtio_mem__realize(m, mem->alias, mem->size,
-                                 mem->block ? mem->block : DMG_VIRTIO_MEM_DEFAULT_BLOCK,
-                                 &err))
+        if (!memory_device__realize(m, &cfg, &err))
             vmm_machine__error_from(m, mem->alias, err);
     }
 }
@@ -246,6 +287,7 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     cfg.caps_dirty_tracking = caps && caps->dirty_tracking;
     cfg.caps_p2p = caps && caps->p2p;
     cfg.iommu_dirty_tracking = h->iommufd == DMG_TRISTATE_ON && host->iommu_dirty_tracking;
+    cfg.guest = dmg_pci_addr(&h->guest);
     while (!vfio_device__realize(m, &cfg, &err)) {
         bool retry;
 
@@ -261,14 +303,20 @@ static void
 dmg_realize_balloon(const dmgDomainDef *def, vmm_machine *m)
 {
     const dmgMemballoonDef *b = def->memballoon;
-    guint64 page = 0;
+    virtio_balloon_config cfg;
 
     if (!b || b->model == DMG_MEMBALLOON_NONE || b->model == DMG_MEMBALLOON_XEN)
         return;
-    if (def->hugepages)
-        page = def->hugepage_size ? def->hugepage_size : 2 * 1024 * 1024;
-    virtio_balloon__realize(m, b->alias,
-                            b->free_page_reporting == DMG_TRISTATE_ON, page);
+    cfg = (virtio_balloon_config){
+        .alias = b->alias,
+        .model = b->model == DMG_MEMBALLOON_VIRTIO_TRANSITIONAL ? VIRTIO_BALLOON_PCI_TRANSITIONAL
+               : b->model == DMG_MEMBALLOON_VIRTIO_NON_TRANSITIONAL ? VIRTIO_BALLOON_PCI_NON_TRANSITIONAL
+               : VIRTIO_BALLOON_PCI,
+        .deflate_on_oom = dmg_switch(b->autodeflate),
+        .free_page_reporting = dmg_switch(b->free_page_reporting),
+        .guest = dmg_pci_addr(&b->guest),
+    };
+    virtio_balloon__realize(m, &cfg);
 }
 
 vmm_machine *

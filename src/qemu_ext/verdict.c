@@ -98,7 +98,7 @@ dmg_verdict_inhibitors(JsonBuilder *b, vmm_machine *m)
     json_builder_begin_array(b);
     for (guint i = 0; i < list->len; i++) {
         const discard_inhibitor *who = g_ptr_array_index(list, i);
-        g_autofree char *msg = dmg_inhibitor_message(who, m->virtio_mems->len > 0);
+        g_autofree char *msg = dmg_inhibitor_message(who, vmm_machine__virtio_mem_count(m) > 0);
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "code");

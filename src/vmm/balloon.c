@@ -6,14 +6,15 @@
 #define VIRTIO_BALLOON_PFN_SIZE 4096
 
 virtio_balloon *
-virtio_balloon__realize(vmm_machine *m, const char *alias,
-                        bool free_page_reporting, guint64 host_page_size)
+virtio_balloon__realize(vmm_machine *m, const virtio_balloon_config *cfg)
 {
     virtio_balloon *b = g_new0(virtio_balloon, 1);
 
-    b->alias = g_strdup(alias);
-    b->free_page_reporting = free_page_reporting;
-    b->host_page_size = host_page_size ? host_page_size : VIRTIO_BALLOON_PFN_SIZE;
+    b->cfg = *cfg;
+    b->alias = g_strdup(cfg->alias);
+    b->cfg.alias = b->alias;
+    b->host_page_size = m->cfg.backend_page_size ? m->cfg.backend_page_size
+                                                 : VIRTIO_BALLOON_PFN_SIZE;
     m->balloon = b;
     return b;
 }

@@ -11,16 +11,29 @@
 
 #include "machine.h"
 
+typedef enum {
+    VIRTIO_BALLOON_PCI,
+    VIRTIO_BALLOON_PCI_TRANSITIONAL,
+    VIRTIO_BALLOON_PCI_NON_TRANSITIONAL,
+} virtio_balloon_model;
+
+typedef struct virtio_balloon_config {
+    const char *alias;
+    virtio_balloon_model model;
+    vmm_switch deflate_on_oom;
+    vmm_switch free_page_reporting;
+    vmm_pci_addr guest;
+} virtio_balloon_config;
+
 struct virtio_balloon {
+    virtio_balloon_config cfg;
     char *alias;
-    bool free_page_reporting;
     guint64 host_page_size;              /* of the RAM backend */
     guint64 skipped_discards;            /* counted, as issue 5 reports */
 };
 
-virtio_balloon *virtio_balloon__realize(vmm_machine *m, const char *alias,
-                                        bool free_page_reporting,
-                                        guint64 host_page_size);
+virtio_balloon *virtio_balloon__realize(vmm_machine *m,
+                                        const virtio_balloon_config *cfg);
 void virtio_balloon__free(virtio_balloon *b);
 
 /* qemu_balloon_is_inhibited(): inflate and free page reporting are no-ops */

@@ -7,6 +7,7 @@
 #include <errno.h>
 
 #include "balloon.h"
+#include "memory_device.h"
 #include "dmg_enum.h"
 #include "dmg_i18n.h"
 #include "vfio.h"
@@ -99,18 +100,11 @@ vmm_machine__new(const vmm_machine_config *cfg)
     m->address_spaces = g_ptr_array_new_with_free_func((GDestroyNotify)vfio_address_space__free);
     m->groups = g_ptr_array_new();
     m->devices = g_ptr_array_new();
-    m->virtio_mems = g_ptr_array_new();
+    m->memory_devices = g_ptr_array_new();
     discard_inhibitor__init(&m->kvm_inhibitor, "kvm-no-sync-mmu", -1);
     discard_inhibitor__init(&m->lock_inhibitor, "memory-locked", -1);
     vfio_address_space__get(m, "memory", false);
     return m;
-}
-
-static void
-virtio_mem__free(virtio_mem *vm)
-{
-    g_free(vm->alias);
-    g_free(vm);
 }
 
 void
@@ -122,9 +116,12 @@ vmm_machine__free(vmm_machine *m)
      * the counters are back to zero before they are freed. */
     while (m->devices->len)
         vfio_device__unrealize(m, g_ptr_array_index(m->devices, m->devices->len - 1));
-    for (guint i = 0; i < m->virtio_mems->len; i++) {
-        discard_manager__coordinated_require(&m->discard, false);
-        virtio_mem__free(g_ptr_array_index(m->virtio_mems, i));
+    for (guint i = 0; i < m->memory_devices->len; i++) {
+        memory_device *md = g_ptr_array_index(m->memory_devices, i);
+
+        if (md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM)
+            discard_manager__coordinated_require(&m->discard, false);
+        memory_device__free(md);
     }
     if (g_ptr_array_find(m->discard.inhibitors, &m->kvm_inhibitor, NULL))
         discard_manager__disable(&m->discard, false, &m->kvm_inhibitor);
@@ -132,7 +129,7 @@ vmm_machine__free(vmm_machine *m)
         discard_manager__disable(&m->discard, false, &m->lock_inhibitor);
     virtio_balloon__free(m->balloon);
     viommu__free(m->iommu);
-    g_ptr_array_unref(m->virtio_mems);
+    g_ptr_array_unref(m->memory_devices);
     g_ptr_array_unref(m->devices);
     g_ptr_array_unref(m->groups);
     g_ptr_array_unref(m->address_spaces);
@@ -160,33 +157,17 @@ vmm_machine__init_accel(vmm_machine *m)
         discard_manager__disable(&m->discard, true, &m->lock_inhibitor);
 }
 
-/* virtio_mem_device_realize(): virtio-mem discards in coordination with
- * VFIO through its RamDiscardManager, so only a hard disable stops it. */
-bool
-virtio_mem__realize(vmm_machine *m, const char *alias, guint64 size,
-                    guint64 block_size, GError **error)
+guint
+vmm_machine__virtio_mem_count(const vmm_machine *m)
 {
-    virtio_mem *vm;
+    guint n = 0;
 
-    if (discard_manager__coordinated_require(&m->discard, true) < 0) {
-        g_set_error(error, VMM_ERROR, VMM_ERR_DISCARD_BUSY,
-                    _("virtio-mem device %s: discarding RAM is disabled (%s), so virtio-mem cannot unplug memory; remove <locked/> from <memoryBacking> or use a KVM with a synchronous MMU"),
-                    alias, g_strerror(EBUSY));
-        return false;
-    }
-    vm = g_new0(virtio_mem, 1);
-    vm->alias = g_strdup(alias);
-    vm->size = size;
-    vm->block_size = block_size;
-    g_ptr_array_add(m->virtio_mems, vm);
-    /* The VFIO listener learns of the new RamDiscardManager section. */
-    for (guint i = 0; i < m->address_spaces->len; i++) {
-        vfio_address_space *space = g_ptr_array_index(m->address_spaces, i);
+    for (guint i = 0; i < m->memory_devices->len; i++) {
+        const memory_device *md = g_ptr_array_index(m->memory_devices, i);
 
-        for (guint j = 0; j < space->containers->len; j++)
-            vfio_container__check_dma_limit(m, g_ptr_array_index(space->containers, j));
+        n += md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM;
     }
-    return true;
+    return n;
 }
 
 /* Conditions that only make sense once every device exists.  Seed 004:

@@ -35,6 +35,19 @@ typedef enum {
     VMM_MACHINE_OTHER,
 } vmm_machine_type;
 
+/* QEMU's OnOffAuto-like "did the configuration say so": a command line
+ * carries only what the domain asked for. */
+typedef enum {
+    VMM_UNSET,
+    VMM_ON,
+    VMM_OFF,
+} vmm_switch;
+
+typedef struct {
+    bool present;
+    unsigned bus, slot, function;
+} vmm_pci_addr;
+
 typedef struct vmm_machine_config {
     vmm_machine_type type;
     bool kvm;                            /* KVM, not TCG */
@@ -42,6 +55,10 @@ typedef struct vmm_machine_config {
     unsigned kvm_nr_memslots;            /* 0: QEMU's guess of 512 */
     bool split_irqchip;                  /* ioapic driver='qemu' */
     bool mem_locked;                     /* -overcommit mem-lock=on */
+    guint64 ram_size;                    /* initial RAM, without memory devices */
+    guint64 maxmem;                      /* 0: no device memory region */
+    unsigned ram_slots;
+    guint64 backend_page_size;           /* hugepages: the page size, else 0 */
     guint64 dma_entry_limit;             /* type1 dma_entry_limit */
     vmm_compat compat;
     const vfio_backend_ops *vfio_backend;/* NULL: the dry-run backend */
@@ -73,14 +90,6 @@ typedef struct vmm_finding {
     char *message;
 } vmm_finding;
 
-/* A virtio-mem device's RAM section, tracked for the VFIO listener's
- * DMA mapping estimate (vfio_ram_discard_register_listener). */
-typedef struct virtio_mem {
-    char *alias;
-    guint64 size;
-    guint64 block_size;
-} virtio_mem;
-
 typedef struct vmm_machine {
     vmm_machine_config cfg;
     discard_manager discard;
@@ -92,7 +101,7 @@ typedef struct vmm_machine {
     GPtrArray *address_spaces;           /* vfio_address_space *, [0] = memory */
     GPtrArray *groups;                   /* vfio_group * */
     GPtrArray *devices;                  /* vfio_device * */
-    GPtrArray *virtio_mems;              /* virtio_mem * */
+    GPtrArray *memory_devices;           /* memory_device * */
     viommu *iommu;
     virtio_balloon *balloon;
 
@@ -119,6 +128,5 @@ void vmm_machine__warn(vmm_machine *m, const char *code, const char *device,
 void vmm_machine__error_from(vmm_machine *m, const char *device,
                              const GError *err);
 
-/* virtio-mem: coordinated discard (hw/virtio/virtio-mem.c realize). */
-bool virtio_mem__realize(vmm_machine *m, const char *alias, guint64 size,
-                         guint64 block_size, GError **error);
+/* How many virtio-mem devices the machine has. */
+guint vmm_machine__virtio_mem_count(const vmm_machine *m);

@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include "dmg_i18n.h"
+#include "memory_device.h"
 #include "viommu.h"
 
 /* ------------------------------------------------------------------ */
@@ -494,6 +495,8 @@ vfio_device__new(const vfio_device_config *cfg)
     dev->enable_migration = cfg->enable_migration;
     dev->iommu_passthrough = cfg->iommu_passthrough;
     dev->p2p = cfg->caps_p2p;
+    dev->guest = cfg->guest;
+    dev->balloon_allowed_prop = cfg->balloon_allowed;
     /* vfio-ccw and vfio-ap opt in always: their vendor drivers pin only
      * what the guest driver uses (hw/vfio/ccw.c, hw/vfio/ap.c). */
     dev->ram_block_discard_allowed = cfg->kind == VFIO_KIND_CCW ||
@@ -575,17 +578,18 @@ vfio_device__unrealize(vmm_machine *m, vfio_device *dev)
 void
 vfio_container__check_dma_limit(vmm_machine *m, vfio_container *c)
 {
-    guint64 mappings = 0, count = m->virtio_mems->len;
+    guint64 mappings = 0, count = vmm_machine__virtio_mem_count(m);
     guint64 max_memslots = m->cfg.kvm && m->cfg.kvm_nr_memslots
                            ? m->cfg.kvm_nr_memslots : 512;
     g_autofree char *msg = NULL;
 
     if (c->space->viommu || !c->dma_max_mappings || !count || c->dma_limit_warned)
         return;
-    for (guint i = 0; i < count; i++) {
-        virtio_mem *vm = g_ptr_array_index(m->virtio_mems, i);
+    for (guint i = 0; i < m->memory_devices->len; i++) {
+        memory_device *md = g_ptr_array_index(m->memory_devices, i);
 
-        mappings += (vm->size + vm->block_size - 1) / vm->block_size;
+        if (md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM)
+            mappings += (md->cfg.size + md->cfg.block_size - 1) / md->cfg.block_size;
     }
     if (mappings + max_memslots - count <= c->dma_max_mappings)
         return;

@@ -91,6 +91,7 @@ typedef struct vfio_device_config {
     bool caps_dirty_tracking;
     bool caps_p2p;
     bool iommu_dirty_tracking;           /* iommufd with a dirty-tracking IOMMU */
+    vmm_pci_addr guest;                  /* the guest PCI address, if given */
 } vfio_device_config;
 
 typedef struct vfio_device {
@@ -100,8 +101,10 @@ typedef struct vfio_device {
     vfio_device_kind kind;
     vfio_group *group;
     bool ram_block_discard_allowed;
+    bool balloon_allowed_prop;           /* x-balloon-allowed was set */
     vfio_enable_migration enable_migration;
     bool iommu_passthrough;
+    vmm_pci_addr guest;
     bool migration;                      /* VFIO migration initialized */
     bool p2p;
     bool device_dirty_tracking;          /* uses the device's own tracker */

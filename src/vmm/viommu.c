@@ -21,7 +21,7 @@ viommu__name(const viommu *iommu)
 bool
 viommu__dma_translation_off(const viommu *iommu)
 {
-    return iommu && iommu->cfg.model == VIOMMU_INTEL && !iommu->cfg.dma_translation;
+    return iommu && iommu->cfg.model == VIOMMU_INTEL && iommu->cfg.dma_translation == VMM_OFF;
 }
 
 /* libvirt qemuValidateDomainDefIOMMU(): intel and amd need Q35, smmuv3
@@ -61,14 +61,14 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
     }
     /* libvirt: interrupt remapping lives in QEMU's IOAPIC; QEMU itself
      * says "Intel Interrupt Remapping cannot work with kernel-irqchip=on". */
-    if (cfg->intremap && !m->cfg.split_irqchip) {
+    if (cfg->intremap == VMM_ON && !m->cfg.split_irqchip) {
         vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC),
                            cfg->alias,
                            _("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
         ok = false;
     }
     /* vtd_decide_config(): "eim=on cannot be selected without intremap=on" */
-    if (cfg->eim && !cfg->intremap) {
+    if (cfg->eim == VMM_ON && cfg->intremap != VMM_ON) {
         vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
                            cfg->alias,
                            _("IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
@@ -107,7 +107,7 @@ viommu__free(viommu *iommu)
 bool
 viommu__notify_vfio(viommu *iommu, const char *device, GError **error)
 {
-    if (iommu->cfg.model != VIOMMU_INTEL || iommu->cfg.caching_mode)
+    if (iommu->cfg.model != VIOMMU_INTEL || iommu->cfg.caching_mode == VMM_ON)
         return true;
     g_set_error(error, VMM_ERROR, VMM_ERR_IOMMU_CACHING_MODE_REQUIRED,
                 _("%s: We need to set caching-mode=on for intel-iommu to enable device assignment with IOMMU protection; set <driver caching_mode='on'/> in <iommu>"),
@@ -118,5 +118,5 @@ viommu__notify_vfio(viommu *iommu, const char *device, GError **error)
 void
 viommu__assume_caching_mode(viommu *iommu)
 {
-    iommu->cfg.caching_mode = true;
+    iommu->cfg.caching_mode = VMM_ON;
 }

@@ -20,10 +20,13 @@ typedef enum {
 typedef struct viommu_config {
     viommu_model model;
     const char *alias;
-    bool intremap;
-    bool caching_mode;
-    bool eim;
-    bool dma_translation;                /* default on */
+    vmm_switch intremap;
+    vmm_switch caching_mode;
+    vmm_switch eim;
+    vmm_switch iotlb;
+    unsigned aw_bits;                    /* 0: unset */
+    vmm_switch dma_translation;          /* unset means on */
+    vmm_switch passthrough;
 } viommu_config;
 
 struct viommu {
