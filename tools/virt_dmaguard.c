@@ -16,6 +16,8 @@ static const struct {
 } commands[] = {
     { "check", dmg_cmd_check,
       N_("predict balloon and migration verdicts for domains") },
+    { "argv", dmg_cmd_argv,
+      N_("print the QEMU command line of a domain") },
 };
 
 static void

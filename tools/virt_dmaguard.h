@@ -16,6 +16,7 @@ enum {
 };
 
 int dmg_cmd_check(int argc, char **argv);
+int dmg_cmd_argv(int argc, char **argv);
 
 /* --sysfs, --qemu-version, --qemu-feature, --host-profile */
 GOptionGroup *dmg_profile_option_group(char **sysfs, char **qemu_version,

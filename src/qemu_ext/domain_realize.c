@@ -68,6 +68,7 @@ dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
 {
     *cfg = (vmm_machine_config){ 0 };
     cfg->type = dmg_machine_type(def);
+    cfg->arch = def->arch;
     cfg->kvm = def->virt_type == DMG_DOMAIN_VIRT_KVM;
     /* An unknown answer (no /dev/kvm here) counts as a synchronous MMU:
      * every KVM since Linux 2.6.27 has one. */

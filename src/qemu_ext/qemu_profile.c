@@ -54,6 +54,8 @@ static const qemu_version_row qemu_table[] = {
     { -1, "vfio-pci", "x-balloon-allowed", 3, 1, NULL },
     { -1, "vfio-pci", "enable-migration", 8, 1, NULL },
     { -1, "vfio-pci", "x-migration-iommu-pt", 0, 0, "x-migration-iommu-pt" },
+    /* virtio-iommu: "Add an option to define the input range width" */
+    { -1, "virtio-iommu-pci", "aw-bits", 9, 0, NULL },
 };
 
 dmgQemuProfile *

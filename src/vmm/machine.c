@@ -93,6 +93,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
     vmm_machine *m = g_new0(vmm_machine, 1);
 
     m->cfg = *cfg;
+    m->cfg.arch = g_strdup(cfg->arch ? cfg->arch : "x86_64");
     discard_manager__init(&m->discard);
     migration_blockers__init(&m->migration);
     m->errors = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_finding__free);
@@ -139,6 +140,7 @@ vmm_machine__free(vmm_machine *m)
     discard_inhibitor__clear(&m->lock_inhibitor);
     migration_blockers__destroy(&m->migration);
     discard_manager__destroy(&m->discard);
+    g_free((char *)m->cfg.arch);
     g_free(m);
 }
 

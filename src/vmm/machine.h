@@ -50,6 +50,7 @@ typedef struct {
 
 typedef struct vmm_machine_config {
     vmm_machine_type type;
+    const char *arch;                    /* copied by vmm_machine__new */
     bool kvm;                            /* KVM, not TCG */
     bool kvm_sync_mmu;                   /* KVM_CAP_SYNC_MMU */
     unsigned kvm_nr_memslots;            /* 0: QEMU's guess of 512 */

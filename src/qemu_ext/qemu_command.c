@@ -1,0 +1,447 @@
+/*
+ * qemu_command.c: build QEMU's arguments from the realized machine.
+ *
+ * Nothing here decides a rule: the devices, their settings and the errors
+ * come from the VMM model.  This file only knows QEMU's spelling, and asks
+ * the version table (qemu_profile.c) whether a property exists before it
+ * emits one, refusing the domain when the XML asks for a missing one, as
+ * libvirt refuses a domain whose QEMU lacks a capability.
+ */
+#include "qemu_command.h"
+
+#include <inttypes.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "balloon.h"
+#include "dmg_i18n.h"
+#include "memory_device.h"
+#include "vfio.h"
+#include "viommu.h"
+
+G_DEFINE_QUARK(dmg-qemu-command-error-quark, dmg_qemu_command_error)
+
+#define DMG_HUGEPAGE_PATH "/dev/hugepages/libvirt/qemu"
+
+typedef struct {
+    vmm_machine *m;
+    const dmgQemuProfile *qemu;
+    GPtrArray *lines;
+    bool machine_unsupported;
+} cmd_ctx;
+
+/* ------------------------------------------------------------------ */
+/* Lines and values                                                    */
+
+static bool
+cmd_needs_quote(const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (!g_ascii_isalnum(*p) && !strchr("_,=.:/@%+-", *p))
+            return true;
+    }
+    return false;
+}
+
+static void
+cmd_add(cmd_ctx *c, const char *opt, const char *value)
+{
+    g_autofree char *quoted = cmd_needs_quote(value) ? g_shell_quote(value) : g_strdup(value);
+
+    g_ptr_array_add(c->lines, g_strdup_printf("%s %s", opt, quoted));
+}
+
+static void
+cmd_add_json(cmd_ctx *c, const char *opt, JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *json = NULL;
+
+    json_generator_set_root(gen, root);
+    json = json_generator_to_data(gen, NULL);
+    cmd_add(c, opt, json);
+}
+
+/* Does @driver have @prop in this QEMU?  If not, the domain is refused:
+ * the XML asked for it. */
+static bool
+cmd_has(cmd_ctx *c, const char *device, const char *driver, const char *prop)
+{
+    g_autofree char *why = NULL;
+    g_autofree char *ver = NULL;
+    g_autofree char *msg = NULL;
+
+    if (dmg_qemu_profile_has_property(c->qemu, driver, prop, &why))
+        return true;
+    ver = dmg_qemu_version_string(c->qemu->version);
+    msg = g_strdup_printf(_("%s: unsupported configuration: %s property '%s' is not supported by QEMU %s (it needs %s); remove the setting or choose a QEMU that has it"),
+                          device, driver, prop, ver, why);
+    vmm_machine__error(c->m, "qemu-property-missing", device, msg);
+    return false;
+}
+
+static void
+cmd_refuse_setting(cmd_ctx *c, const char *device, const char *driver,
+                   const char *setting)
+{
+    g_autofree char *msg = g_strdup_printf(_("%s: unsupported configuration: %s has no '%s' setting; remove it from <iommu><driver>"),
+                                           device, driver, setting);
+
+    vmm_machine__error(c->m, "qemu-setting-unsupported", device, msg);
+}
+
+static JsonBuilder *
+cmd_device_begin(const char *driver)
+{
+    JsonBuilder *b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "driver");
+    json_builder_add_string_value(b, driver);
+    return b;
+}
+
+static void
+cmd_str(JsonBuilder *b, const char *name, const char *val)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, val);
+}
+
+static void
+cmd_bool(JsonBuilder *b, const char *name, bool val)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_boolean_value(b, val);
+}
+
+static void
+cmd_int(JsonBuilder *b, const char *name, gint64 val)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, val);
+}
+
+/* libvirt's qemuBuildDeviceAddressPCIProps(): bus 0 is the root bus. */
+static void
+cmd_pci_address(cmd_ctx *c, JsonBuilder *b, const vmm_pci_addr *a)
+{
+    g_autofree char *bus = NULL;
+    g_autofree char *addr = NULL;
+
+    if (!a->present)
+        return;
+    if (a->bus == 0)
+        bus = g_strdup(c->m->cfg.type == VMM_MACHINE_Q35 ? "pcie.0" : "pci.0");
+    else
+        bus = g_strdup_printf("pci.%u", a->bus);
+    addr = a->function ? g_strdup_printf("0x%x.0x%x", a->slot, a->function)
+                       : g_strdup_printf("0x%x", a->slot);
+    cmd_str(b, "bus", bus);
+    cmd_str(b, "addr", addr);
+}
+
+static void
+cmd_device_end(cmd_ctx *c, JsonBuilder *b)
+{
+    json_builder_end_object(b);
+    cmd_add_json(c, "-device", b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Machine and memory                                                  */
+
+static const char *
+cmd_machine_name(const vmm_machine *m)
+{
+    switch (m->cfg.type) {
+    case VMM_MACHINE_PC:
+        return "pc";
+    case VMM_MACHINE_Q35:
+        return "q35";
+    case VMM_MACHINE_VIRT:
+        return "virt";
+    case VMM_MACHINE_S390_CCW:
+        return "s390-ccw-virtio";
+    case VMM_MACHINE_OTHER:
+        break;
+    }
+    return NULL;
+}
+
+static void
+cmd_machine(cmd_ctx *c)
+{
+    vmm_machine *m = c->m;
+    const char *name = cmd_machine_name(m);
+    g_autoptr(GString) opt = NULL;
+
+    if (!name) {
+        c->machine_unsupported = true;
+        return;
+    }
+    opt = g_string_new(name);
+    /* Interrupt remapping lives in QEMU's IOAPIC (libvirt: ioapic driver='qemu'). */
+    if (m->cfg.split_irqchip)
+        g_string_append(opt, ",kernel_irqchip=split");
+    if (m->iommu && m->iommu->cfg.model == VIOMMU_SMMUV3)
+        g_string_append(opt, ",iommu=smmuv3");
+    cmd_add(c, "-machine", opt->str);
+}
+
+static void
+cmd_memory(cmd_ctx *c)
+{
+    const vmm_machine_config *cfg = &c->m->cfg;
+    g_autoptr(GString) opt = g_string_new(NULL);
+
+    g_string_append_printf(opt, "size=%" PRIu64 "k", (guint64)cfg->ram_size / 1024);
+    if (cfg->maxmem)
+        g_string_append_printf(opt, ",slots=%u,maxmem=%" PRIu64 "k",
+                               cfg->ram_slots, (guint64)cfg->maxmem / 1024);
+    cmd_add(c, "-m", opt->str);
+    if (cfg->mem_locked)
+        cmd_add(c, "-overcommit", "mem-lock=on");
+}
+
+/* Each memory device gets its own backend, named "mem" + alias as
+ * libvirt's qemuBuildMemoryDeviceProps does. */
+static void
+cmd_memory_backend(cmd_ctx *c, const memory_device *md)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *id = g_strdup_printf("mem%s", md->alias);
+
+    json_builder_begin_object(b);
+    if (md->page_size) {
+        cmd_str(b, "qom-type", "memory-backend-file");
+        cmd_str(b, "id", id);
+        cmd_str(b, "mem-path", DMG_HUGEPAGE_PATH);
+    } else {
+        cmd_str(b, "qom-type", "memory-backend-ram");
+        cmd_str(b, "id", id);
+    }
+    cmd_int(b, "size", (gint64)md->cfg.size);
+    json_builder_end_object(b);
+    cmd_add_json(c, "-object", b);
+}
+
+static void
+cmd_memory_device(cmd_ctx *c, const memory_device *md)
+{
+    bool virtio = md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM;
+    const char *driver = virtio ? "virtio-mem-pci" : "pc-dimm";
+    g_autoptr(JsonBuilder) b = cmd_device_begin(driver);
+    g_autofree char *memdev = g_strdup_printf("mem%s", md->alias);
+
+    if (md->cfg.node >= 0)
+        cmd_int(b, "node", md->cfg.node);
+    if (virtio) {
+        cmd_int(b, "block-size", (gint64)md->cfg.block_size);
+        if (md->cfg.requested)
+            cmd_int(b, "requested-size", (gint64)md->cfg.requested);
+    }
+    cmd_str(b, "memdev", memdev);
+    cmd_str(b, "id", md->alias);
+    if (virtio)
+        cmd_pci_address(c, b, &md->cfg.guest);
+    cmd_device_end(c, b);
+}
+
+/* ------------------------------------------------------------------ */
+/* vIOMMU                                                              */
+
+static void
+cmd_iommu_switch(cmd_ctx *c, JsonBuilder *b, const char *driver, vmm_switch sw,
+                 const char *setting, const char *prop, bool onoffauto)
+{
+    if (sw == VMM_UNSET)
+        return;
+    if (!prop) {
+        cmd_refuse_setting(c, c->m->iommu->alias, driver, setting);
+        return;
+    }
+    if (!cmd_has(c, c->m->iommu->alias, driver, prop))
+        return;
+    if (onoffauto)
+        cmd_str(b, prop, sw == VMM_ON ? "on" : "off");
+    else
+        cmd_bool(b, prop, sw == VMM_ON);
+}
+
+/* Which QEMU property each libvirt <driver> setting becomes, per model
+ * (libvirt qemuBuildIOMMUCommandLine); NULL: the model has none. */
+typedef struct {
+    const char *driver;
+    const char *intremap, *caching_mode, *eim, *iotlb, *aw_bits, *dma_translation, *pt;
+} cmd_iommu_props;
+
+static const cmd_iommu_props iommu_props[] = {
+    [VIOMMU_INTEL] = { "intel-iommu", "intremap", "caching-mode", "eim", "device-iotlb",
+                       "aw-bits", "dma-translation", "pt" },
+    [VIOMMU_AMD] = { "amd-iommu", "intremap", NULL, NULL, "device-iotlb", NULL, NULL, "pt" },
+    [VIOMMU_VIRTIO] = { "virtio-iommu-pci", NULL, NULL, NULL, NULL, "aw-bits", NULL, NULL },
+    [VIOMMU_SMMUV3] = { "smmuv3", NULL, NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
+static void
+cmd_iommu(cmd_ctx *c)
+{
+    const viommu *io = c->m->iommu;
+    const cmd_iommu_props *p;
+    g_autoptr(JsonBuilder) b = NULL;
+
+    if (!io)
+        return;
+    p = &iommu_props[io->cfg.model];
+    b = cmd_device_begin(p->driver);
+    cmd_str(b, "id", io->alias);
+    cmd_iommu_switch(c, b, p->driver, io->cfg.intremap, "intremap", p->intremap, true);
+    cmd_iommu_switch(c, b, p->driver, io->cfg.caching_mode, "caching_mode", p->caching_mode, false);
+    cmd_iommu_switch(c, b, p->driver, io->cfg.eim, "eim", p->eim, true);
+    cmd_iommu_switch(c, b, p->driver, io->cfg.iotlb, "iotlb", p->iotlb, false);
+    if (io->cfg.aw_bits) {
+        if (!p->aw_bits)
+            cmd_refuse_setting(c, io->alias, p->driver, "aw_bits");
+        else if (cmd_has(c, io->alias, p->driver, p->aw_bits))
+            cmd_int(b, p->aw_bits, io->cfg.aw_bits);
+    }
+    cmd_iommu_switch(c, b, p->driver, io->cfg.dma_translation, "dma_translation",
+                     p->dma_translation, false);
+    cmd_iommu_switch(c, b, p->driver, io->cfg.passthrough, "passthrough", p->pt, false);
+    /* smmuv3 is a machine property, not a device. */
+    if (io->cfg.model != VIOMMU_SMMUV3)
+        cmd_device_end(c, b);
+}
+
+/* ------------------------------------------------------------------ */
+/* VFIO devices and the balloon                                        */
+
+static void
+cmd_vfio_device(cmd_ctx *c, const vfio_device *dev)
+{
+    static const char *const drivers[] = {
+        [VFIO_KIND_PCI] = "vfio-pci", [VFIO_KIND_MDEV_PCI] = "vfio-pci",
+        [VFIO_KIND_CCW] = "vfio-ccw", [VFIO_KIND_AP] = "vfio-ap",
+    };
+    const char *driver = drivers[dev->kind];
+    g_autoptr(JsonBuilder) b = cmd_device_begin(driver);
+
+    if (dev->kind == VFIO_KIND_PCI) {
+        cmd_str(b, "host", dev->host);
+    } else {
+        g_autofree char *sysfsdev = g_strdup_printf("/sys/bus/mdev/devices/%s", dev->host);
+
+        cmd_str(b, "sysfsdev", sysfsdev);
+    }
+    cmd_str(b, "id", dev->alias);
+    if (dev->kind == VFIO_KIND_PCI || dev->kind == VFIO_KIND_MDEV_PCI)
+        cmd_pci_address(c, b, &dev->guest);
+    if (dev->balloon_allowed_prop && cmd_has(c, dev->alias, driver, "x-balloon-allowed"))
+        cmd_bool(b, "x-balloon-allowed", true);
+    if (dev->enable_migration != VFIO_MIGRATION_AUTO &&
+        cmd_has(c, dev->alias, driver, "enable-migration"))
+        cmd_str(b, "enable-migration", dev->enable_migration == VFIO_MIGRATION_ON ? "on" : "off");
+    if (dev->iommu_passthrough && cmd_has(c, dev->alias, driver, "x-migration-iommu-pt"))
+        cmd_bool(b, "x-migration-iommu-pt", true);
+    cmd_device_end(c, b);
+}
+
+static void
+cmd_balloon(cmd_ctx *c)
+{
+    static const char *const drivers[] = {
+        [VIRTIO_BALLOON_PCI] = "virtio-balloon-pci",
+        [VIRTIO_BALLOON_PCI_TRANSITIONAL] = "virtio-balloon-pci-transitional",
+        [VIRTIO_BALLOON_PCI_NON_TRANSITIONAL] = "virtio-balloon-pci-non-transitional",
+    };
+    const virtio_balloon *bal = c->m->balloon;
+    const char *driver;
+    g_autoptr(JsonBuilder) b = NULL;
+
+    if (!bal)
+        return;
+    driver = drivers[bal->cfg.model];
+    b = cmd_device_begin(driver);
+    cmd_str(b, "id", bal->alias);
+    cmd_pci_address(c, b, &bal->cfg.guest);
+    if (bal->cfg.deflate_on_oom != VMM_UNSET && cmd_has(c, bal->alias, driver, "deflate-on-oom"))
+        cmd_bool(b, "deflate-on-oom", bal->cfg.deflate_on_oom == VMM_ON);
+    if (bal->cfg.free_page_reporting != VMM_UNSET &&
+        cmd_has(c, bal->alias, driver, "free-page-reporting"))
+        cmd_bool(b, "free-page-reporting", bal->cfg.free_page_reporting == VMM_ON);
+    cmd_device_end(c, b);
+}
+
+/* ------------------------------------------------------------------ */
+
+static char *
+cmd_binary(const vmm_machine *m)
+{
+    return g_strdup_printf("/usr/bin/qemu-system-%s", m->cfg.arch);
+}
+
+static char *
+cmd_join_refusals(GPtrArray *list)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    for (guint i = 0; i < list->len; i++)
+        g_string_append_printf(s, "%s%s", i ? "\n" : "", (char *)g_ptr_array_index(list, i));
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* QEMU would refuse the domain: every error, one per line. */
+static void
+cmd_refuse(vmm_machine *m, GError **error)
+{
+    g_autoptr(GPtrArray) msgs = g_ptr_array_new();
+    g_autofree char *joined = NULL;
+
+    for (guint i = 0; i < m->errors->len; i++)
+        g_ptr_array_add(msgs, ((vmm_finding *)g_ptr_array_index(m->errors, i))->message);
+    joined = cmd_join_refusals(msgs);
+    g_set_error_literal(error, DMG_QEMU_COMMAND_ERROR, DMG_QEMU_COMMAND_ERROR_CONFIG, joined);
+}
+
+GPtrArray *
+dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **error)
+{
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+    cmd_ctx c = { .m = m, .qemu = qemu, .lines = lines };
+
+    g_ptr_array_add(lines, cmd_binary(m));
+    cmd_machine(&c);
+    cmd_memory(&c);
+    for (guint i = 0; i < m->memory_devices->len; i++)
+        cmd_memory_backend(&c, g_ptr_array_index(m->memory_devices, i));
+    /* The vIOMMU comes before the PCI devices it translates for. */
+    cmd_iommu(&c);
+    for (guint i = 0; i < m->memory_devices->len; i++)
+        cmd_memory_device(&c, g_ptr_array_index(m->memory_devices, i));
+    for (guint i = 0; i < m->devices->len; i++)
+        cmd_vfio_device(&c, g_ptr_array_index(m->devices, i));
+    cmd_balloon(&c);
+    if (m->errors->len) {
+        cmd_refuse(m, error);
+        return NULL;
+    }
+    if (c.machine_unsupported) {
+        g_set_error(error, DMG_QEMU_COMMAND_ERROR, DMG_QEMU_COMMAND_ERROR_UNSUPPORTED,
+                    _("unsupported configuration: dmaguard builds command lines for the q35, pc, virt and s390-ccw-virtio machines only"));
+        return NULL;
+    }
+    return g_steal_pointer(&lines);
+}
+
+char *
+dmg_qemu_command_format(GPtrArray *lines)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    for (guint i = 0; i < lines->len; i++)
+        g_string_append_printf(s, "%s%s", (char *)g_ptr_array_index(lines, i),
+                               i + 1 < lines->len ? " \\\n" : "\n");
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}

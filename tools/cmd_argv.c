@@ -1,0 +1,128 @@
+/*
+ * cmd_argv.c: `virt-dmaguard argv`: the QEMU command line behind the
+ * verdict, from the same realized model as `check`.
+ */
+#include "virt_dmaguard.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dmg_i18n.h"
+#include "domain_conf.h"
+#include "domain_realize.h"
+#include "libvirt_source.h"
+#include "qemu_command.h"
+
+typedef struct {
+    char *xml_file;
+    char *uri;
+    char *sysfs;
+    char *qemu_version;
+    char **qemu_features;
+    char *host_profile;
+    char **domains;
+} argv_opts;
+
+static void
+argv_opts_clear(argv_opts *o)
+{
+    g_free(o->xml_file);
+    g_free(o->uri);
+    g_free(o->sysfs);
+    g_free(o->qemu_version);
+    g_strfreev(o->qemu_features);
+    g_free(o->host_profile);
+    g_strfreev(o->domains);
+}
+
+static gboolean
+argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
+{
+    const GOptionEntry entries[] = {
+        { "xml", 0, 0, G_OPTION_ARG_FILENAME, &o->xml_file,
+          N_("Build the command line of a domain XML file"), N_("FILE") },
+        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
+          N_("libvirt URI to read the domain from (default: the embedded example node)"), N_("URI") },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains, NULL, NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[--xml FILE | DOMAIN]"));
+
+    g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
+    g_option_context_set_summary(ctx, _("Print the QEMU arguments for a domain, one per line, as libvirt's QEMU driver would build them for the devices dmaguard models.\n\nExit status: 0 printed, 1 QEMU would refuse the domain, 2 bad input or usage."));
+    g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+    g_option_context_add_group(ctx, dmg_profile_option_group(&o->sysfs, &o->qemu_version,
+                                                             &o->qemu_features, &o->host_profile));
+    if (!g_option_context_parse(ctx, &argc, &argv, error))
+        return FALSE;
+    if (!!o->xml_file == (o->domains && o->domains[0] && !o->domains[1])) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("give exactly one of --xml FILE or a domain name"));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static dmgDomainXML *
+argv_read(argv_opts *o, GError **error)
+{
+    g_autofree char *uri = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    virConnectPtr conn;
+    dmgDomainXML *d;
+
+    if (o->xml_file) {
+        d = g_new0(dmgDomainXML, 1);
+        d->name = g_strdup(o->xml_file);
+        if (!g_file_get_contents(o->xml_file, &d->xml, NULL, error)) {
+            dmg_domain_xml_free(d);
+            return NULL;
+        }
+        return d;
+    }
+    uri = o->uri ? g_strdup(o->uri) : dmg_default_uri();
+    if (!(conn = dmg_libvirt_open(uri, error)))
+        return NULL;
+    doms = dmg_libvirt_domains(conn, o->domains, error);
+    virConnectClose(conn);
+    return doms ? g_ptr_array_steal_index(doms, 0) : NULL;
+}
+
+int
+dmg_cmd_argv(int argc, char **argv)
+{
+    argv_opts o = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(dmgHostProfile) host = NULL;
+    g_autoptr(dmgQemuProfile) qemu = NULL;
+    g_autoptr(dmgDomainXML) d = NULL;
+    g_autoptr(dmgDomainDef) def = NULL;
+    g_autoptr(vmm_machine) m = NULL;
+    g_autoptr(GPtrArray) lines = NULL;
+    g_autofree char *out = NULL;
+    int ret = DMG_EXIT_BAD_INPUT;
+
+    if (!argv_parse_args(argc, argv, &o, &err))
+        goto out;
+    if (!o.sysfs && !o.uri && !o.xml_file)
+        o.sysfs = dmg_example_sysfs();
+    if (!(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
+        !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)) ||
+        !(d = argv_read(&o, &err)) ||
+        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        goto out;
+    m = dmg_domain_realize(def, host, qemu, NULL);
+    if (!(lines = dmg_qemu_command_build(m, qemu, &err))) {
+        ret = DMG_EXIT_CONFIG_ERRORS;
+        goto out;
+    }
+    out = dmg_qemu_command_format(lines);
+    fputs(out, stdout);
+    ret = DMG_EXIT_OK;
+
+ out:
+    if (err)
+        g_printerr("virt-dmaguard argv: %s\n", err->message);
+    argv_opts_clear(&o);
+    return ret;
+}
