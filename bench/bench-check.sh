@@ -121,7 +121,7 @@ run_check() {
     done
     end=$(now)
     if $have_time; then
-        cpu_s=$(awk '{ s += $1 + $2 } END { printf "%.3f", s }' "$tmpdir/times")
+        cpu_s=$(awk '/^[0-9.]+ [0-9.]+$/ { s += $1 + $2 } END { printf "%.3f", s }' "$tmpdir/times")
     fi
     wall=$(calc "$end - $start")
 }

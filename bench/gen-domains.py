@@ -6,7 +6,8 @@ CD-ROM, PCIe root ports and other controllers, network interfaces, serial
 console, guest-agent and SPICE channels, inputs, graphics, video, sound,
 USB redirection, an RNG, and the parts dmaguard cares about:
 
-  - 0-4 VFIO host devices from the test fixture (tests/sysfs/host1):
+  - 0-4 VFIO host devices from the test fixture (tests/sysfs/host1), the
+    mlx5 VFs sometimes as <interface type='hostdev'>:
       0000:01:00.0 / 0000:01:00.1  GPU + HDMI audio, IOMMU group 1
       0000:3b:00.1 / 0000:3b:00.2  mlx5 VFs (mlx5_vfio_pci)
       4b20d080-1b54-4048-85b3-a6a62d165c01  mdev vGPU
@@ -115,6 +116,8 @@ def gen_domain(rng, idx):
     mem_gib = rng.choice([2, 4, 8, 8, 16, 16, 32, 64])
     cur_gib = mem_gib if rng.random() < 0.7 else max(1, mem_gib // 2)
 
+    # about a third of the mlx5 VFs are <interface type='hostdev'>
+    as_iface = [prefix == "vf" and rng.random() < 0.35 for _k, _s, prefix in hostdevs]
     aliases = []
     counters = {}
     for kind, _src, prefix in hostdevs:
@@ -275,6 +278,20 @@ def gen_domain(rng, idx):
             d.line("<driver iommu='on' ats='on'/>")
         d.line(if_addrs[i])
         d.close("</interface>")
+    # SR-IOV VFs handed to the guest as network interfaces (libvirt lists
+    # them with the interfaces, and they are VFIO hostdevs all the same)
+    for (kind, src, _p), alias, addr, iface in zip(hostdevs, aliases, hd_addrs, as_iface):
+        if not iface:
+            continue
+        d.open("<interface type='hostdev' managed='yes'>")
+        d.line("<mac address='%s'/>" % mac(rng))
+        d.open("<source>")
+        d.line("<address type='pci' domain='0x%04x' bus='0x%02x' slot='0x%02x' function='0x%x'/>" % src)
+        d.close("</source>")
+        if alias:
+            d.line("<alias name='%s'/>" % alias)
+        d.line(addr)
+        d.close("</interface>")
 
     d.open("<serial type='pty'>")
     d.open("<target type='isa-serial' port='0'>")
@@ -327,7 +344,9 @@ def gen_domain(rng, idx):
             d.line("<address type='usb' bus='0' port='%d'/>" % port)
             d.close("</redirdev>")
 
-    for (kind, src, _p), alias, addr in zip(hostdevs, aliases, hd_addrs):
+    for (kind, src, _p), alias, addr, iface in zip(hostdevs, aliases, hd_addrs, as_iface):
+        if iface:
+            continue
         if kind == "pci":
             d.open("<hostdev mode='subsystem' type='pci' managed='yes'>")
             d.line("<driver name='vfio'/>")

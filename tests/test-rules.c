@@ -536,6 +536,16 @@ test_config_errors(void)
     g_assert_false(migration_allowed(caching));
     g_assert_false(dmg_verdict_has_errors(valid));
     g_assert_false(dmg_verdict_has_errors(smmu));
+    /* vtd_decide_config(): eim needs KVM's split irqchip; not under TCG */
+    {
+        g_autoptr(JsonNode) tcg = check_file_env("qemuxml2argv", "intel-iommu-eim-tcg.xml",
+                                                 &(check_env){ .kvm_sync_mmu = 1 });
+        g_autoptr(JsonNode) kvm = check_file_env("qemuxml2argv", "intel-iommu-intremap.xml",
+                                                 &(check_env){ .kvm_sync_mmu = 1 });
+
+        g_assert_cmpuint(n_errors(tcg, "iommu-eim-needs-kvm"), ==, 1);
+        g_assert_false(dmg_verdict_has_errors(kvm));
+    }
 }
 
 /* ------------------------------------------------------------------ */

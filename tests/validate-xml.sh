@@ -6,6 +6,7 @@
 #     into its domains) against libvirt's domain.rng;
 #   - tests/domains/*.xml against libvirt's domain.rng;
 #   - tests/domains-newer/*.xml against schemas/domain-newer-libvirt.rng,
+#   - tests/qemuxml2argv/*.xml against domain.rng (NAME-newer.xml: the overlay),
 #     and each of them must FAIL the stock domain.rng (else it does not
 #     exercise the overlay);
 #   - every dmaguard metadata block of all of the above against
@@ -227,6 +228,25 @@ fi
 for f in "${files[@]}"; do
     expect_valid "$newer_rng" "$f" "$(rel "$f"): domain-newer-libvirt.rng"
     expect_invalid "$LIBVIRT_DOMAIN_RNG" "$f" "$(rel "$f"): rejected by stock domain.rng"
+    check_metadata "$f" "$(rel "$f")"
+done
+
+# --- tests/qemuxml2argv: the golden inputs; NAME-newer.xml uses newer
+# libvirt attributes and validates against the overlay instead -------------
+files=("$srcdir"/tests/qemuxml2argv/*.xml)
+if [ "${#files[@]}" -ge 30 ]; then
+    ok "tests/qemuxml2argv holds ${#files[@]} domains"
+else
+    not_ok "tests/qemuxml2argv holds at least 30 domains"
+fi
+for f in "${files[@]}"; do
+    case $f in
+    *-newer.xml)
+        expect_valid "$newer_rng" "$f" "$(rel "$f"): domain-newer-libvirt.rng"
+        expect_invalid "$LIBVIRT_DOMAIN_RNG" "$f" "$(rel "$f"): rejected by stock domain.rng" ;;
+    *)
+        expect_valid "$LIBVIRT_DOMAIN_RNG" "$f" "$(rel "$f"): domain.rng" ;;
+    esac
     check_metadata "$f" "$(rel "$f")"
 done
 

@@ -5,14 +5,19 @@
  */
 #include "domain_conf.h"
 
-#include <libxml/parser.h>
 #include <string.h>
 
 #include "dmg_i18n.h"
+#include "xml_read.h"
 #include "xml_util.h"
 
-/* Domain XML is a few KiB; a generous cap keeps hostile input cheap. */
-#define DMG_DOMAIN_XML_MAX (16 * 1024 * 1024)
+/* The children of <devices> that dmg_devices_parse() and
+ * dmg_interface_hostdevs_parse() read.  The reader drops every other
+ * device (disks, controllers, graphics: most of a real domain) before
+ * libxml2 builds nodes for it. */
+static const char *const dmg_device_elements[] = {
+    "hostdev", "interface", "memballoon", "iommu", "memory", NULL,
+};
 
 DMG_ENUM_IMPL(dmgDomainVirt, DMG_DOMAIN_VIRT_LAST, "qemu", "kvm");
 DMG_ENUM_IMPL(dmgIoapic, DMG_IOAPIC_LAST, "default", "kvm", "qemu");
@@ -256,6 +261,12 @@ dmg_memballoon_parse(const dmgXmlCtx *ctx, xmlNodePtr node,
     unsigned period;
     int found;
 
+    if (def->memballoon) {
+        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
+                    _("%s:%ld: only a single memory balloon device is supported; remove the second <memballoon>"),
+                    ctx->source, xmlGetLineNo(node));
+        return -1;
+    }
     b->line = xmlGetLineNo(node);
     b->stats_period = -1;
     found = dmg_xml_prop_enum(ctx, node, "model", dmgMemballoonModelTypeFromString,
@@ -293,6 +304,12 @@ dmg_iommu_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
     xmlNodePtr drv = dmg_xml_child(node, "driver");
     int found;
 
+    if (def->iommu) {
+        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
+                    _("%s:%ld: only a single IOMMU device is supported; remove the second <iommu>"),
+                    ctx->source, xmlGetLineNo(node));
+        return -1;
+    }
     io->line = xmlGetLineNo(node);
     found = dmg_xml_prop_enum(ctx, node, "model", dmgIOMMUModelTypeFromString,
                               _("'intel', 'smmuv3', 'virtio' or 'amd'"),
@@ -772,78 +789,6 @@ dmg_metadata_parse(const dmgXmlCtx *ctx, xmlNodePtr root, dmgDomainDef *def,
 /* ------------------------------------------------------------------ */
 /* The document                                                        */
 
-typedef struct {
-    char *first_error;
-    long first_line;
-    bool doctype;
-} dmgParseState;
-
-/* Domain XML never carries a DTD.  Refusing any DOCTYPE closes the door on
- * entity expansion (billion laughs) and external entities (XXE) before
- * libxml2 looks at a single declaration. */
-static void
-dmg_sax_internal_subset(void *userdata, const xmlChar *name,
-                        const xmlChar *external_id, const xmlChar *system_id)
-{
-    xmlParserCtxtPtr pctxt = userdata;
-    dmgParseState *st = pctxt->_private;
-
-    st->doctype = true;
-    xmlStopParser(pctxt);
-}
-
-static void
-dmg_sax_error(void *userdata, const xmlError *err)
-{
-    xmlParserCtxtPtr pctxt = userdata;
-    dmgParseState *st = pctxt->_private;
-
-    if (st->first_error || !err || err->level < XML_ERR_ERROR)
-        return;
-    st->first_error = g_strstrip(g_strdup(err->message ? err->message : "?"));
-    st->first_line = err->line;
-}
-
-static xmlDocPtr
-dmg_xml_read(const char *xml, gsize len, const char *source, GError **error)
-{
-    dmgParseState st = { 0 };
-    xmlParserCtxtPtr pctxt;
-    xmlDocPtr doc;
-
-    if (len > DMG_DOMAIN_XML_MAX) {
-        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_XML,
-                    _("%s: domain XML is %zu bytes, more than the %d bytes allowed"),
-                    source, len, DMG_DOMAIN_XML_MAX);
-        return NULL;
-    }
-    if (!(pctxt = xmlNewParserCtxt()))
-        g_error("out of memory");
-    pctxt->_private = &st;
-    pctxt->sax->internalSubset = dmg_sax_internal_subset;
-    pctxt->sax->serror = (xmlStructuredErrorFunc)dmg_sax_error;
-    pctxt->sax->initialized = XML_SAX2_MAGIC;
-    doc = xmlCtxtReadMemory(pctxt, xml, (int)len, source, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR |
-                            XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
-    if (st.doctype) {
-        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_XML,
-                    _("%s: a <!DOCTYPE> declaration is not allowed in domain XML (entities are never expanded); remove it"),
-                    source);
-    } else if (!doc || !pctxt->wellFormed || st.first_error) {
-        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_XML,
-                    _("%s:%ld: malformed XML: %s"), source, st.first_line,
-                    st.first_error ? st.first_error : _("document is empty or truncated"));
-    }
-    if (error && *error) {
-        xmlFreeDoc(doc);
-        doc = NULL;
-    }
-    g_free(st.first_error);
-    xmlFreeParserCtxt(pctxt);
-    return doc;
-}
-
 static dmgDomainDef *
 dmg_domain_def_parse_root(const dmgXmlCtx *ctx, xmlNodePtr root, GError **error)
 {
@@ -872,7 +817,7 @@ dmg_domain_def_parse_string(const char *xml, gsize len, const char *source,
                             GError **error)
 {
     dmgXmlCtx ctx = { .source = source ? source : "<domain>" };
-    xmlDocPtr doc = dmg_xml_read(xml, len, ctx.source, error);
+    xmlDocPtr doc = dmg_xml_read(xml, len, ctx.source, dmg_device_elements, error);
     dmgDomainDef *def;
 
     if (!doc)

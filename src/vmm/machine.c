@@ -20,6 +20,7 @@ static const char *const vmm_error_codes[] = {
     [VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP] = "balloon-optin-inconsistent-group",
     [VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC] = "iommu-intremap-needs-split-ioapic",
     [VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP] = "iommu-eim-needs-intremap",
+    [VMM_ERR_IOMMU_EIM_NEEDS_KVM] = "iommu-eim-needs-kvm",
     [VMM_ERR_IOMMU_INTEL_NEEDS_Q35] = "iommu-intel-needs-q35",
     [VMM_ERR_IOMMU_NEEDS_MACHINE] = "iommu-model-needs-machine",
     [VMM_ERR_IOMMU_CACHING_MODE_REQUIRED] = "iommu-caching-mode-required",

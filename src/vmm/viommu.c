@@ -67,6 +67,14 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
                            _("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
         ok = false;
     }
+    /* vtd_decide_config(): x2APIC interrupt remapping is KVM's split
+     * irqchip; TCG has none: "eim=on requires accel=kvm,kernel-irqchip=split" */
+    if (cfg->model == VIOMMU_INTEL && cfg->eim == VMM_ON && !m->cfg.kvm) {
+        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_KVM),
+                           cfg->alias,
+                           _("eim=on requires accel=kvm,kernel-irqchip=split: QEMU refuses extended interrupt mode under TCG; use <domain type='kvm'> or remove eim='on'"));
+        ok = false;
+    }
     /* vtd_decide_config(): "eim=on cannot be selected without intremap=on" */
     if (cfg->eim == VMM_ON && cfg->intremap != VMM_ON) {
         vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
