@@ -73,6 +73,23 @@ expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains
 expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
 if grep -q "viommu-passthrough-cancel" "$tmp/out"; then ok "feature turns the blocker into a cancel condition"; else not_ok "no cancel condition"; fi
 
+# --- argv: the same model as check, as a QEMU command line --------------
+expect 0 "argv of a domain file" -- argv --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
+if head -1 "$tmp/out" | grep -q '^/usr/bin/qemu-system-x86_64 \\$' &&
+   grep -q '"driver":"virtio-balloon-pci"' "$tmp/out"; then ok "argv prints libvirt-style lines"; else not_ok "argv output"; fi
+if cmp -s "$tmp/out" "$src/tests/qemuxml2argv/balloon-virtio.x86_64-9.1.args"; then ok "argv matches the golden file"; else not_ok "argv differs from the golden file"; fi
+expect 0 "argv of a domain on the default connection" -- argv gpu-passthrough --qemu-version 9.1
+expect_refused_cfg() {
+    expect 1 "$1" -- "${@:3}"
+    if [ -s "$tmp/out" ]; then not_ok "$1: printed arguments"; else ok "$1: no arguments printed"; fi
+    if grep -q -- "$2" "$tmp/err"; then ok "$1: message names '$2'"; else not_ok "$1: message lacks '$2'"; fi
+}
+expect_refused_cfg "argv of a domain QEMU 8.0 refuses" "enable-migration" \
+    argv --xml "$src/tests/qemuxml2argv/enable-migration-off.xml" --qemu-version 8.0
+expect_refused_cfg "argv of a misconfigured domain" "caching-mode" argv misconfigured
+expect 2 "argv without a domain" -- argv
+expect 2 "argv with two domains" -- argv gpu-passthrough vgpu-mdev
+
 # --- usage -------------------------------------------------------------
 expect 2 "no command" --
 expect 2 "unknown command" -- frobnicate
@@ -111,6 +128,7 @@ cat >"$tmp/xxe.xml" <<'XML'
 <domain type='kvm'><name>&xxe;</name><memory>1</memory></domain>
 XML
 expect_refused "external entity" "DOCTYPE" check --xml "$tmp/xxe.xml"
+expect_refused "argv of a hostile file" "DOCTYPE" argv --xml "$tmp/xxe.xml"
 if grep -q "root:" "$tmp/out" "$tmp/err"; then not_ok "XXE leaked /etc/passwd"; else ok "XXE did not read /etc/passwd"; fi
 
 python3 -c "
