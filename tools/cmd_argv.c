@@ -14,24 +14,16 @@
 #include "qemu_command.h"
 
 typedef struct {
+    dmg_common_opts common;
     char *xml_file;
-    char *uri;
-    char *sysfs;
-    char *qemu_version;
-    char **qemu_features;
-    char *host_profile;
     char **domains;
 } argv_opts;
 
 static void
 argv_opts_clear(argv_opts *o)
 {
+    dmg_common_opts_clear(&o->common);
     g_free(o->xml_file);
-    g_free(o->uri);
-    g_free(o->sysfs);
-    g_free(o->qemu_version);
-    g_strfreev(o->qemu_features);
-    g_free(o->host_profile);
     g_strfreev(o->domains);
 }
 
@@ -41,8 +33,6 @@ argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
     const GOptionEntry entries[] = {
         { "xml", 0, 0, G_OPTION_ARG_FILENAME, &o->xml_file,
           N_("Build the command line of a domain XML file"), N_("FILE") },
-        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
-          N_("libvirt URI to read the domain from (default: the embedded example node)"), N_("URI") },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains, NULL, NULL },
         { NULL },
     };
@@ -51,8 +41,7 @@ argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
     g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
     g_option_context_set_summary(ctx, _("Print the QEMU arguments for a domain, one per line, as libvirt's QEMU driver would build them for the devices dmaguard models.\n\nExit status: 0 printed, 1 QEMU would refuse the domain, 2 bad input or usage."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
-    g_option_context_add_group(ctx, dmg_profile_option_group(&o->sysfs, &o->qemu_version,
-                                                             &o->qemu_features, &o->host_profile));
+    dmg_common_options_add(ctx, &o->common);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;
     if (!!o->xml_file == (o->domains && o->domains[0] && !o->domains[1])) {
@@ -80,7 +69,7 @@ argv_read(argv_opts *o, GError **error)
         }
         return d;
     }
-    uri = o->uri ? g_strdup(o->uri) : dmg_default_uri();
+    uri = dmg_common_uri(&o->common);
     if (!(conn = dmg_libvirt_open(uri, error)))
         return NULL;
     doms = dmg_libvirt_domains(conn, o->domains, error);
@@ -102,12 +91,8 @@ dmg_cmd_argv(int argc, char **argv)
     g_autofree char *out = NULL;
     int ret = DMG_EXIT_BAD_INPUT;
 
-    if (!argv_parse_args(argc, argv, &o, &err))
-        goto out;
-    if (!o.sysfs && !o.uri && !o.xml_file)
-        o.sysfs = dmg_example_sysfs();
-    if (!(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
-        !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)) ||
+    if (!argv_parse_args(argc, argv, &o, &err) ||
+        !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
         !(d = argv_read(&o, &err)) ||
         !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
         goto out;

@@ -14,26 +14,18 @@
 #include "verdict.h"
 
 typedef struct {
+    dmg_common_opts common;
     char **xml_files;
-    char *uri;
     gboolean all;
     gboolean json;
-    char *sysfs;
-    char *qemu_version;
-    char **qemu_features;
-    char *host_profile;
     char **domains;
 } check_opts;
 
 static void
 check_opts_clear(check_opts *o)
 {
+    dmg_common_opts_clear(&o->common);
     g_strfreev(o->xml_files);
-    g_free(o->uri);
-    g_free(o->sysfs);
-    g_free(o->qemu_version);
-    g_strfreev(o->qemu_features);
-    g_free(o->host_profile);
     g_strfreev(o->domains);
 }
 
@@ -43,8 +35,6 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     const GOptionEntry entries[] = {
         { "xml", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->xml_files,
           N_("Analyze a domain XML file (repeatable)"), N_("FILE") },
-        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
-          N_("libvirt URI to read domains from (default: the embedded example node)"), N_("URI") },
         { "all", 0, 0, G_OPTION_ARG_NONE, &o->all,
           N_("Analyze every domain on the connection"), NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
@@ -58,11 +48,10 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
     g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
-    g_option_context_add_group(ctx, dmg_profile_option_group(&o->sysfs, &o->qemu_version,
-                                                             &o->qemu_features, &o->host_profile));
+    dmg_common_options_add(ctx, &o->common);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;
-    if (o->xml_files && (o->uri || o->all || o->domains)) {
+    if (o->xml_files && (o->common.uri || o->all || o->domains)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     _("--xml cannot be combined with --connect, --all or domain names"));
         return FALSE;
@@ -96,24 +85,10 @@ check_read_files(char **files, GError **error)
     return g_steal_pointer(&out);
 }
 
-/* --connect, else LIBVIRT_DEFAULT_URI as every libvirt tool honours it,
- * else the embedded example node. */
-static char *
-check_uri(const check_opts *o)
-{
-    const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
-
-    if (o->uri)
-        return g_strdup(o->uri);
-    if (env && *env)
-        return g_strdup(env);
-    return dmg_default_uri();
-}
-
 static GPtrArray *
 check_read_libvirt(check_opts *o, GError **error)
 {
-    g_autofree char *uri = check_uri(o);
+    g_autofree char *uri = dmg_common_uri(&o->common);
     virConnectPtr conn = dmg_libvirt_open(uri, error);
     GPtrArray *out;
 
@@ -203,14 +178,8 @@ dmg_cmd_check(int argc, char **argv)
     g_autoptr(GPtrArray) verdicts = NULL;
     int ret = DMG_EXIT_BAD_INPUT;
 
-    if (!check_parse_args(argc, argv, &o, &err))
-        goto out;
-    /* The example node describes domains on an example host: read that
-     * host's sysfs tree unless the user named one. */
-    if (!o.sysfs && !o.uri && !o.xml_files && !g_getenv("LIBVIRT_DEFAULT_URI"))
-        o.sysfs = dmg_example_sysfs();
-    if (!(host = dmg_profile_host(o.sysfs, o.host_profile, &err)) ||
-        !(qemu = dmg_profile_qemu(o.qemu_version, o.qemu_features, &err)))
+    if (!check_parse_args(argc, argv, &o, &err) ||
+        !dmg_common_load(&o.common, o.xml_files != NULL, &host, &qemu, &err))
         goto out;
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(&o, &err);
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))

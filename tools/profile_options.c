@@ -5,19 +5,29 @@
 #include "virt_dmaguard.h"
 
 #include "dmg_i18n.h"
+#include "libvirt_source.h"
 
-GOptionGroup *
-dmg_profile_option_group(char **sysfs, char **qemu_version,
-                         char ***qemu_features, char **host_profile)
+void
+dmg_common_opts_clear(dmg_common_opts *o)
+{
+    g_free(o->uri);
+    g_free(o->sysfs);
+    g_free(o->qemu_version);
+    g_strfreev(o->qemu_features);
+    g_free(o->host_profile);
+}
+
+static GOptionGroup *
+dmg_profile_option_group(dmg_common_opts *o)
 {
     const GOptionEntry entries[] = {
-        { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, sysfs,
+        { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, &o->sysfs,
           N_("Read IOMMU groups and drivers from DIR instead of /sys"), N_("DIR") },
-        { "qemu-version", 0, 0, G_OPTION_ARG_STRING, qemu_version,
+        { "qemu-version", 0, 0, G_OPTION_ARG_STRING, &o->qemu_version,
           N_("QEMU version to judge for (default: the installed qemu-system, else the newest known)"), N_("X.Y") },
-        { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, qemu_features,
+        { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qemu_features,
           N_("A downstream QEMU feature, e.g. x-migration-iommu-pt (repeatable)"), N_("NAME") },
-        { "host-profile", 0, 0, G_OPTION_ARG_FILENAME, host_profile,
+        { "host-profile", 0, 0, G_OPTION_ARG_FILENAME, &o->host_profile,
           N_("Key file overriding host facts and driver capabilities"), N_("FILE") },
         { NULL },
     };
@@ -30,7 +40,32 @@ dmg_profile_option_group(char **sysfs, char **qemu_version,
     return group;
 }
 
-dmgHostProfile *
+void
+dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o)
+{
+    const GOptionEntry entries[] = {
+        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
+          N_("libvirt URI to read domains from (default: the embedded example node)"), N_("URI") },
+        { NULL },
+    };
+
+    g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+    g_option_context_add_group(ctx, dmg_profile_option_group(o));
+}
+
+char *
+dmg_common_uri(const dmg_common_opts *o)
+{
+    const char *env = g_getenv("LIBVIRT_DEFAULT_URI");
+
+    if (o->uri)
+        return g_strdup(o->uri);
+    if (env && *env)
+        return g_strdup(env);
+    return dmg_default_uri();
+}
+
+static dmgHostProfile *
 dmg_profile_host(const char *sysfs, const char *profile_file, GError **error)
 {
     g_autoptr(dmgHostProfile) host = dmg_host_profile_new(sysfs ? sysfs : "/sys");
@@ -46,7 +81,7 @@ dmg_profile_host(const char *sysfs, const char *profile_file, GError **error)
     return g_steal_pointer(&host);
 }
 
-dmgQemuProfile *
+static dmgQemuProfile *
 dmg_profile_qemu(const char *version, char **features, GError **error)
 {
     g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
@@ -70,7 +105,8 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
     return g_steal_pointer(&qemu);
 }
 
-char *
+/* The example host's sysfs tree that matches the example node, or NULL. */
+static char *
 dmg_example_sysfs(void)
 {
     /* Another node file describes another host. */
@@ -81,4 +117,19 @@ dmg_example_sysfs(void)
     if (g_file_test(DMG_DATADIR "/host-sysfs", G_FILE_TEST_IS_DIR))
         return g_strdup(DMG_DATADIR "/host-sysfs");
     return NULL;
+}
+
+gboolean
+dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
+                dmgQemuProfile **qemu, GError **error)
+{
+    if (!o->sysfs && !o->uri && !from_files && !g_getenv("LIBVIRT_DEFAULT_URI"))
+        o->sysfs = dmg_example_sysfs();
+    if (!(*host = dmg_profile_host(o->sysfs, o->host_profile, error)))
+        return FALSE;
+    if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, error))) {
+        g_clear_pointer(host, dmg_host_profile_free);
+        return FALSE;
+    }
+    return TRUE;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdbool.h>
 
 #include "host_profile.h"
 #include "qemu_profile.h"
@@ -18,12 +19,25 @@ enum {
 int dmg_cmd_check(int argc, char **argv);
 int dmg_cmd_argv(int argc, char **argv);
 
-/* --sysfs, --qemu-version, --qemu-feature, --host-profile */
-GOptionGroup *dmg_profile_option_group(char **sysfs, char **qemu_version,
-                                       char ***qemu_features, char **host_profile);
-dmgHostProfile *dmg_profile_host(const char *sysfs, const char *profile_file,
-                                 GError **error);
-/* The example host's sysfs tree that matches the example node, or NULL. */
-char *dmg_example_sysfs(void);
-dmgQemuProfile *dmg_profile_qemu(const char *version, char **features,
-                                 GError **error);
+/* What every subcommand that reads domains shares: where they come from
+ * and the host and QEMU they are judged for. */
+typedef struct {
+    char *uri;                   /* --connect */
+    char *sysfs;                 /* --sysfs */
+    char *qemu_version;          /* --qemu-version */
+    char **qemu_features;        /* --qemu-feature, repeatable */
+    char *host_profile;          /* --host-profile */
+} dmg_common_opts;
+
+void dmg_common_opts_clear(dmg_common_opts *o);
+/* --connect (a main option) and the profile option group. */
+void dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o);
+/* --connect, else LIBVIRT_DEFAULT_URI as every libvirt tool honours it,
+ * else the embedded example node. */
+char *dmg_common_uri(const dmg_common_opts *o);
+/* Load both profiles.  Domains read from the example node (@from_files
+ * false, no --connect, no LIBVIRT_DEFAULT_URI, no --sysfs) live on the
+ * example host, whose sysfs tree is then used. */
+gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
+                         dmgHostProfile **host, dmgQemuProfile **qemu,
+                         GError **error);
