@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """qemu-real.py: prove the generated QEMU 7.2 command lines against the
-real QEMU that the test setup installs (Debian 12: qemu-system-x86 7.2).
+real QEMU that the test setup installs (Debian 12: qemu-system-x86,
+qemu-system-misc for s390x and qemu-system-arm for aarch64, all 7.2).
 
-  qemu-real.py props DIR   every property the .x86_64-7.2.args files use
+  qemu-real.py props DIR   every property the NAME.ARCH-7.2.args files use
                            exists on its device type, per `-device T,help`
+                           of qemu-system-ARCH
   qemu-real.py start DIR   QEMU accepts the arguments of every case without
                            a host device: -S ... -qmp stdio, then quit
 
@@ -24,16 +26,24 @@ GENERIC = {"driver", "id", "bus", "addr", "qom-type"}
 
 
 def cases(d):
+    """(name, argv) of every 7.2 golden command line whose QEMU is here."""
     for f in sorted(os.listdir(d)):
+        m = re.fullmatch(r"(.+)\.([a-z0-9_]+)-%s\.args" % re.escape(VERSION), f)
+        if not m:
+            continue
+        name, arch = m.groups()
         # A case with NAME.features is for a downstream QEMU carrying those
         # features; upstream QEMU cannot prove it.
-        base = f.split(".x86_64-")[0]
-        if os.path.exists(os.path.join(d, base + ".features")):
+        if os.path.exists(os.path.join(d, name + ".features")):
             continue
-        if f.endswith(".x86_64-%s.args" % VERSION):
-            # libvirt's .args style: one argument per line, " \\" continues
-            text = open(os.path.join(d, f)).read().replace(" \\\n", " ")
-            yield f[: -len(".x86_64-%s.args" % VERSION)], shlex.split(text)
+        if not shutil.which("qemu-system-" + arch):
+            print("# SKIP %s: qemu-system-%s is not installed" % (name, arch))
+            continue
+        # libvirt's .args style: one argument per line, " \\" continues
+        text = open(os.path.join(d, f)).read().replace(" \\\n", " ")
+        argv = shlex.split(text)
+        argv[0] = shutil.which("qemu-system-" + arch)
+        yield "%s (%s)" % (name, arch), argv
 
 
 def options(argv):
@@ -45,16 +55,16 @@ def options(argv):
 _help = {}
 
 
-def qemu_props(kind, typ):
-    """Property names of a -device/-object/-machine type, from QEMU."""
-    key = (kind, typ)
+def qemu_props(qemu, kind, typ):
+    """Property names of a -device/-object type, from that QEMU."""
+    key = (qemu, kind, typ)
     if key not in _help:
-        out = subprocess.run([QEMU, kind, typ + ",help"], capture_output=True, text=True).stdout
+        out = subprocess.run([qemu, kind, typ + ",help"], capture_output=True, text=True).stdout
         _help[key] = {m.group(1) for m in re.finditer(r"^\s+([\w.-]+)=", out, re.M)}
     return _help[key]
 
 
-def unknown_props(opt, val):
+def unknown_props(qemu, opt, val):
     """Properties in one option that QEMU does not know, and the type."""
     if opt in ("-device", "-object"):
         obj = json.loads(val)
@@ -64,14 +74,14 @@ def unknown_props(opt, val):
         # -machine and -m options are not device types; QEMU's acceptance
         # of them is what the start test proves.
         return None, set()
-    known = qemu_props(opt, typ)
+    known = qemu_props(qemu, opt, typ)
     return typ, {k for k in keys if k not in known and k.replace("-", "_") not in known}
 
 
 def test_props(d):
     n = failed = 0
     # The checker must be able to fail: a property QEMU lacks is caught.
-    typ, bad = unknown_props("-device", '{"driver":"vfio-pci","x-no-such-property":true}')
+    typ, bad = unknown_props(QEMU, "-device", '{"driver":"vfio-pci","x-no-such-property":true}')
     n += 1
     if bad != {"x-no-such-property"}:
         failed += 1
@@ -80,7 +90,7 @@ def test_props(d):
         print("ok %d - the checker catches an unknown vfio-pci property" % n)
     for name, argv in cases(d):
         for opt, val in options(argv):
-            typ, bad = unknown_props(opt, val)
+            typ, bad = unknown_props(argv[0], opt, val)
             if typ is None:
                 continue
             n += 1
@@ -110,7 +120,7 @@ def test_start(d):
             if any("vfio-" in a for a in argv):
                 continue
             args = [a.replace("/dev/hugepages/libvirt/qemu", hugedir) for a in argv[1:]]
-            cmd = [QEMU] + args + ["-S", "-nodefaults", "-accel", "tcg", "-display", "none", "-qmp", "stdio"]
+            cmd = [argv[0]] + args + ["-S", "-nodefaults", "-accel", "tcg", "-display", "none", "-qmp", "stdio"]
             n += 1
             ok, why = run_qemu(cmd)
             accel = "tcg"
