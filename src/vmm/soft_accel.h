@@ -1,0 +1,42 @@
+/*
+ * soft_accel.h: a software accelerator with KVM's memslot semantics, so
+ * the memory API, the memslot layer and seed 003's atomic commit are
+ * tested where /dev/kvm is missing.  Its slot table behaves like the
+ * kernel's (a new slot may not overlap a used one: EEXIST), and its vCPU
+ * threads run the guest program's algorithm in C, translating every
+ * access through that table under the same ioctl blocker.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "accel_blocker.h"
+#include "kvm_vcpu.h"
+#include "memslots.h"
+
+typedef struct soft_slot {
+    bool used;
+    guint64 start, size;
+    guint8 *hva;
+} soft_slot;
+
+typedef struct soft_vcpu soft_vcpu;
+
+typedef struct soft_accel {
+    GRWLock table_lock;
+    GArray *table;                       /* soft_slot, by slot id */
+    accel_blocker blocker;
+    memslots slots;
+} soft_accel;
+
+soft_accel *soft_accel__new(unsigned nr_memslots, guint64 max_slot_size, bool atomic);
+void soft_accel__free(soft_accel *sa);
+
+/* The host address behind @gpa, as the "hardware" sees it now, or NULL. */
+guint8 *soft_accel__translate(soft_accel *sa, guint64 gpa);
+
+/* A vCPU thread running the guest algorithm over params (kvm_vcpu.h). */
+soft_vcpu *soft_vcpu__start(soft_accel *sa, guest_params *params,
+                            kvm_vcpu_is_ram_fn is_ram, void *opaque);
+kvm_vcpu_stats soft_vcpu__stop(soft_vcpu *vcpu);
