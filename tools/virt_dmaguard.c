@@ -18,6 +18,8 @@ static const struct {
       N_("predict balloon and migration verdicts for domains") },
     { "argv", dmg_cmd_argv,
       N_("print the QEMU command line of a domain") },
+    { "run", dmg_cmd_run,
+      N_("run the domain's memory layout in the embedded VMM on KVM") },
 };
 
 static void

@@ -5,6 +5,7 @@
  */
 #include "memory.h"
 
+#include <inttypes.h>
 #include <gio/gio.h>
 #include <errno.h>
 #include <string.h>
@@ -45,8 +46,8 @@ memory_region__new_ram(const char *name, guint64 size, guint64 capacity,
                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (ram == MAP_FAILED) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    _("cannot map %" G_GUINT64_FORMAT " MiB of guest RAM for %s: %s"),
-                    capacity >> 20, name, g_strerror(errno));
+                    _("cannot map %" PRIu64 " MiB of guest RAM for %s: %s"),
+                    (uint64_t)(capacity >> 20), name, g_strerror(errno));
         return NULL;
     }
     mr = memory_region__alloc(MR_RAM, name, size);

@@ -1,0 +1,313 @@
+/*
+ * vm.c: a VM on the embedded VMM, and the seed 003 churn.
+ */
+#include "vm.h"
+
+#include <inttypes.h>
+#include <gio/gio.h>
+#include <unistd.h>
+
+#include "dmg_i18n.h"
+
+#define MiB (1024ULL * 1024)
+#define GiB (1024ULL * MiB)
+#define PAGE 4096ULL
+#define VM_RAM_BASE (16 * MiB)           /* below it: the boot region */
+#define VM_PCI_HOLE (3 * GiB)            /* where low RAM ends at most */
+#define VM_HIGH_BASE (4 * GiB)
+#define VM_TOUCH_MAX (64 * MiB)
+#define VM_RESIZE_STEP (4 * MiB)
+#define VM_MIN_RAM (64 * MiB)
+#define VM_ROUND_UP(x, a) (((x) + (a) - 1) / (a) * (a))
+
+struct vm {
+    vm_config cfg;
+    memory_region *root, *boot, *ram, *low, *high, *hole;
+    GPtrArray *device_regions;           /* memory_region * */
+    address_space *as;
+    kvm_accel *kvm;
+    soft_accel *soft;
+    guint64 low_size;
+    guint64 touch_start, touch_end, hole_start;
+    guint64 transactions;
+};
+
+memslots *
+vm__memslots(vm *v)
+{
+    return v->kvm ? &v->kvm->slots : &v->soft->slots;
+}
+
+static accel_blocker *
+vm__blocker(vm *v)
+{
+    return v->kvm ? &v->kvm->blocker : &v->soft->blocker;
+}
+
+static guint64
+vm__devices_size(const vm_config *cfg)
+{
+    guint64 sum = 0;
+
+    for (guint i = 0; cfg->memory_devices && i < cfg->memory_devices->len; i++)
+        sum += ((vm_memory_device *)g_ptr_array_index(cfg->memory_devices, i))->size;
+    return sum;
+}
+
+static gboolean
+vm__check_size(const vm_config *cfg, GError **error)
+{
+    guint64 host = (guint64)sysconf(_SC_PHYS_PAGES) * (guint64)sysconf(_SC_PAGESIZE);
+    guint64 need = cfg->ram_size + vm__devices_size(cfg) + GUEST_BOOT_SIZE;
+
+    if (cfg->ram_size < VM_MIN_RAM) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    _("the domain has %" PRIu64 " MiB of memory; dmaguard run needs at least %llu MiB to run its guest program next to an MMIO hole"),
+                    (uint64_t)(cfg->ram_size / MiB), (unsigned long long)(VM_MIN_RAM / MiB));
+        return FALSE;
+    }
+    if (need > host) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                    _("the domain needs %" PRIu64 " MiB of guest memory but this host has %" PRIu64 " MiB; lower <memory> or run it on a bigger host"),
+                    (uint64_t)(need / MiB), (uint64_t)(host / MiB));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* pc_memory_init(): pc.ram below the PCI hole and above 4 GiB, both as
+ * aliases of one RAM block; then the memory devices. */
+static gboolean
+vm__map_memory(vm *v, GError **error)
+{
+    guint64 dev_base;
+
+    v->root = memory_region__new_container("system", G_MAXUINT64);
+    if (!(v->boot = memory_region__new_ram("boot", GUEST_BOOT_SIZE, 0, error)) ||
+        !(v->ram = memory_region__new_ram("pc.ram", v->cfg.ram_size, 0, error)))
+        return FALSE;
+    v->low_size = MIN(v->cfg.ram_size, VM_PCI_HOLE - VM_RAM_BASE);
+    v->low = memory_region__new_alias("ram-below-4g", v->ram, 0, v->low_size);
+    v->hole = memory_region__new_mmio("mmio-hole", 1 * MiB);
+    v->device_regions = g_ptr_array_new();
+    v->as = address_space__new("memory", v->root);
+    memory_region_transaction__begin();
+    memory_region__add_subregion(v->root, GUEST_BOOT_BASE, v->boot, 0);
+    memory_region__add_subregion(v->root, VM_RAM_BASE, v->low, 0);
+    if (v->cfg.ram_size > v->low_size) {
+        v->high = memory_region__new_alias("ram-above-4g", v->ram, v->low_size,
+                                           v->cfg.ram_size - v->low_size);
+        memory_region__add_subregion(v->root, VM_HIGH_BASE, v->high, 0);
+    }
+    dev_base = VM_HIGH_BASE + VM_ROUND_UP(v->cfg.ram_size - v->low_size, GiB);
+    for (guint i = 0; v->cfg.memory_devices && i < v->cfg.memory_devices->len; i++) {
+        vm_memory_device *md = g_ptr_array_index(v->cfg.memory_devices, i);
+        memory_region *mr = memory_region__new_ram(md->alias, md->size, 0, error);
+
+        if (!mr)
+            break;
+        memory_region__add_subregion(v->root, dev_base, mr, 0);
+        g_ptr_array_add(v->device_regions, mr);
+        dev_base += VM_ROUND_UP(md->size, GiB);
+    }
+    memory_region_transaction__commit();
+    return !(error && *error);
+}
+
+static gboolean
+vm__create_accel(vm *v, GError **error)
+{
+    if (v->cfg.accel == VM_ACCEL_KVM) {
+        if (!(v->kvm = kvm_accel__new(v->cfg.kvm_device, v->cfg.atomic, 0, error)))
+            return FALSE;
+    } else {
+        v->soft = soft_accel__new(509, 0, v->cfg.atomic);
+    }
+    memory_listener__register(&vm__memslots(v)->listener, v->as);
+    if (vm__memslots(v)->first_error) {
+        g_propagate_error(error, g_error_copy(vm__memslots(v)->first_error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+vm *
+vm__new(const vm_config *cfg, GError **error)
+{
+    vm *v;
+
+    if (!vm__check_size(cfg, error))
+        return NULL;
+    v = g_new0(vm, 1);
+    v->cfg = *cfg;
+    v->cfg.nr_vcpus = MAX(cfg->nr_vcpus, 1);
+    if (!vm__map_memory(v, error) || !vm__create_accel(v, error)) {
+        vm__free(v);
+        return NULL;
+    }
+    /* The guest touches RAM it can reach in 32-bit mode; the hole goes
+     * in the middle of it, the resize at the end of low RAM beyond it. */
+    v->touch_start = VM_RAM_BASE;
+    v->touch_end = VM_RAM_BASE + MIN(VM_TOUCH_MAX, (v->low_size / 2) & ~(MiB - 1));
+    v->hole_start = (v->touch_start + v->touch_end) / 2 & ~(MiB - 1);
+    guest_program__load(v->boot->ram);
+    return v;
+}
+
+void
+vm__free(vm *v)
+{
+    if (!v)
+        return;
+    kvm_accel__free(v->kvm);
+    soft_accel__free(v->soft);
+    address_space__free(v->as);
+    if (v->hole && v->hole->container)
+        memory_region__del_subregion(v->root, v->hole);
+    for (guint i = 0; v->root && i < v->root->subregions->len;)
+        memory_region__del_subregion(v->root, g_ptr_array_index(v->root->subregions, i));
+    for (guint i = 0; v->device_regions && i < v->device_regions->len; i++)
+        memory_region__free(g_ptr_array_index(v->device_regions, i));
+    g_clear_pointer(&v->device_regions, g_ptr_array_unref);
+    memory_region__free(v->hole);
+    memory_region__free(v->high);
+    memory_region__free(v->low);
+    memory_region__free(v->ram);
+    memory_region__free(v->boot);
+    memory_region__free(v->root);
+    g_free(v);
+}
+
+/* One transaction of the churn: punch the hole, remove it, resize. */
+static void
+vm__churn(vm *v)
+{
+    switch (v->transactions++ % 4) {
+    case 0:
+        memory_region__add_subregion(v->root, v->hole_start, v->hole, 1);
+        break;
+    case 1:
+        memory_region__del_subregion(v->root, v->hole);
+        break;
+    case 2:
+        memory_region__set_size(v->low, v->low_size - VM_RESIZE_STEP);
+        break;
+    case 3:
+        memory_region__set_size(v->low, v->low_size);
+        break;
+    }
+}
+
+static bool
+vm__is_ram(void *opaque, uint64_t gpa)
+{
+    vm *v = opaque;
+    memory_region_section s;
+
+    return address_space__lookup(v->as, gpa, &s) && s.mr->type == MR_RAM;
+}
+
+typedef struct {
+    kvm_vcpu *kvm;
+    soft_vcpu *soft;
+} vm_vcpu;
+
+static gboolean
+vm__start_vcpus(vm *v, vm_vcpu *vcpus, GError **error)
+{
+    for (unsigned i = 0; i < v->cfg.nr_vcpus; i++) {
+        guest_params__init(v->boot->ram, i, v->cfg.nr_vcpus, v->touch_start, v->touch_end,
+                           v->hole_start, v->hole_start + v->hole->size);
+        if (v->soft) {
+            vcpus[i].soft = soft_vcpu__start(v->soft, guest_params__get(v->boot->ram, i),
+                                             vm__is_ram, v);
+            continue;
+        }
+        if (!(vcpus[i].kvm = kvm_vcpu__create(v->kvm->vm_fd, i, &v->kvm->blocker,
+                                              vm__is_ram, v, error)) ||
+            !kvm_vcpu__start(vcpus[i].kvm, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+vm__stop_vcpus(vm *v, vm_vcpu *vcpus, vm_result *r)
+{
+    for (unsigned i = 0; i < v->cfg.nr_vcpus; i++) {
+        guest_params *p = guest_params__get(v->boot->ram, i);
+        kvm_vcpu_stats s = { 0 };
+
+        if (vcpus[i].soft) {
+            s = soft_vcpu__stop(vcpus[i].soft);
+        } else if (vcpus[i].kvm) {
+            s = kvm_vcpu__stop(vcpus[i].kvm, p, 5000);
+            kvm_vcpu__free(vcpus[i].kvm);
+        }
+        r->passes += s.passes;
+        r->spurious_faults += s.spurious_faults;
+        r->mmio_exits += s.mmio_exits;
+        r->guest_errors += s.guest_errors;
+    }
+}
+
+/* Every page a vCPU owns holds the number of the last pass it reported. */
+static void
+vm__checksum(vm *v, vm_result *r)
+{
+    guint64 stride = v->cfg.nr_vcpus * PAGE;
+    guint64 bad = 0;
+
+    for (unsigned i = 0; i < v->cfg.nr_vcpus; i++) {
+        guint32 pass = guest_params__get(v->boot->ram, i)->pass;
+
+        for (guint64 a = v->touch_start + i * PAGE; a < v->touch_end; a += stride) {
+            guint32 word;
+
+            if (a >= v->hole_start && a < v->hole_start + v->hole->size)
+                continue;
+            word = *(guint32 *)((guint8 *)v->ram->ram + (a - VM_RAM_BASE));
+            r->checksum += word;
+            r->checksum_expected += pass;
+            bad += word != pass;
+        }
+    }
+    r->checksum_ok = bad == 0 && r->passes > 0;
+    r->touched_bytes = v->touch_end - v->touch_start;
+}
+
+gboolean
+vm__run(vm *v, double seconds, guint64 min_transactions, vm_result *r, GError **error)
+{
+    g_autofree vm_vcpu *vcpus = g_new0(vm_vcpu, v->cfg.nr_vcpus);
+    gint64 t0 = g_get_monotonic_time();
+    gint64 deadline = t0 + (gint64)(seconds * G_USEC_PER_SEC);
+    gboolean ok;
+
+    *r = (vm_result){ 0 };
+    ok = vm__start_vcpus(v, vcpus, error);
+    while (ok && (g_get_monotonic_time() < deadline || v->transactions < min_transactions)) {
+        vm__churn(v);
+        if (v->cfg.churn_pause_us)
+            g_usleep(v->cfg.churn_pause_us);
+    }
+    /* Leave the map as it was: no hole, full low RAM. */
+    while (v->transactions % 4)
+        vm__churn(v);
+    vm__stop_vcpus(v, vcpus, r);
+    r->seconds = (g_get_monotonic_time() - t0) / (double)G_USEC_PER_SEC;
+    r->transactions = v->transactions;
+    r->commits = vm__memslots(v)->stats.commits;
+    r->inhibited_commits = vm__memslots(v)->stats.inhibited_commits;
+    r->ioctls = vm__memslots(v)->stats.ioctls;
+    r->ioctl_ns = vm__memslots(v)->stats.ioctl_ns;
+    r->commit_ns = vm__memslots(v)->stats.commit_ns;
+    r->kicks = vm__blocker(v)->kicks;
+    r->slots_used = memslots__used(vm__memslots(v));
+    vm__checksum(v, r);
+    if (ok && vm__memslots(v)->first_error) {
+        g_propagate_error(error, g_error_copy(vm__memslots(v)->first_error));
+        ok = FALSE;
+    }
+    return ok;
+}

@@ -1,0 +1,72 @@
+/*
+ * vm.h: a small VM on the embedded VMM: a boot region with the guest
+ * program, guest RAM laid out as a PC lays it out (pc.ram aliased below
+ * the 3 GiB PCI hole and above 4 GiB, as QEMU's pc_memory_init does),
+ * memory devices above it, vCPUs, and the memslot churn of seed 003.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "kvm.h"
+#include "kvm_vcpu.h"
+#include "memory.h"
+#include "soft_accel.h"
+
+typedef enum {
+    VM_ACCEL_KVM,
+    VM_ACCEL_SOFT,
+} vm_accel;
+
+typedef struct vm_memory_device {
+    char *alias;
+    guint64 size;                        /* plugged: dimm size, virtio-mem requested */
+} vm_memory_device;
+
+typedef struct vm_config {
+    vm_accel accel;
+    const char *kvm_device;              /* NULL: /dev/kvm */
+    bool atomic;                         /* seed 003 atomic memslot updates */
+    unsigned nr_vcpus;
+    guint64 ram_size;                    /* pc.ram */
+    GPtrArray *memory_devices;           /* vm_memory_device *, may be NULL */
+    guint churn_pause_us;                /* between transactions: lets vCPUs run */
+} vm_config;
+
+typedef struct vm_result {
+    guint64 transactions;
+    guint64 commits;
+    guint64 inhibited_commits;
+    guint64 kicks;
+    guint64 ioctls;
+    guint64 ioctl_ns;
+    guint64 commit_ns;
+    guint slots_used;
+    guint64 passes;
+    guint64 spurious_faults;
+    guint64 mmio_exits;
+    guint64 guest_errors;
+    guint64 checksum;                    /* sum of the words the guest wrote */
+    guint64 checksum_expected;           /* from the passes the guest reported */
+    bool checksum_ok;
+    guint64 touched_bytes;
+    double seconds;
+} vm_result;
+
+typedef struct vm vm;
+
+/* Map the memory and create the accelerator; refuses a VM bigger than
+ * the host's memory. */
+vm *vm__new(const vm_config *cfg, GError **error);
+void vm__free(vm *v);
+
+/* Run the guest on every vCPU for @seconds while the main thread keeps
+ * changing the memory map: it punches an MMIO hole into the middle of the
+ * RAM the guest touches and removes it, resizes low RAM, so slots split,
+ * merge and resize.  At least @min_transactions are done. */
+gboolean vm__run(vm *v, double seconds, guint64 min_transactions,
+                 vm_result *result, GError **error);
+
+/* The memslots and the blocker of the VM's accelerator. */
+memslots *vm__memslots(vm *v);

@@ -1,0 +1,244 @@
+/*
+ * cmd_run.c: `virt-dmaguard run`: boot the domain's memory layout in the
+ * embedded VMM and run the guest program while the memory map churns.
+ */
+#include "virt_dmaguard.h"
+
+#include <inttypes.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dmg_i18n.h"
+#include "domain_conf.h"
+#include "domain_realize.h"
+#include "libvirt_source.h"
+#include "memory_device.h"
+#include "vm.h"
+
+typedef struct {
+    dmg_common_opts common;
+    char *xml_file;
+    char **domains;
+    double seconds;
+    gint64 min_transactions;
+    gint vcpus;
+    gboolean json;
+    gboolean non_atomic;
+    char *accel;
+    char *kvm_device;
+} run_opts;
+
+static void
+run_opts_clear(run_opts *o)
+{
+    dmg_common_opts_clear(&o->common);
+    g_free(o->xml_file);
+    g_strfreev(o->domains);
+    g_free(o->accel);
+    g_free(o->kvm_device);
+}
+
+static gboolean
+run_parse_args(int argc, char **argv, run_opts *o, GError **error)
+{
+    const GOptionEntry entries[] = {
+        { "xml", 0, 0, G_OPTION_ARG_FILENAME, &o->xml_file,
+          N_("Run the memory layout of a domain XML file"), N_("FILE") },
+        { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &o->seconds,
+          N_("How long the guest runs (default 5)"), N_("N") },
+        { "min-transactions", 0, 0, G_OPTION_ARG_INT64, &o->min_transactions,
+          N_("Run at least this many memory transactions (default 0)"), N_("N") },
+        { "vcpus", 0, 0, G_OPTION_ARG_INT, &o->vcpus,
+          N_("Number of vCPUs running the guest program (default 2)"), N_("N") },
+        { "non-atomic", 0, 0, G_OPTION_ARG_NONE, &o->non_atomic,
+          N_("Apply memslot updates one at a time, as QEMU did before seed 003"), NULL },
+        { "accel", 0, 0, G_OPTION_ARG_STRING, &o->accel,
+          N_("kvm (default) or soft"), N_("ACCEL") },
+        { "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_device,
+          N_("The KVM device (default /dev/kvm)"), N_("PATH") },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
+          N_("Print the result as JSON"), NULL },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains, NULL, NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[--xml FILE | DOMAIN]"));
+
+    o->seconds = 5;
+    o->vcpus = 2;
+    g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
+    g_option_context_set_summary(ctx, _("Boot the domain's memory layout in the embedded VMM on /dev/kvm and run a guest program that reads and writes every page of RAM, while the memory map keeps changing: an MMIO hole is punched into RAM and removed, and RAM is resized.\n\nExit status: 0 no spurious fault and the guest's RAM checksum is intact, 1 the guest saw spurious faults or a broken checksum, 2 bad input or usage (also: /dev/kvm unusable, domain bigger than the host)."));
+    g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
+    dmg_common_options_add(ctx, &o->common);
+    if (!g_option_context_parse(ctx, &argc, &argv, error))
+        return FALSE;
+    if (!!o->xml_file == (o->domains && o->domains[0] && !o->domains[1])) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("give exactly one of --xml FILE or a domain name"));
+        return FALSE;
+    }
+    if (o->accel && strcmp(o->accel, "kvm") != 0 && strcmp(o->accel, "soft") != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    _("--accel '%s' is not an accelerator; use kvm or soft"), o->accel);
+        return FALSE;
+    }
+    if (o->seconds < 0 || o->seconds > 86400 || o->vcpus < 1 || o->vcpus > 64 ||
+        o->min_transactions < 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    _("--seconds must be 0 to 86400, --vcpus 1 to 64, --min-transactions not negative"));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static char *
+run_read_xml(run_opts *o, char **name, GError **error)
+{
+    g_autofree char *uri = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    virConnectPtr conn;
+    dmgDomainXML *d;
+    char *xml;
+
+    if (o->xml_file) {
+        *name = g_strdup(o->xml_file);
+        return g_file_get_contents(o->xml_file, &xml, NULL, error) ? xml : NULL;
+    }
+    uri = dmg_common_uri(&o->common);
+    if (!(conn = dmg_libvirt_open(uri, error)))
+        return NULL;
+    doms = dmg_libvirt_domains(conn, o->domains, error);
+    virConnectClose(conn);
+    if (!doms)
+        return NULL;
+    d = g_ptr_array_index(doms, 0);
+    *name = g_steal_pointer(&d->name);
+    return g_steal_pointer(&d->xml);
+}
+
+/* The memory the realized model has: pc.ram and the plugged part of each
+ * memory device. */
+static void
+run_config(const vmm_machine *m, const run_opts *o, vm_config *cfg)
+{
+    *cfg = (vm_config){
+        .accel = o->accel && strcmp(o->accel, "soft") == 0 ? VM_ACCEL_SOFT : VM_ACCEL_KVM,
+        .kvm_device = o->kvm_device,
+        .atomic = !o->non_atomic,
+        .nr_vcpus = o->vcpus,
+        .ram_size = m->cfg.ram_size,
+        .memory_devices = g_ptr_array_new(),
+        .churn_pause_us = 100,
+    };
+    for (guint i = 0; i < m->memory_devices->len; i++) {
+        memory_device *md = g_ptr_array_index(m->memory_devices, i);
+        vm_memory_device *d = g_new0(vm_memory_device, 1);
+
+        d->alias = md->alias;
+        d->size = md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM ? md->cfg.requested : md->cfg.size;
+        if (d->size)
+            g_ptr_array_add(cfg->memory_devices, d);
+        else
+            g_free(d);
+    }
+}
+
+static void
+run_print_text(const char *name, const vm_config *cfg, const vm_result *r)
+{
+    printf(_("Domain '%s': ran %.1f s on %s with %u vCPUs, %s memslot updates\n"), name,
+           r->seconds, cfg->accel == VM_ACCEL_KVM ? "KVM" : _("the software accelerator"),
+           cfg->nr_vcpus, cfg->atomic ? _("atomic (seed 003)") : _("non-atomic"));
+    printf(_("  memory: %" PRIu64 " MiB pc.ram, %u memory device(s); %u slots in use at the end\n"),
+           cfg->ram_size >> 20, cfg->memory_devices->len, r->slots_used);
+    printf(_("  transactions: %" PRIu64 ", commits: %" PRIu64 " (%" PRIu64 " inhibited vCPU ioctls), vCPU kicks: %" PRIu64 "\n"),
+           r->transactions, r->commits, r->inhibited_commits, r->kicks);
+    printf(_("  guest: %" PRIu64 " passes over %" PRIu64 " MiB, spurious faults: %" PRIu64 ", mismatched reads: %" PRIu64 "\n"),
+           r->passes, r->touched_bytes >> 20, r->spurious_faults, r->guest_errors);
+    printf(_("  RAM checksum: 0x%" PRIx64 " (expected 0x%" PRIx64 "): %s\n"),
+           r->checksum, r->checksum_expected, r->checksum_ok ? _("intact") : _("BROKEN"));
+}
+
+static void
+run_print_json(const char *name, const vm_config *cfg, const vm_result *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *sum = g_strdup_printf("0x%" PRIx64 "", r->checksum);
+    g_autofree char *out = NULL;
+    struct { const char *k; guint64 v; } nums[] = {
+        { "vcpus", cfg->nr_vcpus }, { "ram_bytes", cfg->ram_size },
+        { "slots", r->slots_used }, { "transactions", r->transactions },
+        { "commits", r->commits }, { "inhibited_commits", r->inhibited_commits },
+        { "kicks", r->kicks }, { "ioctls", r->ioctls }, { "passes", r->passes },
+        { "spurious_faults", r->spurious_faults }, { "mmio_exits", r->mmio_exits },
+        { "guest_errors", r->guest_errors }, { "touched_bytes", r->touched_bytes },
+    };
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domain");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "accel");
+    json_builder_add_string_value(b, cfg->accel == VM_ACCEL_KVM ? "kvm" : "soft");
+    json_builder_set_member_name(b, "atomic");
+    json_builder_add_boolean_value(b, cfg->atomic);
+    json_builder_set_member_name(b, "seconds");
+    json_builder_add_double_value(b, r->seconds);
+    for (gsize i = 0; i < G_N_ELEMENTS(nums); i++) {
+        json_builder_set_member_name(b, nums[i].k);
+        json_builder_add_int_value(b, (gint64)nums[i].v);
+    }
+    json_builder_set_member_name(b, "checksum");
+    json_builder_add_string_value(b, sum);
+    json_builder_set_member_name(b, "checksum_ok");
+    json_builder_add_boolean_value(b, r->checksum_ok);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    out = json_generator_to_data(gen, NULL);
+    printf("%s\n", out);
+}
+
+int
+dmg_cmd_run(int argc, char **argv)
+{
+    run_opts o = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(dmgHostProfile) host = NULL;
+    g_autoptr(dmgQemuProfile) qemu = NULL;
+    g_autoptr(dmgDomainDef) def = NULL;
+    g_autoptr(vmm_machine) m = NULL;
+    g_autofree char *name = NULL;
+    g_autofree char *xml = NULL;
+    vm_config cfg = { 0 };
+    vm_result r;
+    vm *v = NULL;
+    int ret = DMG_EXIT_BAD_INPUT;
+
+    if (!run_parse_args(argc, argv, &o, &err) ||
+        !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
+        !(xml = run_read_xml(&o, &name, &err)) ||
+        !(def = dmg_domain_def_parse_string(xml, strlen(xml), name, &err)))
+        goto out;
+    m = dmg_domain_realize(def, host, qemu, NULL);
+    run_config(m, &o, &cfg);
+    if (!(v = vm__new(&cfg, &err)) ||
+        !vm__run(v, o.seconds, (guint64)o.min_transactions, &r, &err))
+        goto out;
+    if (o.json)
+        run_print_json(def->name, &cfg, &r);
+    else
+        run_print_text(def->name, &cfg, &r);
+    ret = r.spurious_faults == 0 && r.checksum_ok ? DMG_EXIT_OK : DMG_EXIT_CONFIG_ERRORS;
+
+ out:
+    vm__free(v);
+    if (cfg.memory_devices)
+        g_ptr_array_free(cfg.memory_devices, TRUE);
+    if (err)
+        g_printerr("virt-dmaguard run: %s\n", err->message);
+    run_opts_clear(&o);
+    return ret;
+}
