@@ -74,6 +74,7 @@ accel_ioctl__inhibit_begin(accel_blocker *b)
 {
     g_mutex_lock(&b->lock);
     b->inhibits++;
+    b->inhibit_start_us = g_get_monotonic_time();
     /* First stop new ioctls everywhere, then kick and wait: a vCPU that
      * leaves KVM_RUN cannot re-enter behind the inhibitor's back. */
     for (guint i = 0; i < b->vcpus->len; i++) {
@@ -102,6 +103,12 @@ accel_ioctl__inhibit_begin(accel_blocker *b)
 void
 accel_ioctl__inhibit_end(accel_blocker *b)
 {
+    /* How long vCPUs could not run: from the first block to the release. */
+    if (b->stall_us) {
+        gint64 stall = g_get_monotonic_time() - b->inhibit_start_us;
+
+        g_array_append_val(b->stall_us, stall);
+    }
     for (guint i = 0; i < b->vcpus->len; i++) {
         accel_vcpu_slot *slot = g_ptr_array_index(b->vcpus, i);
 

@@ -31,6 +31,8 @@ struct accel_blocker {
     accel_kick_fn kick;
     guint64 inhibits;            /* commits that inhibited */
     guint64 kicks;               /* vCPUs kicked out of an ioctl */
+    gint64 inhibit_start_us;
+    GArray *stall_us;            /* gint64 per inhibit, when non-NULL (bench) */
 };
 
 void accel_blocker__init(accel_blocker *b, accel_kick_fn kick);

@@ -45,15 +45,19 @@ memslots__find(const memslots *ms, guint64 gpa)
     return NULL;
 }
 
-/* kvm_get_free_slot(): the table grows on demand up to NR_MEMSLOTS. */
+/* kvm_get_free_slot(): the table grows on demand up to NR_MEMSLOTS;
+ * freed indexes are reused first, so a slot costs O(1) even with tens
+ * of thousands of them (bench/bench-memslots). */
 static memslot *
 memslots__alloc(memslots *ms)
 {
     memslot fresh = { 0 };
 
-    for (guint i = 0; i < ms->slots->len; i++) {
-        if (!memslots__slot(ms, i)->used)
-            return memslots__slot(ms, i);
+    if (ms->free_ids->len) {
+        guint i = g_array_index(ms->free_ids, guint, ms->free_ids->len - 1);
+
+        g_array_set_size(ms->free_ids, ms->free_ids->len - 1);
+        return memslots__slot(ms, i);
     }
     if (ms->slots->len >= ms->nr_slots_max)
         return NULL;
@@ -62,17 +66,37 @@ memslots__alloc(memslots *ms)
     return memslots__slot(ms, ms->slots->len - 1);
 }
 
+static void
+memslots__release(memslots *ms, memslot *s)
+{
+    guint i = s->slot;
+
+    s->used = false;
+    g_array_append_val(ms->free_ids, i);
+}
+
+static void
+memslots__index(memslots *ms, memslot *s, bool add)
+{
+    gpointer key = GSIZE_TO_POINTER(s->start_addr);
+
+    if (add)
+        g_hash_table_insert(ms->by_start, key, GUINT_TO_POINTER(s->slot + 1));
+    else
+        g_hash_table_remove(ms->by_start, key);
+}
+
 /* kvm_lookup_matching_slot() */
 static memslot *
 memslots__lookup(memslots *ms, guint64 start, guint64 size)
 {
-    for (guint i = 0; i < ms->slots->len; i++) {
-        memslot *s = memslots__slot(ms, i);
+    guint i = GPOINTER_TO_UINT(g_hash_table_lookup(ms->by_start, GSIZE_TO_POINTER(start)));
+    memslot *s;
 
-        if (s->used && s->start_addr == start && s->memory_size == size)
-            return s;
-    }
-    return NULL;
+    if (!i)
+        return NULL;
+    s = memslots__slot(ms, i - 1);
+    return s->used && s->memory_size == size ? s : NULL;
 }
 
 static void
@@ -130,7 +154,8 @@ memslots__set_phys_mem(memslots *ms, const memory_region_section *sec, bool add)
             s->memory_size = 0;
             memslots__set(ms, s);
             memslots__dirty_bmap(s, false);
-            s->used = false;
+            memslots__index(ms, s, false);
+            memslots__release(ms, s);
         } else {
             if (!(s = memslots__alloc(ms))) {
                 memslots__error(ms, g_error_new(G_IO_ERROR, G_IO_ERROR_NO_SPACE,
@@ -142,9 +167,11 @@ memslots__set_phys_mem(memslots *ms, const memory_region_section *sec, bool add)
                             .memory_size = chunk, .ram = ram,
                             .flags = sec->log_dirty ? MEMSLOT_LOG_DIRTY_PAGES : 0 };
             memslots__dirty_bmap(s, sec->log_dirty);
-            if (!memslots__set(ms, s)) {
+            if (memslots__set(ms, s)) {
+                memslots__index(ms, s, true);
+            } else {
                 memslots__dirty_bmap(s, false);
-                s->used = false;
+                memslots__release(ms, s);
             }
         }
         start += chunk;
@@ -303,6 +330,8 @@ memslots__init(memslots *ms, const memslot_backend *backend,
         .priority = 10,                  /* after VFIO, as in QEMU */
     };
     ms->slots = g_array_new(FALSE, TRUE, sizeof(memslot));
+    ms->by_start = g_hash_table_new(g_direct_hash, g_direct_equal);
+    ms->free_ids = g_array_new(FALSE, FALSE, sizeof(guint));
     ms->nr_slots_max = nr_slots_max ? nr_slots_max : 32;
     ms->max_slot_size = max_slot_size ? max_slot_size : G_MAXUINT64;
     ms->atomic = atomic;
@@ -318,6 +347,8 @@ memslots__destroy(memslots *ms)
     for (guint i = 0; i < ms->slots->len; i++)
         g_free(memslots__slot(ms, i)->dirty_bmap);
     g_array_unref(ms->slots);
+    g_hash_table_unref(ms->by_start);
+    g_array_unref(ms->free_ids);
     g_array_unref(ms->transaction_add);
     g_array_unref(ms->transaction_del);
     g_clear_error(&ms->first_error);

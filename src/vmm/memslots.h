@@ -51,6 +51,8 @@ typedef struct memslots_stats {
 typedef struct memslots {
     memory_listener listener;
     GArray *slots;                       /* memslot, grows on demand */
+    GHashTable *by_start;                /* start_addr -> slot index + 1 */
+    GArray *free_ids;                    /* guint, slot indexes to reuse */
     unsigned nr_slots_max;               /* KVM_CAP_NR_MEMSLOTS */
     guint64 max_slot_size;               /* split larger sections */
     bool atomic;                         /* seed 003; false: as before it */
