@@ -93,6 +93,7 @@ memory_region__free(memory_region *mr)
     g_return_if_fail(!mr->container && mr->subregions->len == 0);
     if (mr->ram)
         munmap(mr->ram, mr->ram_capacity);
+    g_free(mr->dirty_bitmap);
     g_ptr_array_unref(mr->subregions);
     g_free(mr->name);
     g_free(mr);
@@ -180,6 +181,10 @@ memory_region__set_log(memory_region *mr, bool log)
     if (mr->log_dirty == log)
         return;
     mr->log_dirty = log;
+    /* Like a RAMBlock's dirty bitmap: it outlives the memslots, which
+     * split and merge under it. */
+    if (log && mr->type == MR_RAM && !mr->dirty_bitmap)
+        mr->dirty_bitmap = g_new0(unsigned long, mr->ram_capacity / 4096 / 64 + 1);
     memory_region__changed();
 }
 

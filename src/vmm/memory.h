@@ -39,6 +39,7 @@ struct memory_region {
     int priority;
     bool enabled;
     bool log_dirty;
+    unsigned long *dirty_bitmap;         /* RAM: pages written while logging */
     GPtrArray *subregions;               /* memory_region *, by priority */
 };
 

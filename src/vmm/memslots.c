@@ -133,6 +133,25 @@ memslots__dirty_bmap(memslot *s, bool on)
         g_clear_pointer(&s->dirty_bmap, g_free);
 }
 
+/* kvm_slot_get_dirty_log() + kvm_slot_sync_dirty_pages(): move what KVM
+ * logged for @s into its region's bitmap. */
+static bool
+memslots__harvest(memslots *ms, memslot *s, GError **error)
+{
+    guint64 pages = s->memory_size / PAGE_SIZE, first = s->offset / PAGE_SIZE;
+
+    if (!s->dirty_bmap || !s->mr->dirty_bitmap)
+        return true;
+    memset(s->dirty_bmap, 0, (pages + 63) / 64 * sizeof(unsigned long));
+    if (ms->backend.get_dirty_log(ms->backend.opaque, s, error) < 0)
+        return false;
+    for (guint64 p = 0; p < pages; p++) {
+        if ((s->dirty_bmap[p / 64] >> (p % 64)) & 1)
+            s->mr->dirty_bitmap[(first + p) / 64] |= 1UL << ((first + p) % 64);
+    }
+    return true;
+}
+
 /* kvm_set_phys_mem(): only RAM becomes slots; split at max_slot_size. */
 static void
 memslots__set_phys_mem(memslots *ms, const memory_region_section *sec, bool add)
@@ -149,8 +168,14 @@ memslots__set_phys_mem(memslots *ms, const memory_region_section *sec, bool add)
         memslot *s;
 
         if (!add) {
+            GError *err = NULL;
+
             if (!(s = memslots__lookup(ms, start, chunk)))
                 return;
+            /* A slot going away takes its dirty log with it: read it
+             * first, as kvm_set_phys_mem() does. */
+            if (s->flags & MEMSLOT_LOG_DIRTY_PAGES && !memslots__harvest(ms, s, &err))
+                memslots__error(ms, err);
             s->memory_size = 0;
             memslots__set(ms, s);
             memslots__dirty_bmap(s, false);
@@ -165,7 +190,9 @@ memslots__set_phys_mem(memslots *ms, const memory_region_section *sec, bool add)
             }
             *s = (memslot){ .slot = s->slot, .used = true, .start_addr = start,
                             .memory_size = chunk, .ram = ram,
-                            .flags = sec->log_dirty ? MEMSLOT_LOG_DIRTY_PAGES : 0 };
+                            .flags = sec->log_dirty ? MEMSLOT_LOG_DIRTY_PAGES : 0,
+                            .mr = sec->mr,
+                            .offset = (guint64)(ram - (guint8 *)sec->mr->ram) };
             memslots__dirty_bmap(s, sec->log_dirty);
             if (memslots__set(ms, s)) {
                 memslots__index(ms, s, true);
@@ -355,22 +382,22 @@ memslots__destroy(memslots *ms)
 }
 
 guint64
-memslots__sync_dirty(memslots *ms, guint64 gpa, guint64 size, GError **error)
+memslots__sync_dirty(memslots *ms, memory_region *mr, GError **error)
 {
-    guint64 dirty = 0;
+    guint64 dirty = 0, words;
 
+    if (!mr->dirty_bitmap)
+        return 0;
     for (guint i = 0; i < ms->slots->len; i++) {
         memslot *s = memslots__slot(ms, i);
-        guint64 pages;
 
-        if (!s->used || !s->dirty_bmap || s->start_addr + s->memory_size <= gpa ||
-            s->start_addr >= gpa + size)
-            continue;
-        if (ms->backend.get_dirty_log(ms->backend.opaque, s, error) < 0)
+        if (s->used && s->mr == mr && !memslots__harvest(ms, s, error))
             return G_MAXUINT64;
-        pages = s->memory_size / PAGE_SIZE;
-        for (guint64 p = 0; p < pages; p++)
-            dirty += (s->dirty_bmap[p / 64] >> (p % 64)) & 1;
+    }
+    words = (mr->size / PAGE_SIZE + 63) / 64;
+    for (guint64 w = 0; w < words; w++) {
+        dirty += __builtin_popcountl(mr->dirty_bitmap[w]);
+        mr->dirty_bitmap[w] = 0;
     }
     return dirty;
 }

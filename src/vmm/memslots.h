@@ -28,6 +28,8 @@ typedef struct memslot {
     void *ram;
     guint32 flags;
     unsigned long *dirty_bmap;           /* while logging */
+    memory_region *mr;                   /* the RAM region behind it */
+    guint64 offset;                      /* of start_addr within @mr */
 } memslot;
 
 typedef struct memslot_backend {
@@ -73,9 +75,10 @@ void memslots__destroy(memslots *ms);
 guint memslots__used(const memslots *ms);
 const memslot *memslots__find(const memslots *ms, guint64 gpa);
 
-/* Pages of [gpa, gpa+size) dirtied since the last sync; clears them. */
-guint64 memslots__sync_dirty(memslots *ms, guint64 gpa, guint64 size,
-                             GError **error);
+/* Pages of RAM region @mr written since the last sync (KVM_GET_DIRTY_LOG
+ * of its slots, plus what slots deleted meanwhile had logged); clears
+ * them.  G_MAXUINT64 with @error when the log cannot be read. */
+guint64 memslots__sync_dirty(memslots *ms, memory_region *mr, GError **error);
 
 /* Whether some add overlaps some delete: seed 003's test of whether a
  * commit needs to inhibit vCPU ioctls.  Both arrays sorted by address. */

@@ -110,6 +110,8 @@ vm__map_memory(vm *v, GError **error)
         g_ptr_array_add(v->device_regions, mr);
         dev_base += VM_ROUND_UP(md->size, GiB);
     }
+    if (v->cfg.log_dirty)
+        memory_region__set_log(v->ram, true);
     memory_region_transaction__commit();
     return !(error && *error);
 }
@@ -305,6 +307,10 @@ vm__run(vm *v, double seconds, guint64 min_transactions, vm_result *r, GError **
     r->kicks = vm__blocker(v)->kicks;
     r->slots_used = memslots__used(vm__memslots(v));
     vm__checksum(v, r);
+    if (ok && v->cfg.log_dirty) {
+        r->dirty_pages = memslots__sync_dirty(vm__memslots(v), v->ram, error);
+        ok = r->dirty_pages != G_MAXUINT64;
+    }
     if (ok && vm__memslots(v)->first_error) {
         g_propagate_error(error, g_error_copy(vm__memslots(v)->first_error));
         ok = FALSE;

@@ -32,6 +32,7 @@ typedef struct vm_config {
     guint64 ram_size;                    /* pc.ram */
     GPtrArray *memory_devices;           /* vm_memory_device *, may be NULL */
     guint churn_pause_us;                /* between transactions: lets vCPUs run */
+    bool log_dirty;                      /* KVM dirty logging on pc.ram */
 } vm_config;
 
 typedef struct vm_result {
@@ -51,6 +52,7 @@ typedef struct vm_result {
     guint64 checksum_expected;           /* from the passes the guest reported */
     bool checksum_ok;
     guint64 touched_bytes;
+    guint64 dirty_pages;                 /* KVM_GET_DIRTY_LOG over the touched range */
     double seconds;
 } vm_result;
 
