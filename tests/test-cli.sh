@@ -90,6 +90,18 @@ expect_refused_cfg "argv of a misconfigured domain" "caching-mode" argv misconfi
 expect 2 "argv without a domain" -- argv
 expect 2 "argv with two domains" -- argv gpu-passthrough vgpu-mdev
 
+# --- run: the domain's memory in the embedded VMM ----------------------
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then accel=kvm; else accel=soft; fi
+expect 0 "run on $accel" -- run --xml "$src/tests/domains/no-hostdev.xml" --seconds 1 --accel $accel
+if grep -q "spurious faults: 0" "$tmp/out" && grep -q "intact" "$tmp/out"; then ok "run reports no spurious fault and an intact checksum"; else not_ok "run report"; fi
+expect 0 "run --json" -- run --xml "$src/tests/domains/virtio-mem.xml" --seconds 0.5 --accel $accel --json
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['checksum_ok'] and d['spurious_faults']==0 and d['transactions']>0" "$tmp/out"; then ok "run --json document"; else not_ok "run --json document"; fi
+expect 1 "run --non-atomic sees the hazard (soft accelerator)" -- run --xml "$src/tests/domains/no-hostdev.xml" --seconds 2 --accel soft --non-atomic
+sed "s|<memory unit='GiB'>8</memory>|<memory unit='TiB'>64</memory>|; s|<currentMemory unit='GiB'>8</currentMemory>||" "$src/tests/domains/no-hostdev.xml" >"$tmp/huge.xml"
+expect_refused "run of a domain bigger than the host" "this host has" run --xml "$tmp/huge.xml"
+expect_refused "run without a usable KVM device" "cannot open" run --xml "$src/tests/domains/no-hostdev.xml" --kvm-device "$tmp/no-kvm"
+expect_refused "run with a bad accelerator" "accelerator" run --xml "$src/tests/domains/no-hostdev.xml" --accel xen
+
 # --- usage -------------------------------------------------------------
 expect 2 "no command" --
 expect 2 "unknown command" -- frobnicate

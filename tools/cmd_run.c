@@ -5,6 +5,7 @@
 #include "virt_dmaguard.h"
 
 #include <inttypes.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -201,6 +202,28 @@ run_print_json(const char *name, const vm_config *cfg, const vm_result *r)
     printf("%s\n", out);
 }
 
+/* Every vCPU thread must be gone once the VM is freed.  KVM's own worker
+ * (kvm-nx-lpage-recovery, Linux 6.13+) leaves with the VM fd; give it a
+ * moment. */
+static gboolean
+run_check_threads(GError **error)
+{
+    guint n = 0;
+
+    for (int i = 0; i < 200; i++) {
+        g_autoptr(GDir) d = g_dir_open("/proc/self/task", 0, NULL);
+
+        for (n = 0; d && g_dir_read_name(d); n++)
+            ;
+        if (n <= 1)
+            return TRUE;
+        g_usleep(10000);
+    }
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                _("internal error: %u threads still run after the VM was freed"), n - 1);
+    return FALSE;
+}
+
 int
 dmg_cmd_run(int argc, char **argv)
 {
@@ -227,6 +250,11 @@ dmg_cmd_run(int argc, char **argv)
     if (!(v = vm__new(&cfg, &err)) ||
         !vm__run(v, o.seconds, (guint64)o.min_transactions, &r, &err))
         goto out;
+    g_clear_pointer(&v, vm__free);
+    if (!run_check_threads(&err)) {
+        ret = DMG_EXIT_CONFIG_ERRORS;
+        goto out;
+    }
     if (o.json)
         run_print_json(def->name, &cfg, &r);
     else
