@@ -128,7 +128,7 @@ run_config(const vmm_machine *m, const run_opts *o, vm_config *cfg)
         .atomic = !o->non_atomic,
         .nr_vcpus = o->vcpus,
         .ram_size = m->cfg.ram_size,
-        .memory_devices = g_ptr_array_new(),
+        .memory_devices = g_ptr_array_new_with_free_func(g_free),
         .churn_pause_us = 100,
     };
     for (guint i = 0; i < m->memory_devices->len; i++) {
