@@ -58,7 +58,7 @@ defines=(
 )
 
 shopt -s nullglob
-sources=("$srcdir"/src/conf/*.c "$srcdir"/src/vmm/*.c "$srcdir"/src/qemu_ext/*.c)
+sources=("$srcdir"/src/conf/*.c "$srcdir"/src/vmm/*.c "$srcdir"/src/vmm/*.S "$srcdir"/src/qemu_ext/*.c)
 echo "building $bin with $CC ($(${CC} --version | head -n1))"
 echo "  ${#sources[@]} sources from src/conf, src/vmm, src/qemu_ext"
 "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \

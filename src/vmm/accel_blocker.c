@@ -75,24 +75,26 @@ accel_ioctl__inhibit_begin(accel_blocker *b)
     g_mutex_lock(&b->lock);
     b->inhibits++;
     b->inhibit_start_us = g_get_monotonic_time();
-    /* First stop new ioctls everywhere, then kick and wait: a vCPU that
-     * leaves KVM_RUN cannot re-enter behind the inhibitor's back. */
+    /* Stop new ioctls and kick every vCPU inside one first, then wait
+     * for them all, so the kick latencies overlap instead of adding up
+     * (QEMU's accel_ioctl_inhibit_begin kicks all, then waits).  A vCPU
+     * that leaves KVM_RUN cannot re-enter behind the inhibitor's back. */
     for (guint i = 0; i < b->vcpus->len; i++) {
         accel_vcpu_slot *slot = g_ptr_array_index(b->vcpus, i);
 
         g_mutex_lock(&slot->lock);
         slot->blocked = true;
+        if (slot->in_ioctl && b->kick) {
+            slot->kicks++;
+            b->kicks++;
+            b->kick(slot->opaque);
+        }
         g_mutex_unlock(&slot->lock);
     }
     for (guint i = 0; i < b->vcpus->len; i++) {
         accel_vcpu_slot *slot = g_ptr_array_index(b->vcpus, i);
 
         g_mutex_lock(&slot->lock);
-        if (slot->in_ioctl && b->kick) {
-            slot->kicks++;
-            b->kicks++;
-            b->kick(slot->opaque);
-        }
         while (slot->in_ioctl)
             g_cond_wait(&slot->cond, &slot->lock);
         g_mutex_unlock(&slot->lock);

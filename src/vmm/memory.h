@@ -40,7 +40,7 @@ struct memory_region {
     bool enabled;
     bool log_dirty;
     unsigned long *dirty_bitmap;         /* RAM: pages written while logging */
-    GPtrArray *subregions;               /* memory_region *, by priority */
+    GPtrArray *subregions;               /* memory_region *, lowest priority first */
 };
 
 /* A piece of a region as the address space sees it. */
