@@ -115,6 +115,32 @@ test_dirty_log(void)
     vm__free(v);
 }
 
+/* KVM_CAP_NR_MEMSLOTS and KVM_CAP_SYNC_MMU, and KVM_SET_USER_MEMORY_REGION
+ * split at a maximum slot size. */
+static void
+test_capabilities_and_split(void)
+{
+    g_autoptr(GError) err = NULL;
+    kvm_accel *kvm = kvm_accel__new(NULL, true, 4 * MiB, &err);
+    memory_region *root = memory_region__new_container("system", G_MAXUINT64);
+    memory_region *ram = memory_region__new_ram("ram", 12 * MiB, 0, NULL);
+    address_space *as = address_space__new("memory", root);
+
+    g_assert_no_error(err);
+    g_assert_cmpuint(kvm->nr_memslots, >=, 32);
+    g_assert_true(kvm->sync_mmu);
+    memory_listener__register(&kvm->slots.listener, as);
+    memory_region__add_subregion(root, 16 * MiB, ram, 0);
+    g_assert_cmpuint(memslots__used(&kvm->slots), ==, 3);
+    g_assert_cmpuint(memslots__find(&kvm->slots, 24 * MiB)->memory_size, ==, 4 * MiB);
+    g_assert_null(kvm->slots.first_error);
+    kvm_accel__free(kvm);
+    address_space__free(as);
+    memory_region__del_subregion(root, ram);
+    memory_region__free(ram);
+    memory_region__free(root);
+}
+
 static guint
 count_entries(const char *dir)
 {
@@ -157,8 +183,14 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    /* meson's skip status: this machine has no usable /dev/kvm. */
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        g_print("no usable /dev/kvm: skipping the KVM tests\n");
+        return 77;
+    }
     g_test_add_func("/kvm/seed003-stress-atomic", test_atomic);
     g_test_add_func("/kvm/seed003-stress-non-atomic-sees-faults", test_non_atomic_sees_faults);
+    g_test_add_func("/kvm/capabilities-and-split", test_capabilities_and_split);
     g_test_add_func("/kvm/dirty-log", test_dirty_log);
     g_test_add_func("/kvm/no-thread-or-fd-left", test_no_leak);
     return g_test_run();
