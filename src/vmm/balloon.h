@@ -30,11 +30,22 @@ struct virtio_balloon {
     char *alias;
     guint64 host_page_size;              /* of the RAM backend */
     guint64 skipped_discards;            /* counted, as issue 5 reports */
+    guint64 discarded_pages;
+    guint64 inflated_pages;              /* the balloon's size now */
+    GHashTable *inflated;                /* gpa -> gpa, pages the guest gave */
 };
 
 virtio_balloon *virtio_balloon__realize(vmm_machine *m,
                                         const virtio_balloon_config *cfg);
 void virtio_balloon__free(virtio_balloon *b);
+
+/* The guest gives page @gpa (4 KiB) to the balloon, or reports it free:
+ * virtio_balloon_handle_output() discards it, unless discard is disabled,
+ * in which case it is skipped and counted, as QEMU does silently.
+ * Returns false with @error only when the discard itself fails. */
+gboolean virtio_balloon__inflate(vmm_machine *m, guint64 gpa, GError **error);
+/* The guest takes the page back; the next CPU access faults in a page. */
+void virtio_balloon__deflate(vmm_machine *m, guint64 gpa);
 
 /* qemu_balloon_is_inhibited(): inflate and free page reporting are no-ops */
 bool virtio_balloon__inhibited(vmm_machine *m);

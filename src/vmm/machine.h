@@ -13,6 +13,7 @@
 #include "migration_blocker.h"
 
 typedef struct vfio_backend_ops vfio_backend_ops;
+typedef struct address_space address_space;
 typedef struct viommu viommu;
 typedef struct virtio_balloon virtio_balloon;
 
@@ -63,6 +64,9 @@ typedef struct vmm_machine_config {
     guint64 dma_entry_limit;             /* type1 dma_entry_limit */
     vmm_compat compat;
     const vfio_backend_ops *vfio_backend;/* NULL: the dry-run backend */
+    /* Tests only: VFIO groups skip their discard disable, so the balloon
+     * zaps pinned pages, the bug seeds 000-002 fixed. */
+    bool test_bypass_discard_inhibit;
 } vmm_machine_config;
 
 /* Error codes of device realize, named as in docs/codes.rst. */
@@ -106,6 +110,10 @@ typedef struct vmm_machine {
     GPtrArray *memory_devices;           /* memory_device * */
     viommu *iommu;
     virtio_balloon *balloon;
+
+    /* Guest memory, when the machine really runs: VFIO containers map it
+     * and the balloon discards from it.  NULL in a dry run. */
+    address_space *memory;
 
     discard_inhibitor kvm_inhibitor;     /* kvm_init() without sync MMU */
     discard_inhibitor lock_inhibitor;    /* mlock()ed guest memory */

@@ -25,6 +25,7 @@ typedef enum {
 } memory_region_type;
 
 typedef struct memory_region memory_region;
+typedef struct ram_discard_manager ram_discard_manager;
 
 struct memory_region {
     memory_region_type type;
@@ -40,6 +41,7 @@ struct memory_region {
     bool enabled;
     bool log_dirty;
     unsigned long *dirty_bitmap;         /* RAM: pages written while logging */
+    ram_discard_manager *rdm;            /* RAM: virtio-mem's block state */
     GPtrArray *subregions;               /* memory_region *, lowest priority first */
 };
 

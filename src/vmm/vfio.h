@@ -31,6 +31,7 @@ struct vfio_container {
     guint64 dma_max_mappings;            /* type1's dma_entry_limit */
     bool dma_limit_warned;
     void *backend_data;
+    void *listener;                      /* vfio_listener.c, when memory runs */
 };
 
 struct vfio_group {
@@ -58,6 +59,12 @@ struct vfio_backend_ops {
     int (*container_set_iommu)(vfio_container *container, GError **error);
     int (*listener_register)(vfio_container *container, GError **error);
     void (*container_close)(vfio_container *container);
+    /* VFIO_IOMMU_MAP_DMA / UNMAP_DMA: pin [vaddr, vaddr+size) and map it
+     * at @iova, or unmap and unpin.  NULL in the dry run. */
+    int (*dma_map)(vfio_container *container, guint64 iova, guint64 size,
+                   void *vaddr, bool readonly, GError **error);
+    int (*dma_unmap)(vfio_container *container, guint64 iova, guint64 size,
+                     GError **error);
 };
 
 extern const vfio_backend_ops vfio_backend_dry;
