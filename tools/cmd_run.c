@@ -15,7 +15,10 @@
 #include "domain_realize.h"
 #include "libvirt_source.h"
 #include "memory_device.h"
+#include "run_balloon.h"
+#include "vfio_soft.h"
 #include "vm.h"
+#include "xml_util.h"
 
 typedef struct {
     dmg_common_opts common;
@@ -28,6 +31,8 @@ typedef struct {
     gboolean non_atomic;
     char *accel;
     char *kvm_device;
+    char *balloon;
+    char *memory;
 } run_opts;
 
 static void
@@ -38,6 +43,8 @@ run_opts_clear(run_opts *o)
     g_strfreev(o->domains);
     g_free(o->accel);
     g_free(o->kvm_device);
+    g_free(o->balloon);
+    g_free(o->memory);
 }
 
 static gboolean
@@ -58,6 +65,10 @@ run_parse_args(int argc, char **argv, run_opts *o, GError **error)
           N_("kvm (default) or soft"), N_("ACCEL") },
         { "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_device,
           N_("The KVM device (default /dev/kvm)"), N_("PATH") },
+        { "balloon", 0, 0, G_OPTION_ARG_STRING, &o->balloon,
+          N_("Realize the host devices on the soft VFIO backend, set the balloon to this much guest memory (KiB, or with a unit: 512M, 2G) and measure what returns to the host"), N_("TARGET") },
+        { "memory", 0, 0, G_OPTION_ARG_STRING, &o->memory,
+          N_("Run with this much guest memory instead of the domain's (memory devices scale alike), for a host smaller than the domain"), N_("SIZE") },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
           N_("Print the result as JSON"), NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains, NULL, NULL },
@@ -119,15 +130,25 @@ run_read_xml(run_opts *o, char **name, GError **error)
 
 /* The memory the realized model has: pc.ram and the plugged part of each
  * memory device. */
-static void
-run_config(const vmm_machine *m, const run_opts *o, vm_config *cfg)
+static guint64
+run_scale(guint64 size, double factor)
 {
+    guint64 scaled = (guint64)(size * factor) & ~(2 * 1024 * 1024ULL - 1);
+
+    return size && !scaled ? 2 * 1024 * 1024ULL : scaled;
+}
+
+static void
+run_config(const vmm_machine *m, const run_opts *o, guint64 memory, vm_config *cfg)
+{
+    double factor = memory ? (double)memory / (double)m->cfg.ram_size : 1.0;
+
     *cfg = (vm_config){
         .accel = o->accel && strcmp(o->accel, "soft") == 0 ? VM_ACCEL_SOFT : VM_ACCEL_KVM,
         .kvm_device = o->kvm_device,
         .atomic = !o->non_atomic,
         .nr_vcpus = o->vcpus,
-        .ram_size = m->cfg.ram_size,
+        .ram_size = memory ? memory : m->cfg.ram_size,
         .memory_devices = g_ptr_array_new_with_free_func(g_free),
         .churn_pause_us = 100,
     };
@@ -136,7 +157,8 @@ run_config(const vmm_machine *m, const run_opts *o, vm_config *cfg)
         vm_memory_device *d = g_new0(vm_memory_device, 1);
 
         d->alias = md->alias;
-        d->size = md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM ? md->cfg.requested : md->cfg.size;
+        d->size = run_scale(md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM ? md->cfg.requested
+                                                                      : md->cfg.size, factor);
         if (d->size)
             g_ptr_array_add(cfg->memory_devices, d);
         else
@@ -202,6 +224,89 @@ run_print_json(const char *name, const vm_config *cfg, const vm_result *r)
     printf("%s\n", out);
 }
 
+static void
+run_print_balloon(const vmm_machine *m, const balloon_report *b, gboolean json)
+{
+    GPtrArray *inh = m->discard.inhibitors;
+
+    if (json) {
+        g_autoptr(JsonBuilder) jb = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *out = NULL;
+        struct { const char *k; guint64 v; } nums[] = {
+            { "target_bytes", b->target }, { "inflated_pages", b->inflated_pages },
+            { "discarded_pages", b->discarded_pages }, { "skipped_pages", b->skipped_pages },
+            { "returned_bytes", b->returned }, { "audited_pages", b->audited_pages },
+            { "stale_pages", b->stale_pages },
+        };
+
+        json_builder_begin_object(jb);
+        for (gsize i = 0; i < G_N_ELEMENTS(nums); i++) {
+            json_builder_set_member_name(jb, nums[i].k);
+            json_builder_add_int_value(jb, (gint64)nums[i].v);
+        }
+        json_builder_set_member_name(jb, "inhibitors");
+        json_builder_begin_array(jb);
+        for (guint i = 0; i < inh->len; i++)
+            json_builder_add_string_value(jb, ((discard_inhibitor *)g_ptr_array_index(inh, i))->code);
+        json_builder_end_array(jb);
+        json_builder_end_object(jb);
+        root = json_builder_get_root(jb);
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        out = json_generator_to_data(gen, NULL);
+        printf("%s\n", out);
+        return;
+    }
+    printf(_("  balloon: target %" G_GUINT64_FORMAT " MiB, %" G_GUINT64_FORMAT " pages inflated: %" G_GUINT64_FORMAT " discarded, %" G_GUINT64_FORMAT " skipped\n"),
+           b->target >> 20, b->inflated_pages, b->discarded_pages, b->skipped_pages);
+    printf(_("  returned to the host (RSS): %" G_GUINT64_FORMAT " MiB\n"), b->returned >> 20);
+    for (guint i = 0; i < inh->len; i++) {
+        discard_inhibitor *who = g_ptr_array_index(inh, i);
+
+        printf(_("  inhibitor: %s"), who->code);
+        if (who->group >= 0)
+            printf(_(", IOMMU group %d"), who->group);
+        for (guint d = 0; d < who->devices->len; d++)
+            printf("%s%s", d ? ", " : _(", devices "), (char *)g_ptr_array_index(who->devices, d));
+        printf("\n");
+    }
+    printf(_("  coherence auditor: %" G_GUINT64_FORMAT " DMA-mapped pages, %" G_GUINT64_FORMAT " stale\n"),
+           b->audited_pages, b->stale_pages);
+}
+
+static int
+run_with_balloon(vm *v, const dmgDomainDef *def, run_opts *o, dmgHostProfile *host,
+                 dmgQemuProfile *qemu, const vm_config *cfg, GError **error)
+{
+    g_autoptr(vmm_machine) m = NULL;
+    balloon_report b;
+    vm_result r;
+    guint64 target;
+
+    if (!dmg_size_parse(o->balloon, 1024, &target)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    _("--balloon '%s' is not a memory size; give KiB or a size with a unit such as 512M"),
+                    o->balloon);
+        return DMG_EXIT_BAD_INPUT;
+    }
+    m = dmg_domain_realize_on(def, host, qemu, &vfio_backend_soft, vm__address_space(v));
+    for (guint i = 0; i < m->errors->len; i++)
+        g_printerr(_("virt-dmaguard run: %s\n"), ((vmm_finding *)g_ptr_array_index(m->errors, i))->message);
+    if (!vm__start(v, error))
+        return DMG_EXIT_BAD_INPUT;
+    if (!run_balloon(v, m, cfg->ram_size, target, &b, error)) {
+        vm__stop(v, &r);
+        return DMG_EXIT_BAD_INPUT;
+    }
+    vm__stop(v, &r);
+    if (!o->json)
+        run_print_text(def->name, cfg, &r);
+    run_print_balloon(m, &b, o->json);
+    return b.stale_pages == 0 && r.checksum_ok ? DMG_EXIT_OK : DMG_EXIT_CONFIG_ERRORS;
+}
+
 /* Every vCPU thread must be gone once the VM is freed.  KVM's own worker
  * (kvm-nx-lpage-recovery, Linux 6.13+) leaves with the VM fd; give it a
  * moment. */
@@ -238,6 +343,7 @@ dmg_cmd_run(int argc, char **argv)
     vm_config cfg = { 0 };
     vm_result r;
     vm *v = NULL;
+    guint64 memory = 0;
     int ret = DMG_EXIT_BAD_INPUT;
 
     if (!run_parse_args(argc, argv, &o, &err) ||
@@ -246,9 +352,23 @@ dmg_cmd_run(int argc, char **argv)
         !(def = dmg_domain_def_parse_string(xml, strlen(xml), name, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
-    run_config(m, &o, &cfg);
-    if (!(v = vm__new(&cfg, &err)) ||
-        !vm__run(v, o.seconds, (guint64)o.min_transactions, &r, &err))
+    if (o.memory && !dmg_size_parse(o.memory, 1024, &memory)) {
+        g_set_error(&err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    _("--memory '%s' is not a memory size; give KiB or a size with a unit such as 512M"),
+                    o.memory);
+        goto out;
+    }
+    run_config(m, &o, memory, &cfg);
+    if (!(v = vm__new(&cfg, &err)))
+        goto out;
+    if (o.balloon) {
+        ret = run_with_balloon(v, def, &o, host, qemu, &cfg, &err);
+        g_clear_pointer(&v, vm__free);
+        if (ret != DMG_EXIT_BAD_INPUT && !run_check_threads(&err))
+            ret = DMG_EXIT_CONFIG_ERRORS;
+        goto out;
+    }
+    if (!vm__run(v, o.seconds, (guint64)o.min_transactions, &r, &err))
         goto out;
     g_clear_pointer(&v, vm__free);
     if (!run_check_threads(&err)) {

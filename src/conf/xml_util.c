@@ -258,6 +258,24 @@ dmg_unit_scale(const char *unit, guint64 default_scale, guint64 *scale)
     return true;
 }
 
+gboolean
+dmg_size_parse(const char *str, guint64 default_scale, guint64 *bytes)
+{
+    g_autofree char *num = g_strdup(str);
+    char *unit = num;
+    guint64 scale, v;
+
+    while (*unit && g_ascii_isdigit(*unit))
+        unit++;
+    if (!dmg_unit_scale(*unit ? unit : NULL, default_scale, &scale))
+        return FALSE;
+    *unit = '\0';
+    if (!dmg_parse_uint64(num, 10, &v) || v > G_MAXUINT64 / scale)
+        return FALSE;
+    *bytes = v * scale;
+    return TRUE;
+}
+
 int
 dmg_xml_scaled_value(const dmgXmlCtx *ctx, xmlNodePtr node,
                      guint64 default_scale, guint64 *bytes, GError **error)

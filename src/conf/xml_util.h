@@ -51,6 +51,10 @@ int dmg_xml_prop_uint(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
 int dmg_xml_scaled_value(const dmgXmlCtx *ctx, xmlNodePtr node,
                          guint64 default_scale, guint64 *bytes,
                          GError **error);
+/* "512M", "4GiB", "1048576" (with @default_scale): libvirt's units, as
+ * virsh setmem takes them. */
+gboolean dmg_size_parse(const char *str, guint64 default_scale, guint64 *bytes);
+
 /* An element holding a plain unsigned integer: <vcpu>4</vcpu>. */
 int dmg_xml_uint_text(const dmgXmlCtx *ctx, xmlNodePtr node, unsigned max,
                       unsigned *out, GError **error);

@@ -324,11 +324,20 @@ vmm_machine *
 dmg_domain_realize(const dmgDomainDef *def, dmgHostProfile *host,
                    const dmgQemuProfile *qemu, const vfio_backend_ops *backend)
 {
+    return dmg_domain_realize_on(def, host, qemu, backend, NULL);
+}
+
+vmm_machine *
+dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
+                      const dmgQemuProfile *qemu, const vfio_backend_ops *backend,
+                      address_space *memory)
+{
     vmm_machine_config cfg;
     vmm_machine *m;
 
     dmg_machine_config(def, host, qemu, backend, &cfg);
     m = vmm_machine__new(&cfg);
+    m->memory = memory;
     dmg_realize_parse_warnings(def, m);
     vmm_machine__init_accel(m);
     dmg_libvirt_migration_check(def, m);

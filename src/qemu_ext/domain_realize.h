@@ -9,6 +9,7 @@
 #include "host_profile.h"
 #include "machine.h"
 #include "qemu_profile.h"
+#include "memory.h"
 #include "vfio.h"
 
 /* Realize @def's devices on a new machine, with the dry-run backend unless
@@ -17,6 +18,12 @@
 vmm_machine *dmg_domain_realize(const dmgDomainDef *def, dmgHostProfile *host,
                                 const dmgQemuProfile *qemu,
                                 const vfio_backend_ops *backend);
+/* The same on running guest memory: VFIO containers map @memory as the
+ * devices attach, and the balloon discards from it. */
+vmm_machine *dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
+                                   const dmgQemuProfile *qemu,
+                                   const vfio_backend_ops *backend,
+                                   address_space *memory);
 
 /* The IOMMU group a hostdev lands in: sysfs, or a synthetic negative id
  * for a device that is not on this host (a singleton group). */

@@ -545,8 +545,11 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
     if (!vfio_device__attach_group(m, dev, group, error))
         goto err_put;
     /* A running machine maps its memory now; mediated devices pin only
-     * what their vendor driver uses (an external IOMMU domain). */
-    if (!vfio_container__listen(m, group->container, cfg->kind != VFIO_KIND_PCI, error)) {
+     * what their vendor driver uses (an external IOMMU domain), and behind
+     * a vIOMMU the guest's own mappings come through the vIOMMU. */
+    if (!vfio_container__listen(m, group->container,
+                                cfg->kind != VFIO_KIND_PCI || group->container->space->viommu,
+                                error)) {
         vfio_device__detach_group(dev);
         goto err_put;
     }

@@ -20,8 +20,14 @@
 #define VM_MIN_RAM (64 * MiB)
 #define VM_ROUND_UP(x, a) (((x) + (a) - 1) / (a) * (a))
 
+typedef struct {
+    kvm_vcpu *kvm;
+    soft_vcpu *soft;
+} vm_vcpu;
+
 struct vm {
     vm_config cfg;
+    vm_vcpu *vcpus;                      /* while started */
     memory_region *root, *boot, *ram, *low, *high, *hole;
     GPtrArray *device_regions;           /* memory_region * */
     address_space *as;
@@ -209,11 +215,6 @@ vm__is_ram(void *opaque, uint64_t gpa)
     return address_space__lookup(v->as, gpa, &s) && s.mr->type == MR_RAM;
 }
 
-typedef struct {
-    kvm_vcpu *kvm;
-    soft_vcpu *soft;
-} vm_vcpu;
-
 static gboolean
 vm__start_vcpus(vm *v, vm_vcpu *vcpus, GError **error)
 {
@@ -276,6 +277,46 @@ vm__checksum(vm *v, vm_result *r)
     }
     r->checksum_ok = bad == 0 && r->passes > 0;
     r->touched_bytes = v->touch_end - v->touch_start;
+}
+
+address_space *
+vm__address_space(vm *v)
+{
+    return v->as;
+}
+
+void *
+vm__ram_hva(vm *v, guint64 gpa)
+{
+    if (gpa < VM_RAM_BASE || gpa >= VM_RAM_BASE + v->low_size)
+        return NULL;
+    return (guint8 *)v->ram->ram + (gpa - VM_RAM_BASE);
+}
+
+void
+vm__balloon_range(vm *v, guint64 *start, guint64 *end)
+{
+    *start = v->touch_end;
+    *end = VM_RAM_BASE + v->low_size;
+}
+
+gboolean
+vm__start(vm *v, GError **error)
+{
+    v->vcpus = g_new0(vm_vcpu, v->cfg.nr_vcpus);
+    return vm__start_vcpus(v, v->vcpus, error);
+}
+
+void
+vm__stop(vm *v, vm_result *r)
+{
+    *r = (vm_result){ 0 };
+    if (!v->vcpus)
+        return;
+    vm__stop_vcpus(v, v->vcpus, r);
+    g_clear_pointer(&v->vcpus, g_free);
+    r->slots_used = memslots__used(vm__memslots(v));
+    vm__checksum(v, r);
 }
 
 gboolean

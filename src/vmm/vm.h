@@ -72,3 +72,14 @@ gboolean vm__run(vm *v, double seconds, guint64 min_transactions,
 
 /* The memslots and the blocker of the VM's accelerator. */
 memslots *vm__memslots(vm *v);
+
+/* Guest memory, for devices realized on it (VFIO maps it). */
+address_space *vm__address_space(vm *v);
+/* Boot the guest program on every vCPU without any churn, and stop it. */
+gboolean vm__start(vm *v, GError **error);
+void vm__stop(vm *v, vm_result *result);
+/* Host address of guest page @gpa in pc.ram, or NULL. */
+void *vm__ram_hva(vm *v, guint64 gpa);
+/* The pc.ram range the balloon may take pages from: below the end of low
+ * RAM and above the RAM the guest program touches. */
+void vm__balloon_range(vm *v, guint64 *start, guint64 *end);
