@@ -49,6 +49,7 @@ read -r -a pkg_libs <<<"$(pkg-config --libs $pkgs)"
 
 # What meson's config.h defines (meson.build: conf.set_quoted).
 defines=(
+    -D_GNU_SOURCE
     -DGETTEXT_PACKAGE='"dmaguard"'
     -DLOCALEDIR='"/usr/local/share/locale"'
     -DPACKAGE_VERSION='"fuzz"'

@@ -17,12 +17,14 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "balloon.h"
 #include "memory.h"
 #include "vfio.h"
 #include "vfio_listener.h"
 #include "vfio_soft.h"
+#include "viommu.h"
 
 #define MiB (1024ULL * 1024)
 #define PAGE 4096ULL
@@ -292,6 +294,78 @@ test_pin_failure(void)
     rig_destroy(&r);
 }
 
+/* Free page reporting follows the same rule as inflation. */
+static void
+test_free_page_reporting(void)
+{
+    rig r;
+    g_autoptr(GError) err = NULL;
+
+    rig_init(&r, false);
+    fill(&r, ZAP_GPA, 4, 1);
+    g_assert_true(virtio_balloon__report_free(r.m, ZAP_GPA, &err));
+    g_assert_cmpuint(r.m->balloon->reported_pages, ==, 1);
+    g_assert_cmphex(*page_word(&r, ZAP_GPA), ==, 0);        /* discarded */
+    rig_device(&r, "hostdev0", VFIO_KIND_PCI, 1, false);
+    g_assert_true(virtio_balloon__report_free(r.m, ZAP_GPA + PAGE, &err));
+    g_assert_cmpuint(r.m->balloon->skipped_reports, ==, 1);
+    g_assert_cmphex(*page_word(&r, ZAP_GPA + PAGE), ==, 2); /* kept */
+    rig_destroy(&r);
+}
+
+/* Shared memory is discarded with fallocate(PUNCH_HOLE): the memfd really
+ * gives its blocks back. */
+static void
+test_shared_memory_discard(void)
+{
+    g_autoptr(GError) err = NULL;
+    memory_region *mr = memory_region__new_ram_shared("shared", 8 * MiB, &err);
+    struct stat before, after;
+
+    g_assert_no_error(err);
+    memset(mr->ram, 0x11, 8 * MiB);
+    g_assert_cmpint(fstat(mr->fd, &before), ==, 0);
+    g_assert_true(memory_region__discard(mr, 2 * MiB, 4 * MiB, &err));
+    g_assert_cmpint(fstat(mr->fd, &after), ==, 0);
+    g_assert_cmpint((before.st_blocks - after.st_blocks) * 512, ==, 4 * MiB);
+    g_assert_cmphex(((guint8 *)mr->ram)[2 * MiB], ==, 0);
+    g_assert_cmphex(((guint8 *)mr->ram)[6 * MiB], ==, 0x11);
+    memory_region__free(mr);
+}
+
+/* Behind a vIOMMU nothing is mapped up front; VFIO follows the guest's
+ * vIOMMU mappings, and DMA sees exactly what they point at. */
+static void
+test_viommu_notifications(void)
+{
+    rig r;
+    viommu_config io = { .model = VIOMMU_INTEL, .alias = "iommu0", .intremap = VMM_ON,
+                         .caching_mode = VMM_ON };
+    vfio_device *dev;
+    g_autoptr(GError) err = NULL;
+
+    rig_init(&r, false);
+    r.m->cfg.split_irqchip = true;
+    r.m->iommu = viommu__realize(r.m, &io);
+    g_assert_cmpuint(r.m->errors->len, ==, 0);
+    dev = rig_device(&r, "ua-vf0", VFIO_KIND_PCI, 20, false);
+    g_assert_true(dev->group->container->space->viommu);
+    g_assert_cmpuint(vfio_container__mapped_pages(dev->group->container), ==, 0);
+    fill(&r, ZAP_GPA, 256, 0xc0000000);
+    g_assert_true(vfio_viommu__map(r.m, "ua-vf0", 0x40000000, ZAP_GPA, MiB, &err));
+    g_assert_no_error(err);
+    g_assert_cmpuint(vfio_container__mapped_pages(dev->group->container), ==, 256);
+    g_assert_cmphex(dma_word(rig_iommu(&r, dev), 0x40000000 + 5 * PAGE), ==, 0xc0000005);
+    /* A mapping onto something that is not RAM is refused. */
+    g_assert_false(vfio_viommu__map(r.m, "ua-vf0", 0x50000000, 0xfee00000, PAGE, &err));
+    g_assert_nonnull(strstr(err->message, "not guest RAM"));
+    g_clear_error(&err);
+    g_assert_true(vfio_viommu__unmap(r.m, "ua-vf0", 0x40000000, MiB, &err));
+    g_assert_cmpuint(vfio_container__mapped_pages(dev->group->container), ==, 0);
+    rig_destroy(&r);
+    g_assert_cmpuint(vfio_soft__pinned_pages_total(), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -301,5 +375,8 @@ main(int argc, char **argv)
     g_test_add_func("/vfio-balloon/seed002-optin-working-set", test_optin_working_set);
     g_test_add_func("/vfio-balloon/virtio-mem-with-vfio", test_virtio_mem_with_vfio);
     g_test_add_func("/vfio-balloon/pin-failure", test_pin_failure);
+    g_test_add_func("/vfio-balloon/free-page-reporting", test_free_page_reporting);
+    g_test_add_func("/vfio-balloon/shared-memory-discard", test_shared_memory_discard);
+    g_test_add_func("/vfio-balloon/viommu-notifications", test_viommu_notifications);
     return g_test_run();
 }

@@ -4,7 +4,6 @@
  * pages, and seed 000's hazard is reproduced: after MADV_DONTNEED and a
  * CPU refault the device keeps reading the old page.
  */
-#define _GNU_SOURCE
 #include <glib.h>
 #include <dirent.h>
 #include <errno.h>

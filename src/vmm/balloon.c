@@ -50,27 +50,36 @@ virtio_balloon__partial(const virtio_balloon *b)
     return b->host_page_size > VIRTIO_BALLOON_PFN_SIZE;
 }
 
-/* ram_block_discard_range(): private anonymous memory is zapped with
- * MADV_DONTNEED; shared (file-backed) memory would need
- * fallocate(PUNCH_HOLE), which this VMM's anonymous RAM never is. */
 static gboolean
 virtio_balloon__discard(vmm_machine *m, guint64 gpa, GError **error)
 {
     memory_region_section s;
-    guint8 *hva;
 
     if (!m->memory || !address_space__lookup(m->memory, gpa, &s) || s.mr->type != MR_RAM) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                     _("balloon: guest page 0x%llx is not RAM"), (unsigned long long)gpa);
         return FALSE;
     }
-    hva = (guint8 *)s.mr->ram + s.offset_within_region + (gpa - s.offset_within_address_space);
-    if (madvise(hva, VIRTIO_BALLOON_PFN_SIZE, MADV_DONTNEED) < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    _("balloon: discarding guest page 0x%llx failed: %s"),
-                    (unsigned long long)gpa, g_strerror(errno));
-        return FALSE;
+    return memory_region__discard(s.mr, s.offset_within_region +
+                                  (gpa - s.offset_within_address_space),
+                                  VIRTIO_BALLOON_PFN_SIZE, error);
+}
+
+/* Free page reporting (virtio_balloon_handle_report): the guest says a
+ * page is free; it is discarded under the same rule as an inflate. */
+gboolean
+virtio_balloon__report_free(vmm_machine *m, guint64 gpa, GError **error)
+{
+    virtio_balloon *b = m->balloon;
+
+    g_return_val_if_fail(b, FALSE);
+    if (virtio_balloon__inhibited(m)) {
+        b->skipped_reports++;
+        return TRUE;
     }
+    if (!virtio_balloon__discard(m, gpa, error))
+        return FALSE;
+    b->reported_pages++;
     return TRUE;
 }
 

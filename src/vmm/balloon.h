@@ -31,6 +31,8 @@ struct virtio_balloon {
     guint64 host_page_size;              /* of the RAM backend */
     guint64 skipped_discards;            /* counted, as issue 5 reports */
     guint64 discarded_pages;
+    guint64 reported_pages;              /* free page reports discarded */
+    guint64 skipped_reports;
     guint64 inflated_pages;              /* the balloon's size now */
     GHashTable *inflated;                /* gpa -> gpa, pages the guest gave */
 };
@@ -44,6 +46,8 @@ void virtio_balloon__free(virtio_balloon *b);
  * in which case it is skipped and counted, as QEMU does silently.
  * Returns false with @error only when the discard itself fails. */
 gboolean virtio_balloon__inflate(vmm_machine *m, guint64 gpa, GError **error);
+/* Free page reporting: discard a free page the guest reported. */
+gboolean virtio_balloon__report_free(vmm_machine *m, guint64 gpa, GError **error);
 /* The guest takes the page back; the next CPU access faults in a page. */
 void virtio_balloon__deflate(vmm_machine *m, guint64 gpa);
 

@@ -9,7 +9,9 @@
 #include <gio/gio.h>
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "dmg_i18n.h"
 
@@ -26,6 +28,7 @@ memory_region__alloc(memory_region_type type, const char *name, guint64 size)
     memory_region *mr = g_new0(memory_region, 1);
 
     mr->type = type;
+    mr->fd = -1;
     mr->name = g_strdup(name);
     mr->size = size;
     mr->enabled = true;
@@ -54,6 +57,54 @@ memory_region__new_ram(const char *name, guint64 size, guint64 capacity,
     mr->ram = ram;
     mr->ram_capacity = capacity;
     return mr;
+}
+
+memory_region *
+memory_region__new_ram_shared(const char *name, guint64 size, GError **error)
+{
+    memory_region *mr;
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    void *ram;
+
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    _("cannot create %" PRIu64 " MiB of shared guest RAM for %s: %s"),
+                    (uint64_t)(size >> 20), name, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ram == MAP_FAILED) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    _("cannot map shared guest RAM for %s: %s"), name, g_strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    mr = memory_region__alloc(MR_RAM, name, size);
+    mr->ram = ram;
+    mr->ram_capacity = size;
+    mr->fd = fd;
+    return mr;
+}
+
+gboolean
+memory_region__discard(memory_region *mr, guint64 offset, guint64 size, GError **error)
+{
+    int ret;
+
+    g_return_val_if_fail(mr->type == MR_RAM && offset + size <= mr->ram_capacity, FALSE);
+    if (mr->fd >= 0)
+        ret = fallocate(mr->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        (off_t)offset, (off_t)size);
+    else
+        ret = madvise((guint8 *)mr->ram + offset, size, MADV_DONTNEED);
+    if (ret == 0)
+        return TRUE;
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                _("%s: discarding 0x%" PRIx64 "+0x%" PRIx64 " of guest RAM failed: %s"),
+                mr->name, offset, size, g_strerror(errno));
+    return FALSE;
 }
 
 memory_region *
@@ -93,6 +144,8 @@ memory_region__free(memory_region *mr)
     g_return_if_fail(!mr->container && mr->subregions->len == 0);
     if (mr->ram)
         munmap(mr->ram, mr->ram_capacity);
+    if (mr->fd >= 0)
+        close(mr->fd);
     g_free(mr->dirty_bitmap);
     g_ptr_array_unref(mr->subregions);
     g_free(mr->name);

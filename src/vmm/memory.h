@@ -32,6 +32,7 @@ struct memory_region {
     char *name;
     guint64 size;
     void *ram;                           /* MR_RAM: the host mapping */
+    int fd;                              /* MR_RAM shared: its memfd, else -1 */
     guint64 ram_capacity;                /* MR_RAM: bytes mapped */
     memory_region *alias;                /* MR_ALIAS: the target */
     guint64 alias_offset;
@@ -84,6 +85,14 @@ struct address_space {
  * least @size; room to grow for memory_region__set_size). */
 memory_region *memory_region__new_ram(const char *name, guint64 size,
                                       guint64 capacity, GError **error);
+/* Shared RAM backed by a memfd (memory-backend-memfd, share=on). */
+memory_region *memory_region__new_ram_shared(const char *name, guint64 size,
+                                             GError **error);
+/* ram_block_discard_range(): give [offset, offset+size) of RAM back to the
+ * host: MADV_DONTNEED for private memory, fallocate(PUNCH_HOLE) for shared
+ * memory, whose pages the page cache would otherwise keep. */
+gboolean memory_region__discard(memory_region *mr, guint64 offset, guint64 size,
+                                GError **error);
 memory_region *memory_region__new_alias(const char *name, memory_region *target,
                                         guint64 offset, guint64 size);
 memory_region *memory_region__new_container(const char *name, guint64 size);

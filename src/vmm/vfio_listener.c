@@ -4,6 +4,7 @@
 #include "vfio_listener.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <gio/gio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -190,12 +191,8 @@ ram_discard_manager__unplug(ram_discard_manager *rdm, guint64 offset, guint64 si
 
             listener_apply(r->vl, r->iova_base + o, rdm->block_size, NULL, false);
         }
-        if (madvise((guint8 *)rdm->mr->ram + o, rdm->block_size, MADV_DONTNEED) < 0) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                        _("virtio-mem %s: discarding block 0x%llx failed: %s"),
-                        rdm->mr->name, (unsigned long long)o, g_strerror(errno));
+        if (!memory_region__discard(rdm->mr, o, rdm->block_size, error))
             return FALSE;
-        }
         rdm->plugged[o / rdm->block_size] = 0;
     }
     return TRUE;
@@ -309,4 +306,71 @@ guint64
 vfio_container__mapped_pages(const vfio_container *c)
 {
     return c->listener ? ((vfio_memory_listener *)c->listener)->mapped_pages : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* vIOMMU notifications                                                */
+
+static vfio_memory_listener *
+viommu_listener(vmm_machine *m, const char *alias, GError **error)
+{
+    for (guint i = 0; i < m->devices->len; i++) {
+        vfio_device *dev = g_ptr_array_index(m->devices, i);
+        vfio_container *c;
+
+        if (g_strcmp0(dev->alias, alias) != 0)
+            continue;
+        c = dev->group->container;
+        if (!c->space->viommu || !c->listener) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                        _("%s: the device is not behind a vIOMMU in a running machine; its DMA space is guest memory itself"),
+                        alias);
+            return NULL;
+        }
+        return c->listener;
+    }
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                _("no VFIO device named %s"), alias);
+    return NULL;
+}
+
+gboolean
+vfio_viommu__map(vmm_machine *m, const char *alias, guint64 iova, guint64 gpa,
+                 guint64 size, GError **error)
+{
+    vfio_memory_listener *vl = viommu_listener(m, alias, error);
+    memory_region_section s;
+
+    if (!vl)
+        return FALSE;
+    /* vfio_get_xlat_addr(): the target must be RAM, never MMIO. */
+    if (!address_space__lookup(m->memory, gpa, &s) || s.mr->type != MR_RAM ||
+        gpa + size > s.offset_within_address_space + s.size) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    _("%s: vIOMMU mapping of iova 0x%" PRIx64 " targets 0x%" PRIx64 "+0x%" PRIx64 ", which is not guest RAM"),
+                    alias, iova, gpa, size);
+        return FALSE;
+    }
+    listener_map(vl, iova, size, section_hva(&s) + (gpa - s.offset_within_address_space));
+    if (vl->error) {
+        g_propagate_error(error, g_steal_pointer(&vl->error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+vfio_viommu__unmap(vmm_machine *m, const char *alias, guint64 iova, guint64 size,
+                   GError **error)
+{
+    vfio_memory_listener *vl = viommu_listener(m, alias, error);
+
+    if (!vl)
+        return FALSE;
+    listener_unmap(vl, iova, size);
+    if (vl->error) {
+        g_propagate_error(error, g_steal_pointer(&vl->error));
+        return FALSE;
+    }
+    return TRUE;
 }

@@ -23,6 +23,15 @@ void vfio_container__unlisten(vfio_container *c);
 /* Pages mapped (and so pinned) by @c through its listener. */
 guint64 vfio_container__mapped_pages(const vfio_container *c);
 
+/* The vIOMMU's map/unmap notifications (vtd_iommu_notify ->
+ * vfio_iommu_map_notify): the guest, or the host on its behalf, maps
+ * @size bytes of device @alias's DMA space at @iova to guest physical
+ * @gpa, and VFIO maps exactly that into the device's container. */
+gboolean vfio_viommu__map(vmm_machine *m, const char *alias, guint64 iova,
+                          guint64 gpa, guint64 size, GError **error);
+gboolean vfio_viommu__unmap(vmm_machine *m, const char *alias, guint64 iova,
+                            guint64 size, GError **error);
+
 /* A RamDiscardManager (virtio-mem): which blocks of a RAM region are
  * plugged.  Plug maps the blocks into every listening container before the
  * guest may use them; unplug unmaps them and only then discards. */

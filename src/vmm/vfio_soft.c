@@ -17,7 +17,6 @@
  * pinned page array, never through the process page tables, so a page the
  * balloon zapped and the CPU refaulted is invisible to the device.
  */
-#define _GNU_SOURCE
 #include "vfio_soft.h"
 
 #include <errno.h>
