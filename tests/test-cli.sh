@@ -101,6 +101,11 @@ sed "s|<memory unit='GiB'>8</memory>|<memory unit='TiB'>64</memory>|; s|<current
 expect_refused "run of a domain bigger than the host" "this host has" run --xml "$tmp/huge.xml"
 expect_refused "run without a usable KVM device" "cannot open" run --xml "$src/tests/domains/no-hostdev.xml" --kvm-device "$tmp/no-kvm"
 expect_refused "run with a bad accelerator" "accelerator" run --xml "$src/tests/domains/no-hostdev.xml" --accel xen
+expect 0 "run --balloon on a balloon that works" -- run --xml "$src/tests/domains/no-hostdev.xml" --balloon 256M --memory 512M --seconds 0.3 --accel $accel
+if grep -q "0 skipped" "$tmp/out" && grep -q "0 stale" "$tmp/out"; then ok "run --balloon discards and finds no stale page"; else not_ok "run --balloon report"; fi
+expect_refused "balloon target above memory" "above the guest" run --xml "$src/tests/domains/no-hostdev.xml" --balloon 4G --memory 512M --accel $accel
+expect_refused "negative balloon target" "not a memory size" run --xml "$src/tests/domains/no-hostdev.xml" --balloon=-1G --memory 512M --accel $accel
+expect_refused "balloon without a balloon device" "memballoon" run --xml "$src/tests/domains/no-balloon.xml" --balloon 256M --memory 512M --accel $accel
 
 # --- usage -------------------------------------------------------------
 expect 2 "no command" --
