@@ -18,7 +18,6 @@
  * after another, each freed before the next; a size that does not fit in
  * MemAvailable (or fails to pin with ENOMEM) is skipped.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -35,9 +34,9 @@
 #include "vfio_soft.h"
 
 #define MiB (G_GUINT64_CONSTANT(1024) * 1024)
-#define GiB (1024ULL * MiB)
+#define GiB (1024 * MiB)
 #define PAGE G_GUINT64_CONSTANT(4096)
-#define IOVA 0x100000000ULL
+#define IOVA G_GUINT64_CONSTANT(0x100000000)
 #define RAM_BASE (16 * MiB)
 #define BAL_RAM GiB
 #define BAL_PAGES (BAL_RAM / PAGE)
