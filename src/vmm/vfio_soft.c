@@ -149,19 +149,15 @@ soft_slot__release(soft_iommu *io, guint slot)
     io->slots_free++;
 }
 
-/* ------------------------------------------------------------------ */
-/* pagemap                                                             */
-
+/* pread/pwrite all of @len at @off, across short transfers and EINTR. */
 static int
-soft_pagemap__read(soft_iommu *io, const guint8 *vaddr, guint64 npages,
-                   guint64 *entries)
+soft_fd__pio(int fd, bool write, void *buf, gsize len, off_t off)
 {
-    guint64 off = (guint64)(uintptr_t)vaddr / io->page_size * sizeof(guint64);
-    gsize want = npages * sizeof(guint64), done = 0;
+    gsize done = 0;
 
-    while (done < want) {
-        ssize_t n = pread(io->pagemap_fd, (char *)entries + done, want - done,
-                          (off_t)(off + done));
+    while (done < len) {
+        ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, off + (off_t)done)
+                          : pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -172,6 +168,18 @@ soft_pagemap__read(soft_iommu *io, const guint8 *vaddr, guint64 npages,
         done += (gsize)n;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* pagemap                                                             */
+
+static int
+soft_pagemap__read(soft_iommu *io, const guint8 *vaddr, guint64 npages,
+                   guint64 *entries)
+{
+    guint64 off = (guint64)(uintptr_t)vaddr / io->page_size * sizeof(guint64);
+
+    return soft_fd__pio(io->pagemap_fd, false, entries, npages * sizeof(guint64), (off_t)off);
 }
 
 /* ------------------------------------------------------------------ */
@@ -611,25 +619,6 @@ soft_iommu__rw_fixed(soft_iommu *io, bool to_device, void *addr, unsigned len,
     return ret;
 }
 
-static int
-soft_fd__pio(int fd, bool write, void *buf, gsize len)
-{
-    gsize done = 0;
-
-    while (done < len) {
-        ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, (off_t)done)
-                          : pread(fd, (char *)buf + done, len - done, (off_t)done);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EIO;
-        done += (gsize)n;
-    }
-    return 0;
-}
 
 static gboolean
 soft_iommu__dma(soft_iommu *io, guint64 iova, void *buf, gsize len,
@@ -675,7 +664,7 @@ soft_iommu__dma(soft_iommu *io, guint64 iova, void *buf, gsize len,
         chunk_end = MIN((chunk + 1) * SOFT_CHUNK_MAX, m->size);
         n = (unsigned)MIN(MIN((guint64)(len - done), chunk_end - off), SOFT_BOUNCE_MAX);
 
-        if (!to_device && (ret = soft_fd__pio(io->memfd, true, (char *)buf + done, n)) < 0)
+        if (!to_device && (ret = soft_fd__pio(io->memfd, true, (char *)buf + done, n, 0)) < 0)
             goto io_fail;
         ret = soft_iommu__rw_fixed(io, to_device, m->vaddr + off, n, m->slots[chunk]);
         if (ret < 0)
@@ -685,7 +674,7 @@ soft_iommu__dma(soft_iommu *io, guint64 iova, void *buf, gsize len,
             goto io_fail;
         }
         n = (unsigned)ret;
-        if (to_device && (ret = soft_fd__pio(io->memfd, false, (char *)buf + done, n)) < 0)
+        if (to_device && (ret = soft_fd__pio(io->memfd, false, (char *)buf + done, n, 0)) < 0)
             goto io_fail;
         done += n;
     }
