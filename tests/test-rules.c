@@ -633,6 +633,38 @@ test_override_property_missing(void)
     g_assert_cmpuint(n_warnings(meta, "qemu-property-missing"), ==, 2);
 }
 
+/* A verdict stored by check --write-metadata is compared with today's:
+ * the same digest is silent, a different one is a verdict-changed warning. */
+static void
+test_stored_verdict(void)
+{
+    g_autoptr(JsonNode) v = check_file("pci-gpu-audio-shared-group.xml", NULL);
+    g_autofree char *digest = dmg_verdict_digest(v);
+    g_autofree char *path = g_test_build_filename(G_TEST_DIST, "domains", "pci-gpu-audio-shared-group.xml", NULL);
+    g_autofree char *xml = NULL;
+    const char *tails[] = { digest, "0000" };
+
+    g_assert_true(g_file_get_contents(path, &xml, NULL, NULL));
+    for (int i = 0; i < 2; i++) {
+        g_autofree char *md = g_strdup_printf("<metadata><dmaguard:domain xmlns:dmaguard='http://dmaguard.org/xmlns/domain/1.0'>"
+                                              "<dmaguard:verdict balloon='effective' migration='allowed' checked='2026-01-01T00:00:00Z' digest='%s'/>"
+                                              "</dmaguard:domain></metadata>", tails[i]);
+        g_autofree char *with = NULL;
+        g_autoptr(dmgHostProfile) host = fixture_host(&(check_env){ .kvm_sync_mmu = 1 });
+        g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+        g_autoptr(JsonNode) again = NULL;
+        char *at = strstr(xml, "<memory");
+        g_autoptr(GString) s = g_string_new_len(xml, at - xml);
+
+        g_string_append(s, md);
+        g_string_append(s, at);
+        g_assert_true(dmg_qemu_profile_set_version(qemu, "9.1", NULL));
+        again = dmg_check_xml(s->str, s->len, "stored", host, qemu, NULL);
+        g_assert_nonnull(again);
+        g_assert_cmpuint(n_warnings(again, "verdict-changed"), ==, i == 0 ? 0 : 1);
+    }
+}
+
 /* A variant driver named in the XML is what libvirt binds. */
 static void
 test_variant_driver_model(void)
@@ -676,6 +708,7 @@ main(int argc, char **argv)
     g_test_add_func("/xml/override-unknown-alias", test_override_unknown_alias);
     g_test_add_func("/host/variant-driver-model", test_variant_driver_model);
     g_test_add_func("/host/driver-not-vfio", test_host_driver_not_vfio);
+    g_test_add_func("/metadata/stored-verdict", test_stored_verdict);
     g_test_add_func("/xml/interface-hostdev", test_interface_hostdev);
     g_test_add_func("/xml/metadata-typos", test_metadata_typos);
     g_test_add_func("/xml/override-property-missing", test_override_property_missing);

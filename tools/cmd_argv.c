@@ -70,7 +70,7 @@ argv_read(argv_opts *o, GError **error)
         return d;
     }
     uri = dmg_common_uri(&o->common);
-    if (!(conn = dmg_libvirt_open(uri, error)))
+    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
         return NULL;
     doms = dmg_libvirt_domains(conn, o->domains, error);
     virConnectClose(conn);

@@ -18,6 +18,7 @@ typedef struct {
     char **xml_files;
     gboolean all;
     gboolean json;
+    gboolean write_metadata;
     char **domains;
 } check_opts;
 
@@ -39,6 +40,8 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
           N_("Analyze every domain on the connection"), NULL },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
           N_("Print a JSON document (format version 1)"), NULL },
+        { "write-metadata", 0, 0, G_OPTION_ARG_NONE, &o->write_metadata,
+          N_("Store each verdict in the domain's <metadata> (configuration, and live when running)"), NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
           NULL, NULL },
         { NULL },
@@ -54,6 +57,11 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     if (o->xml_files && (o->common.uri || o->all || o->domains)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     _("--xml cannot be combined with --connect, --all or domain names"));
+        return FALSE;
+    }
+    if (o->xml_files && o->write_metadata) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--write-metadata stores verdicts in libvirt domains; it cannot be combined with --xml"));
         return FALSE;
     }
     if (!o->xml_files && !o->all && !o->domains) {
@@ -86,17 +94,42 @@ check_read_files(char **files, GError **error)
 }
 
 static GPtrArray *
-check_read_libvirt(check_opts *o, GError **error)
+check_read_libvirt(virConnectPtr conn, check_opts *o, GError **error)
 {
-    g_autofree char *uri = dmg_common_uri(&o->common);
-    virConnectPtr conn = dmg_libvirt_open(uri, error);
-    GPtrArray *out;
+    return dmg_libvirt_domains(conn, o->all ? NULL : o->domains, error);
+}
 
-    if (!conn)
-        return NULL;
-    out = dmg_libvirt_domains(conn, o->all ? NULL : o->domains, error);
-    virConnectClose(conn);
-    return out;
+typedef struct {
+    JsonNode *verdict;
+    const char *qemu_version;
+} check_metadata_data;
+
+static char *
+check_metadata_element(const char *existing, gpointer opaque)
+{
+    check_metadata_data *d = opaque;
+
+    return dmg_verdict_metadata_xml(d->verdict, existing, d->qemu_version);
+}
+
+static gboolean
+check_write_metadata(virConnectPtr conn, GPtrArray *verdicts,
+                     const dmgQemuProfile *qemu, gboolean quiet, GError **error)
+{
+    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
+
+    for (guint i = 0; i < verdicts->len; i++) {
+        check_metadata_data d = { g_ptr_array_index(verdicts, i), ver };
+        /* Skipped foreign domains have no verdict: go by the name. */
+        const char *name = json_object_get_string_member(json_node_get_object(d.verdict), "name");
+
+        if (!dmg_libvirt_write_metadata(conn, name, check_metadata_element, &d, error))
+            return FALSE;
+    }
+    if (!quiet)
+        printf(_("\nStored the verdict in the <metadata> of %u domain(s) (namespace %s).\n"),
+               verdicts->len, DMG_METADATA_NS);
+    return TRUE;
 }
 
 /* Analyze everything first: with one bad input nothing is printed.  On a
@@ -177,20 +210,31 @@ dmg_cmd_check(int argc, char **argv)
     g_autoptr(GPtrArray) doms = NULL;
     g_autoptr(GPtrArray) verdicts = NULL;
     int ret = DMG_EXIT_BAD_INPUT;
+    virConnectPtr conn = NULL;
 
     if (!check_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_files != NULL, &host, &qemu, &err))
         goto out;
-    doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(&o, &err);
+    if (!o.xml_files) {
+        g_autofree char *uri = dmg_common_uri(&o.common);
+
+        if (!(conn = dmg_libvirt_open(uri, o.write_metadata, &err)))
+            goto out;
+    }
+    doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(conn, &o, &err);
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
         goto out;
     if (!o.json)
         check_print_profile(host, qemu);
     ret = check_print(verdicts, host, qemu, o.json);
+    if (o.write_metadata && !check_write_metadata(conn, verdicts, qemu, o.json, &err))
+        ret = DMG_EXIT_BAD_INPUT;
 
  out:
     if (err)
         g_printerr("virt-dmaguard check: %s\n", err->message);
+    if (conn)
+        virConnectClose(conn);
     check_opts_clear(&o);
     return ret;
 }

@@ -117,7 +117,7 @@ run_read_xml(run_opts *o, char **name, GError **error)
         return g_file_get_contents(o->xml_file, &xml, NULL, error) ? xml : NULL;
     }
     uri = dmg_common_uri(&o->common);
-    if (!(conn = dmg_libvirt_open(uri, error)))
+    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
         return NULL;
     doms = dmg_libvirt_domains(conn, o->domains, error);
     virConnectClose(conn);

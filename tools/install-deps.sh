@@ -8,8 +8,16 @@ packages=(
     libvirt-dev libvirt-clients libxml2-dev libxml2-utils
     libglib2.0-dev libjson-glib-dev libgnutls28-dev liburing-dev
     qemu-system-x86 qemu-system-misc qemu-system-arm
+    libvirt-daemon libvirt-daemon-driver-qemu
     python3 python3-docutils valgrind perl
 )
+
+# libvirt's QEMU driver resolves its default user before it reads
+# qemu.conf; the daemon tests need it to exist (libvirt-daemon-system
+# would create it, but would also start the system daemon).
+getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+getent passwd libvirt-qemu >/dev/null ||
+    useradd --system -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 
 missing=()
 for p in "${packages[@]}"; do

@@ -76,6 +76,9 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_free(def->uuid);
     g_free(def->arch);
     g_free(def->machine);
+    g_free(def->stored_digest);
+    g_free(def->stored_checked);
+    g_free(def->stored_summary);
     g_ptr_array_unref(def->hostdevs);
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);
@@ -751,8 +754,19 @@ dmg_metadata_parse(const dmgXmlCtx *ctx, xmlNodePtr root, dmgDomainDef *def,
         dmgTristate balloon = DMG_TRISTATE_ABSENT, pt = DMG_TRISTATE_ABSENT;
         dmgHostdevDef *h;
 
-        if (cur->type != XML_ELEMENT_NODE || dmg_xml_is(cur, DMG_METADATA_NS, "verdict"))
+        if (cur->type != XML_ELEMENT_NODE)
             continue;
+        if (dmg_xml_is(cur, DMG_METADATA_NS, "verdict")) {
+            g_autofree char *balloon = dmg_xml_prop(cur, "balloon");
+            g_autofree char *migration = dmg_xml_prop(cur, "migration");
+
+            def->stored_digest = dmg_xml_prop(cur, "digest");
+            def->stored_checked = dmg_xml_prop(cur, "checked");
+            def->stored_summary = g_strdup_printf(_("balloon %s, migration %s"),
+                                                  balloon ? balloon : "?",
+                                                  migration ? migration : "?");
+            continue;
+        }
         if (!dmg_xml_is(cur, DMG_METADATA_NS, "hostdev")) {
             g_ptr_array_add(def->parse_warnings,
                             g_strdup_printf(_("line %ld: <%s> inside <dmaguard:domain> is not a dmaguard element and is ignored; use <dmaguard:hostdev> (schemas/dmaguard-metadata.rng)"),

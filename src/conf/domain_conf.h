@@ -223,6 +223,12 @@ typedef struct {
     dmgIOMMUDef *iommu;
     GPtrArray *memories;         /* dmgMemoryDef */
 
+    /* The verdict a previous `check --write-metadata` stored in
+     * <metadata><dmaguard:domain><dmaguard:verdict .../>, or NULL. */
+    char *stored_digest;
+    char *stored_checked;
+    char *stored_summary;                /* "balloon X, migration Y" */
+
     /* Problems in the XML that do not stop the analysis, e.g. a
      * qemu:override naming an alias no device has. */
     GPtrArray *parse_warnings;   /* char * */

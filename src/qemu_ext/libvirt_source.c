@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "dmg_i18n.h"
+#include "domain_conf.h"
 
 #define DMG_NODE_XML "dmaguard-node.xml"
 
@@ -55,12 +56,12 @@ dmg_libvirt_error(GError **error, const char *what, const char *subject)
 }
 
 virConnectPtr
-dmg_libvirt_open(const char *uri, GError **error)
+dmg_libvirt_open(const char *uri, gboolean readwrite, GError **error)
 {
     virConnectPtr conn;
 
     virSetErrorFunc(NULL, dmg_libvirt_quiet);
-    if (!(conn = virConnectOpenReadOnly(uri)))
+    if (!(conn = readwrite ? virConnectOpen(uri) : virConnectOpenReadOnly(uri)))
         dmg_libvirt_error(error, _("cannot connect to libvirt at"), uri);
     return conn;
 }
@@ -141,4 +142,42 @@ dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error)
         g_ptr_array_add(out, d);
     }
     return g_steal_pointer(&out);
+}
+
+static gboolean
+dmg_libvirt_write_one(virDomainPtr dom, unsigned int flags, dmg_metadata_fn make_element,
+                      gpointer data, GError **error)
+{
+    char *existing = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                                          DMG_METADATA_NS, flags);
+    g_autofree char *element = make_element(existing, data);
+
+    free(existing);
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, element,
+                             DMG_METADATA_PREFIX, DMG_METADATA_NS, flags) == 0)
+        return TRUE;
+    dmg_libvirt_error(error, _("cannot store the verdict in the metadata of domain"),
+                      virDomainGetName(dom));
+    return FALSE;
+}
+
+gboolean
+dmg_libvirt_write_metadata(virConnectPtr conn, const char *name,
+                           dmg_metadata_fn make_element, gpointer data, GError **error)
+{
+    virDomainPtr dom = virDomainLookupByName(conn, name);
+    gboolean ok = TRUE;
+
+    if (!dom) {
+        dmg_libvirt_error(error, _("no domain named"), name);
+        return FALSE;
+    }
+    /* The configuration lasts; a running domain's live XML is what
+     * virsh and virt-manager show while it runs. */
+    if (virDomainIsPersistent(dom) == 1)
+        ok = dmg_libvirt_write_one(dom, VIR_DOMAIN_AFFECT_CONFIG, make_element, data, error);
+    if (ok && virDomainIsActive(dom) == 1)
+        ok = dmg_libvirt_write_one(dom, VIR_DOMAIN_AFFECT_LIVE, make_element, data, error);
+    virDomainFree(dom);
+    return ok;
 }

@@ -5,6 +5,10 @@
  */
 #include "verdict.h"
 
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <string.h>
+
 #include "balloon.h"
 #include "dmg_i18n.h"
 #include "domain_realize.h"
@@ -200,12 +204,15 @@ dmg_verdict_findings(JsonBuilder *b, const char *name, GPtrArray *list,
     json_builder_end_array(b);
 }
 
+static void dmg_verdict_compare_stored(const dmgDomainDef *def, JsonNode *verdict);
+
 JsonNode *
 dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     bool unlimited;
     guint64 memlock = dmg_memlock_limit(def, &unlimited);
+    JsonNode *root;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
@@ -220,7 +227,148 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host)
     dmg_verdict_findings(b, "errors", m->errors, def, host);
     dmg_verdict_findings(b, "warnings", m->warnings, def, host);
     json_builder_end_object(b);
-    return json_builder_get_root(b);
+    root = json_builder_get_root(b);
+    dmg_verdict_compare_stored(def, root);
+    return root;
+}
+
+/* "code:device:group" for every entry of @array, in order. */
+static void
+digest_entries(GString *out, JsonObject *o, const char *array)
+{
+    JsonArray *arr = json_object_get_array_member(o, array);
+
+    g_string_append_printf(out, "%s[", array);
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *e = json_array_get_object_element(arr, i);
+
+        g_string_append_printf(out, "%s:%s:%" G_GINT64_FORMAT ";",
+                               json_object_get_string_member(e, "code"),
+                               json_object_has_member(e, "device") &&
+                               !json_object_get_null_member(e, "device")
+                               ? json_object_get_string_member(e, "device") : "",
+                               json_object_has_member(e, "group") &&
+                               !json_object_get_null_member(e, "group")
+                               ? json_object_get_int_member(e, "group") : -1);
+    }
+    g_string_append(out, "]");
+}
+
+char *
+dmg_verdict_digest(JsonNode *verdict)
+{
+    JsonObject *dom = json_node_get_object(verdict);
+    JsonObject *b = json_object_get_object_member(dom, "balloon");
+    JsonObject *mig = json_object_get_object_member(dom, "migration");
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    g_string_append_printf(s, "v%d;balloon:%s;", DMG_VERDICT_FORMAT_VERSION,
+                           dmg_verdict_balloon_word(verdict));
+    digest_entries(s, b, "inhibitors");
+    g_string_append_printf(s, ";migration:%s;", dmg_verdict_migration_word(verdict));
+    digest_entries(s, mig, "blockers");
+    digest_entries(s, mig, "conditions");
+    digest_entries(s, dom, "errors");
+    return g_compute_checksum_for_string(G_CHECKSUM_SHA256, s->str, -1);
+}
+
+const char *
+dmg_verdict_balloon_word(JsonNode *verdict)
+{
+    JsonObject *b = json_object_get_object_member(json_node_get_object(verdict), "balloon");
+
+    if (json_object_get_null_member(b, "device"))
+        return "none";
+    if (!json_object_get_boolean_member(b, "effective"))
+        return "inert";
+    return json_object_get_boolean_member(b, "partial") ? "partial" : "effective";
+}
+
+const char *
+dmg_verdict_migration_word(JsonNode *verdict)
+{
+    JsonObject *m = json_object_get_object_member(json_node_get_object(verdict), "migration");
+
+    return json_object_get_boolean_member(m, "allowed") ? "allowed" : "blocked";
+}
+
+/* Keep the user's per-device settings, replace the verdict. */
+static void
+metadata_copy_settings(xmlNodePtr to, const char *existing)
+{
+    xmlDocPtr doc;
+
+    if (!existing || !(doc = xmlReadMemory(existing, (int)strlen(existing), "metadata",
+                                           NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                           XML_PARSE_NOWARNING)))
+        return;
+    for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && !xmlStrEqual(c->name, BAD_CAST "verdict"))
+            xmlAddChild(to, xmlDocCopyNode(c, to->doc, 1));
+    }
+    xmlFreeDoc(doc);
+}
+
+char *
+dmg_verdict_metadata_xml(JsonNode *verdict, const char *existing, const char *qemu_version)
+{
+    JsonObject *dom = json_node_get_object(verdict);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *when = g_date_time_format_iso8601(now);
+    g_autofree char *digest = dmg_verdict_digest(verdict);
+    g_autofree char *nerr = g_strdup_printf("%u", json_array_get_length(json_object_get_array_member(dom, "errors")));
+    g_autofree char *nwarn = g_strdup_printf("%u", json_array_get_length(json_object_get_array_member(dom, "warnings")));
+    g_autofree char *ver = g_strdup_printf("%d", DMG_VERDICT_FORMAT_VERSION);
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, BAD_CAST "domain");
+    xmlNodePtr v;
+    xmlBufferPtr buf = xmlBufferCreate();
+    char *out;
+
+    xmlDocSetRootElement(doc, root);
+    xmlNewNs(root, BAD_CAST DMG_METADATA_NS, NULL);
+    metadata_copy_settings(root, existing);
+    v = xmlNewChild(root, NULL, BAD_CAST "verdict", NULL);
+    xmlNewProp(v, BAD_CAST "version", BAD_CAST ver);
+    xmlNewProp(v, BAD_CAST "checked", BAD_CAST when);
+    xmlNewProp(v, BAD_CAST "qemu", BAD_CAST qemu_version);
+    xmlNewProp(v, BAD_CAST "balloon", BAD_CAST dmg_verdict_balloon_word(verdict));
+    xmlNewProp(v, BAD_CAST "migration", BAD_CAST dmg_verdict_migration_word(verdict));
+    xmlNewProp(v, BAD_CAST "errors", BAD_CAST nerr);
+    xmlNewProp(v, BAD_CAST "warnings", BAD_CAST nwarn);
+    xmlNewProp(v, BAD_CAST "digest", BAD_CAST digest);
+    xmlNodeDump(buf, doc, root, 0, 0);
+    out = g_strdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    xmlFreeDoc(doc);
+    return out;
+}
+
+/* A verdict stored by an earlier `check --write-metadata` that says
+ * something else than today's is worth a line of its own. */
+static void
+dmg_verdict_compare_stored(const dmgDomainDef *def, JsonNode *verdict)
+{
+    JsonObject *dom = json_node_get_object(verdict);
+    g_autofree char *digest = NULL;
+    g_autofree char *msg = NULL;
+    JsonObject *w;
+
+    if (!def->stored_digest)
+        return;
+    digest = dmg_verdict_digest(verdict);
+    if (g_str_equal(digest, def->stored_digest))
+        return;
+    msg = g_strdup_printf(_("the verdict stored in <metadata> (checked %s: %s) differs from the current one (balloon %s, migration %s); the domain, the host or QEMU changed since. Run check --write-metadata to store the new verdict"),
+                          def->stored_checked ? def->stored_checked : "?",
+                          def->stored_summary ? def->stored_summary : "?",
+                          dmg_verdict_balloon_word(verdict), dmg_verdict_migration_word(verdict));
+    w = json_object_new();
+    json_object_set_string_member(w, "code", "verdict-changed");
+    json_object_set_null_member(w, "device");
+    json_object_set_null_member(w, "group");
+    json_object_set_string_member(w, "message", msg);
+    json_array_add_object_element(json_object_get_array_member(dom, "warnings"), w);
 }
 
 bool
