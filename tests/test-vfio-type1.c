@@ -550,7 +550,10 @@ assert_realize_failed(const GError *err, vfio_device *dev, const char *what)
     g_assert_error(err, VMM_ERROR, VMM_ERR_VFIO_BACKEND);
     g_test_message("  %s: %s", what, err->message);
     g_assert_nonnull(strstr(err->message, g_strerror(EINVAL)));
-    g_assert_true(g_str_has_prefix(err->message, "vfio: "));
+    /* The device it was for comes first, then the backend's own words. */
+    g_assert_true(g_str_has_prefix(err->message, "hostdev"));
+    g_assert_nonnull(strstr(err->message, "IOMMU group 1"));
+    g_assert_nonnull(strstr(err->message, "): vfio: "));
 }
 
 /* Is call @n of the clean run group 13's attempt to join group 12's

@@ -523,6 +523,15 @@ vfio_device__address_space(vmm_machine *m, const vfio_device_config *cfg)
     return vfio_address_space__get(m, name, true);
 }
 
+/* A backend error says what failed; the user also needs to know which
+ * device it was for (QEMU prefixes "vfio <host>: "). */
+static void
+vfio_device__error_context(const vfio_device_config *cfg, GError **error)
+{
+    if (error && *error && g_error_matches(*error, VMM_ERROR, VMM_ERR_VFIO_BACKEND))
+        g_prefix_error(error, "%s (%s, IOMMU group %d): ", cfg->alias, cfg->host, cfg->group);
+}
+
 vfio_device *
 vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
                      GError **error)
@@ -539,8 +548,10 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
         return NULL;
     }
     if (!(group = vfio_group__get(m, cfg->group, vfio_device__address_space(m, cfg),
-                                  cfg->alias, error)))
+                                  cfg->alias, error))) {
+        vfio_device__error_context(cfg, error);
         return NULL;
+    }
     dev = vfio_device__new(cfg);
     if (!vfio_device__attach_group(m, dev, group, error))
         goto err_put;
@@ -550,6 +561,7 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
     if (!vfio_container__listen(m, group->container,
                                 cfg->kind != VFIO_KIND_PCI || group->container->space->viommu,
                                 error)) {
+        vfio_device__error_context(cfg, error);
         vfio_device__detach_group(dev);
         goto err_put;
     }
