@@ -715,14 +715,14 @@ test_host(gconstpointer data)
     case HOST_NOT_VIABLE:
         g_assert_null(dev);
         g_assert_error(err, VMM_ERROR, VMM_ERR_VFIO_BACKEND);
-        g_assert_cmpstr(err->message, ==, "vfio: group 12 is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver.");
+        g_assert_cmpstr(err->message, ==, "hostdev0 (0000:01:00.0, IOMMU group 12): vfio: group 12 is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver.");
         /* refused before the disable and before any container */
         g_assert_null(strstr(fake.log->str, "/dev/vfio/vfio"));
         break;
     case HOST_API_VERSION:
         g_assert_null(dev);
         g_assert_error(err, VMM_ERROR, VMM_ERR_VFIO_BACKEND);
-        g_assert_cmpstr(err->message, ==, "vfio: supported vfio version: 0, reported version: 1");
+        g_assert_cmpstr(err->message, ==, "hostdev0 (0000:01:00.0, IOMMU group 12): vfio: supported vfio version: 0, reported version: 1");
         break;
     case HOST_TYPE1_ONLY:
         g_assert_no_error(err);
@@ -737,7 +737,7 @@ test_host(gconstpointer data)
     case HOST_NO_MODEL:
         g_assert_null(dev);
         g_assert_error(err, VMM_ERROR, VMM_ERR_VFIO_BACKEND);
-        g_assert_true(g_str_has_prefix(err->message, "vfio: No available IOMMU models"));
+        g_assert_true(g_str_has_prefix(err->message, "hostdev0 (0000:01:00.0, IOMMU group 12): vfio: No available IOMMU models"));
         break;
     }
     if (!dev) {
