@@ -436,8 +436,6 @@ test_vfio_multiple_devices(void)
 static void
 test_vfio_viommu(void)
 {
-    check_env env110_iommu_dirty = { .qemu_version = "11.0", .kvm_sync_mmu = 1,
-                                     .iommu_dirty = true };
     g_autoptr(JsonNode) v91 = check_file("intel-iommu-valid.xml", "9.1");
     g_autoptr(JsonNode) v110 = check_file("intel-iommu-valid.xml", "11.0");
     g_autoptr(JsonNode) dma_off = check_file_env("domains-newer", "intel-dma-translation-off.xml",
@@ -453,7 +451,6 @@ test_vfio_viommu(void)
                                                                    "blockers"), 1);
     g_assert_nonnull(strstr(json_object_get_string_member(b, "message"), "never merged"));
     g_assert_cmpuint(n_blockers(virtio, "vfio-viommu", NULL), ==, 1);
-    (void)env110_iommu_dirty;
 }
 
 /* 11.0: a device that uses IOMMU dirty tracking is not blocked by the vIOMMU. */
