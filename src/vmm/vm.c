@@ -36,6 +36,7 @@ struct vm {
     guint64 low_size;
     guint64 touch_start, touch_end, hole_start;
     guint64 transactions;
+    bool paused;                         /* vm__pause: vCPUs inhibited */
 };
 
 memslots *
@@ -167,6 +168,7 @@ vm__free(vm *v)
 {
     if (!v)
         return;
+    vm__resume(v);                       /* a paused VM holds the blocker */
     kvm_accel__free(v->kvm);
     soft_accel__free(v->soft);
     address_space__free(v->as);
@@ -293,6 +295,48 @@ vm__ram_hva(vm *v, guint64 gpa)
     return (guint8 *)v->ram->ram + (gpa - VM_RAM_BASE);
 }
 
+memory_region *
+vm__ram_region(vm *v)
+{
+    return v->ram;
+}
+
+memory_region *
+vm__boot_region(vm *v)
+{
+    return v->boot;
+}
+
+void
+vm__pause(vm *v)
+{
+    if (v->paused)
+        return;
+    accel_ioctl__inhibit_begin(vm__blocker(v));
+    v->paused = true;
+}
+
+void
+vm__resume(vm *v)
+{
+    if (!v->paused)
+        return;
+    v->paused = false;
+    accel_ioctl__inhibit_end(vm__blocker(v));
+}
+
+bool
+vm__started(vm *v)
+{
+    return v->vcpus != NULL;
+}
+
+bool
+vm__paused(vm *v)
+{
+    return v->paused;
+}
+
 void
 vm__balloon_range(vm *v, guint64 *start, guint64 *end)
 {
@@ -311,6 +355,7 @@ void
 vm__stop(vm *v, vm_result *r)
 {
     *r = (vm_result){ 0 };
+    vm__resume(v);
     if (!v->vcpus)
         return;
     vm__stop_vcpus(v, v->vcpus, r);

@@ -80,6 +80,19 @@ gboolean vm__start(vm *v, GError **error);
 void vm__stop(vm *v, vm_result *result);
 /* Host address of guest page @gpa in pc.ram, or NULL. */
 void *vm__ram_hva(vm *v, guint64 gpa);
+/* pc.ram and the boot region (guest program, guest_params, stacks): the
+ * RAM a migration carries. */
+memory_region *vm__ram_region(vm *v);
+memory_region *vm__boot_region(vm *v);
+/* pause_all_vcpus()/resume_all_vcpus(): hold every vCPU out of KVM_RUN
+ * (the accelerator's ioctl inhibitor) without ending the guest, which
+ * resumes where it was.  Pause and resume from the same thread; no
+ * memslot change that needs to inhibit may happen in between.  vm__stop
+ * resumes a paused VM first. */
+void vm__pause(vm *v);
+void vm__resume(vm *v);
+bool vm__started(vm *v);                 /* vm__start'ed, not yet stopped */
+bool vm__paused(vm *v);
 /* The pc.ram range the balloon may take pages from: below the end of low
  * RAM and above the RAM the guest program touches. */
 void vm__balloon_range(vm *v, guint64 *start, guint64 *end);

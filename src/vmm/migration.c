@@ -1,0 +1,1049 @@
+/*
+ * migration.c: precopy live migration of guest RAM, after QEMU's
+ * migration/ram.c (ram_save_setup, ram_save_iterate, ram_save_complete,
+ * migration_bitmap_sync, ram_load) and migration/migration.c's
+ * iteration loop (migration_iteration_run).  The stream format is in
+ * migration.h.
+ */
+#include "migration.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dmg_i18n.h"
+#include "memslots.h"
+
+#define MiB ((guint64)1024 * 1024)
+#define PAGE ((guint64)4096)
+#define MIG_BATCH_PAGES 256u             /* 1 MiB of data per PAGES record */
+#define MIG_HDR_LEN 8u                   /* {u32 type, u32 length} */
+#define MIG_BATCH_LEN 16u                /* {u32 region, u32 count, u64 offset} */
+#define MIG_REGION_LEN 16u               /* {u32 id, u32 0, u64 size} */
+#define MIG_SETUP_LEN 16u                /* {u32 page, u32 flags, u32 nr, u32 0} */
+#define MIG_ROUND_LEN 48u
+#define MIG_END_LEN 16u                  /* {u64 checksum, u64 pages} */
+#define MIG_MAX_REGIONS 8u
+#define MIG_FLAG_RETURN_PATH 1u          /* SETUP: the source waits for ACK */
+#define MIG_ROUND_FINAL 1u
+#define MIG_DEFAULT_DOWNTIME (8 * MiB)
+#define MIG_DEFAULT_ROUNDS 30u
+#define MIG_DEFAULT_TIMEOUT_MS 30000u
+#define BITMAP_WORDS(pages) (((pages) + 63) / 64)
+
+G_STATIC_ASSERT(sizeof(unsigned long) == 8);   /* memslots.c's bitmaps */
+G_STATIC_ASSERT(sizeof(MIGRATION_MAGIC) - 1 == 8);
+
+enum {
+    MIG_REC_SETUP = 1,
+    MIG_REC_PAGES,
+    MIG_REC_ZERO,
+    MIG_REC_ROUND,
+    MIG_REC_END,
+    MIG_REC_ACK,
+};
+
+enum {
+    MIG_REGION_BOOT,
+    MIG_REGION_RAM,
+    MIG_NR_REGIONS,
+};
+
+static const char *const mig_region_names[MIG_NR_REGIONS] = { "boot", "pc.ram" };
+
+/* ------------------------------------------------------------------ */
+/* Little-endian fields                                                */
+
+static void
+put32(guint8 *p, guint32 v)
+{
+    v = GUINT32_TO_LE(v);
+    memcpy(p, &v, 4);
+}
+
+static void
+put64(guint8 *p, guint64 v)
+{
+    v = GUINT64_TO_LE(v);
+    memcpy(p, &v, 8);
+}
+
+static guint32
+get32(const guint8 *p)
+{
+    guint32 v;
+
+    memcpy(&v, p, 4);
+    return GUINT32_FROM_LE(v);
+}
+
+static guint64
+get64(const guint8 *p)
+{
+    guint64 v;
+
+    memcpy(&v, p, 8);
+    return GUINT64_FROM_LE(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* The channel: a socket, pipe or file, never blocking past a timeout  */
+/* on a socket, never raising SIGPIPE.                                 */
+
+typedef struct mig_chan {
+    int fd;
+    bool sock;
+    guint timeout_ms;
+    guint64 bytes;                       /* moved so far */
+    const char *peer;                    /* "source" or "destination" */
+} mig_chan;
+
+static void
+mig_chan__init(mig_chan *c, int fd, guint timeout_ms, const char *peer)
+{
+    struct stat st;
+
+    c->fd = fd;
+    c->sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+    c->timeout_ms = timeout_ms ? timeout_ms : MIG_DEFAULT_TIMEOUT_MS;
+    c->bytes = 0;
+    c->peer = peer;
+}
+
+static gboolean
+mig_chan__wait(mig_chan *c, short events, GError **error)
+{
+    struct pollfd pfd = { .fd = c->fd, .events = events };
+    int r;
+
+    do
+        r = poll(&pfd, 1, (int)c->timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r > 0)
+        return TRUE;
+    if (r == 0)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                    events == POLLIN ? _("no data from the migration %s for %u ms (after %" PRIu64 " bytes)")
+                                     : _("the migration %s took no data for %u ms (after %" PRIu64 " bytes)"),
+                    c->peer, c->timeout_ms, c->bytes);
+    else
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    _("waiting for the migration %s failed: %s"), c->peer, g_strerror(errno));
+    return FALSE;
+}
+
+static gboolean
+mig_chan__errno(mig_chan *c, int err, bool writing, GError **error)
+{
+    if (err == EPIPE || err == ECONNRESET || err == ENOTCONN)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                    _("the migration %s went away after %" PRIu64 " bytes: %s"),
+                    c->peer, c->bytes, g_strerror(err));
+    else
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+                    writing ? _("writing the migration stream failed after %" PRIu64 " bytes: %s")
+                            : _("reading the migration stream failed after %" PRIu64 " bytes: %s"),
+                    c->bytes, g_strerror(err));
+    return FALSE;
+}
+
+/* MSG_NOSIGNAL on a socket; elsewhere SIGPIPE blocked in this thread
+ * around the write, and taken if the write raised it. */
+static gssize
+mig_chan__writev_once(mig_chan *c, struct iovec *iov, int n)
+{
+    static const struct timespec zero;
+    struct msghdr m = { .msg_iov = iov, .msg_iovlen = n };
+    sigset_t pipe_set, old;
+    gssize r;
+    int err;
+
+    if (c->sock)
+        return sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    r = writev(c->fd, iov, n);
+    err = errno;
+    if (r < 0 && err == EPIPE && !sigismember(&old, SIGPIPE))
+        sigtimedwait(&pipe_set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return r;
+}
+
+static gboolean
+mig_chan__writev(mig_chan *c, struct iovec *iov, int n, GError **error)
+{
+    while (n > 0) {
+        gssize r;
+
+        if (!mig_chan__wait(c, POLLOUT, error))
+            return FALSE;
+        r = mig_chan__writev_once(c, iov, n);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            continue;
+        if (r < 0)
+            return mig_chan__errno(c, errno, true, error);
+        c->bytes += r;
+        for (; n > 0 && (gsize)r >= iov->iov_len; iov++, n--)
+            r -= iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (guint8 *)iov->iov_base + r;
+            iov->iov_len -= r;
+        }
+    }
+    return TRUE;
+}
+
+/* 1: @len bytes read; 0: end of stream before the first byte, when
+ * @eof_ok; -1: error (a stream ending inside @what is truncated). */
+static int
+mig_chan__read(mig_chan *c, void *buf, gsize len, const char *what, bool eof_ok,
+               GError **error)
+{
+    gsize got = 0;
+
+    while (got < len) {
+        gssize r;
+
+        if (!mig_chan__wait(c, POLLIN, error))
+            return -1;
+        r = c->sock ? recv(c->fd, (guint8 *)buf + got, len - got, MSG_DONTWAIT)
+                    : read(c->fd, (guint8 *)buf + got, len - got);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            continue;
+        if (r < 0) {
+            mig_chan__errno(c, errno, false, error);
+            return -1;
+        }
+        if (r == 0 && got == 0 && eof_ok)
+            return 0;
+        if (r == 0) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                        _("migration stream ended after %" PRIu64 " bytes in the middle of %s"),
+                        c->bytes, what);
+            return -1;
+        }
+        got += r;
+        c->bytes += r;
+    }
+    return 1;
+}
+
+static gboolean
+mig_chan__read_all(mig_chan *c, void *buf, gsize len, const char *what, GError **error)
+{
+    return mig_chan__read(c, buf, len, what, false, error) == 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* RAM                                                                 */
+
+static void
+mig_regions(vm *v, memory_region **regions)
+{
+    regions[MIG_REGION_BOOT] = vm__boot_region(v);
+    regions[MIG_REGION_RAM] = vm__ram_region(v);
+}
+
+/* buffer_is_zero() */
+static bool
+mig_page_is_zero(const guint8 *page)
+{
+    const guint64 *w = (const guint64 *)page;
+    guint64 acc = 0;
+
+    for (guint i = 0; i < PAGE / 8; i++)
+        acc |= w[i];
+    return acc == 0;
+}
+
+/* splitmix64's finalizer: each word mixed with its position. */
+static guint64
+mig_mix(guint64 x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The hash of page @index of region @id: its words weighted by position,
+ * mixed with where it is.  A zero page needs no reading (@page NULL). */
+static guint64
+mig_page_hash(guint id, guint64 index, const guint8 *page)
+{
+    const guint64 *w = (const guint64 *)page;
+    guint64 acc = 0;
+
+    for (guint i = 0; page && i < PAGE / 8; i++)
+        acc += w[i] * (0x9e3779b97f4a7c15ULL + 2 * i);
+    return mig_mix(acc ^ mig_mix(index << 4 | id));
+}
+
+/* What END carries: the sum of every page's hash.  Both sides keep one
+ * hash per page, updated as each page is sent or received, so the sum is
+ * ready at switch-over without reading all RAM in the downtime.  The
+ * last time a page is sent it holds what the source ends with: a page
+ * written after it was read is dirty, and goes again. */
+typedef struct mig_hashes {
+    guint64 *page[MIG_NR_REGIONS];
+} mig_hashes;
+
+static void
+mig_hashes__init(mig_hashes *h, memory_region **regions)
+{
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        h->page[i] = g_new0(guint64, regions[i]->size / PAGE);
+}
+
+static void
+mig_hashes__free(mig_hashes *h)
+{
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        g_clear_pointer(&h->page[i], g_free);
+}
+
+/* Pages [first, first + count) of region @id as they are in @base now. */
+static void
+mig_hashes__update(mig_hashes *h, guint id, const guint8 *base, guint64 first,
+                   guint32 count, bool zero)
+{
+    for (guint64 p = first; p < first + count; p++)
+        h->page[id][p] = mig_page_hash(id, p, zero ? NULL : base + p * PAGE);
+}
+
+static guint64
+mig_hashes__sum(const mig_hashes *h, memory_region **regions)
+{
+    guint64 sum = 0;
+
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        for (guint64 p = 0; p < regions[i]->size / PAGE; p++)
+            sum += h->page[i][p];
+    return sum;
+}
+
+guint64
+migration__ram_checksum(vm *v)
+{
+    memory_region *regions[MIG_NR_REGIONS];
+    guint64 sum = 0;
+
+    mig_regions(v, regions);
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        for (guint64 p = 0; p < regions[i]->size / PAGE; p++)
+            sum += mig_page_hash(i, p, (const guint8 *)regions[i]->ram + p * PAGE);
+    return sum;
+}
+
+/* Index of the first bit at or after @from that is @set, or @n. */
+static guint64
+mig_bitmap_next(const unsigned long *bm, guint64 n, guint64 from, bool set)
+{
+    while (from < n) {
+        unsigned long w = (bm[from / 64] ^ (set ? 0 : ~0UL)) & (~0UL << (from % 64));
+
+        if (w)
+            return MIN(n, from / 64 * 64 + (guint64)__builtin_ctzl(w));
+        from = (from / 64 + 1) * 64;
+    }
+    return n;
+}
+
+static void
+mig_bitmap_fill(unsigned long *bm, guint64 n)
+{
+    memset(bm, 0, BITMAP_WORDS(n) * sizeof(*bm));
+    for (guint64 p = 0; p < n; p++)
+        bm[p / 64] |= 1UL << (p % 64);
+}
+
+/* ------------------------------------------------------------------ */
+/* Source                                                              */
+
+typedef struct mig_send {
+    vm *v;
+    mig_chan ch;
+    migration_params p;
+    memory_region *regions[MIG_NR_REGIONS];
+    unsigned long *dirty;                /* pc.ram pages to send */
+    mig_hashes hashes;                   /* of the pages as last sent */
+    guint64 ram_pages;
+    bool log_was_on;
+    bool paused;
+    migration_stats *st;
+    migration_round_stats round;         /* the one being sent */
+    guint64 round_start_bytes;
+    gint64 round_start_us;
+} mig_send;
+
+static gboolean
+mig_send__record(mig_send *s, guint32 type, const guint8 *payload, guint32 len,
+                 const void *data, gsize data_len, GError **error)
+{
+    guint8 hdr[MIG_HDR_LEN];
+    struct iovec iov[3] = {
+        { hdr, sizeof(hdr) },
+        { (void *)payload, len },
+        { (void *)data, data_len },
+    };
+
+    put32(hdr, type);
+    put32(hdr + 4, len + (guint32)data_len);
+    return mig_chan__writev(&s->ch, iov, data_len ? 3 : 2, error);
+}
+
+/* save_zero_page() / ram_save_page(): one batch, data straight from RAM. */
+static gboolean
+mig_send__batch(mig_send *s, guint region, guint64 first, guint32 count, bool zero,
+                GError **error)
+{
+    guint8 b[MIG_BATCH_LEN];
+    const guint8 *data = (const guint8 *)s->regions[region]->ram + first * PAGE;
+
+    put32(b, region);
+    put32(b + 4, count);
+    put64(b + 8, first * PAGE);
+    mig_hashes__update(&s->hashes, region, s->regions[region]->ram, first, count, zero);
+    if (zero)
+        s->round.zero_pages += count;
+    else
+        s->round.pages += count;
+    return mig_send__record(s, zero ? MIG_REC_ZERO : MIG_REC_PAGES, b, sizeof(b),
+                            zero ? NULL : data, zero ? 0 : count * PAGE, error);
+}
+
+/* A run of pages: zero ones and the others in separate batches.  A page
+ * the guest writes while it is read is dirty again: the next round, or
+ * the final one with the vCPUs paused, sends it again. */
+static gboolean
+mig_send__run(mig_send *s, guint region, guint64 first, guint64 count, GError **error)
+{
+    const guint8 *base = s->regions[region]->ram;
+
+    while (count) {
+        bool zero = mig_page_is_zero(base + first * PAGE);
+        guint32 n = 1;
+
+        while (n < count && n < MIG_BATCH_PAGES &&
+               mig_page_is_zero(base + (first + n) * PAGE) == zero)
+            n++;
+        if (!mig_send__batch(s, region, first, n, zero, error))
+            return FALSE;
+        first += n;
+        count -= n;
+    }
+    return TRUE;
+}
+
+/* ram_find_and_save_block(): every run of dirty pages of pc.ram. */
+static gboolean
+mig_send__dirty(mig_send *s, GError **error)
+{
+    guint64 p = 0;
+
+    while ((p = mig_bitmap_next(s->dirty, s->ram_pages, p, true)) < s->ram_pages) {
+        guint64 end = mig_bitmap_next(s->dirty, s->ram_pages, p, false);
+
+        if (!mig_send__run(s, MIG_REGION_RAM, p, end - p, error))
+            return FALSE;
+        p = end;
+    }
+    memset(s->dirty, 0, BITMAP_WORDS(s->ram_pages) * sizeof(*s->dirty));
+    return TRUE;
+}
+
+/* kvm_slot_get_dirty_log() for one slot of pc.ram, into @out. */
+static gboolean
+mig_slot_harvest(memslots *ms, memslot *slot, unsigned long *out, GError **error)
+{
+    guint64 pages = slot->memory_size / PAGE, first = slot->offset / PAGE, p = 0;
+
+    memset(slot->dirty_bmap, 0, BITMAP_WORDS(pages) * sizeof(unsigned long));
+    if (ms->backend.get_dirty_log(ms->backend.opaque, slot, error) < 0)
+        return FALSE;
+    while ((p = mig_bitmap_next(slot->dirty_bmap, pages, p, true)) < pages) {
+        out[(first + p) / 64] |= 1UL << ((first + p) % 64);
+        p++;
+    }
+    return TRUE;
+}
+
+/* migration_bitmap_sync(): what KVM logged for every slot of pc.ram, and
+ * what slots deleted meanwhile left in the region's bitmap (memslots.c
+ * harvests a slot before it goes), into s->dirty.  The memslot layer's
+ * own sync counts and clears, so this one reads the slots itself. */
+static gboolean
+mig_send__sync(mig_send *s, guint64 *dirty, GError **error)
+{
+    memslots *ms = vm__memslots(s->v);
+    memory_region *mr = s->regions[MIG_REGION_RAM];
+
+    for (guint i = 0; i < ms->slots->len; i++) {
+        memslot *slot = &g_array_index(ms->slots, memslot, i);
+
+        if (slot->used && slot->mr == mr && slot->dirty_bmap &&
+            !mig_slot_harvest(ms, slot, s->dirty, error))
+            return FALSE;
+    }
+    *dirty = 0;
+    for (guint64 w = 0; w < BITMAP_WORDS(s->ram_pages); w++) {
+        if (mr->dirty_bitmap) {
+            s->dirty[w] |= mr->dirty_bitmap[w];
+            mr->dirty_bitmap[w] = 0;
+        }
+        *dirty += __builtin_popcountl(s->dirty[w]);
+    }
+    return TRUE;
+}
+
+static gboolean
+mig_send__setup_record(mig_send *s, GError **error)
+{
+    guint8 b[MIG_SETUP_LEN + MIG_NR_REGIONS * MIG_REGION_LEN] = { 0 };
+    struct iovec magic = { (void *)MIGRATION_MAGIC, 8 };
+
+    put32(b, PAGE);
+    put32(b + 4, s->p.return_path ? MIG_FLAG_RETURN_PATH : 0);
+    put32(b + 8, MIG_NR_REGIONS);
+    for (guint i = 0; i < MIG_NR_REGIONS; i++) {
+        put32(b + MIG_SETUP_LEN + i * MIG_REGION_LEN, i);
+        put64(b + MIG_SETUP_LEN + i * MIG_REGION_LEN + 8, s->regions[i]->size);
+    }
+    return mig_chan__writev(&s->ch, &magic, 1, error) &&
+           mig_send__record(s, MIG_REC_SETUP, b, sizeof(b), NULL, 0, error);
+}
+
+/* ram_save_setup(): dirty logging on, the log so far dropped (round 0
+ * sends everything).  An accelerator without a dirty log (the software
+ * one) leaves no live rounds: everything goes in stop-and-copy. */
+static gboolean
+mig_send__setup(mig_send *s, GError **error)
+{
+    memslots *ms = vm__memslots(s->v);
+    guint64 errors = ms->stats.errors, dirty;
+    GError *err = NULL;
+
+    s->log_was_on = s->regions[MIG_REGION_RAM]->log_dirty;
+    memory_region__set_log(s->regions[MIG_REGION_RAM], true);
+    if (ms->stats.errors != errors) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    _("turning on dirty logging for pc.ram failed: %s"),
+                    ms->first_error ? ms->first_error->message : _("unknown error"));
+        return FALSE;
+    }
+    s->st->dirty_log = mig_send__sync(s, &dirty, &err);
+    if (!s->st->dirty_log && !g_error_matches(err, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED)) {
+        g_propagate_error(error, err);
+        return FALSE;
+    }
+    g_clear_error(&err);
+    return mig_send__setup_record(s, error);
+}
+
+static void
+mig_send__round_begin(mig_send *s, bool final)
+{
+    s->round = (migration_round_stats){ .round = s->st->rounds, .final = final };
+    s->round_start_bytes = s->ch.bytes;
+    s->round_start_us = g_get_monotonic_time();
+}
+
+/* The ROUND marker, the figures, the progress callback. */
+static gboolean
+mig_send__round_end(mig_send *s, guint64 dirty_left, GError **error)
+{
+    migration_round_stats *r = &s->round;
+    guint8 b[MIG_ROUND_LEN];
+
+    r->dirty_left = dirty_left;
+    r->usec = MAX(1, g_get_monotonic_time() - s->round_start_us);
+    put32(b, r->round);
+    put32(b + 4, r->final ? MIG_ROUND_FINAL : 0);
+    put64(b + 8, r->pages);
+    put64(b + 16, r->zero_pages);
+    put64(b + 24, r->dirty_left);
+    put64(b + 32, s->ch.bytes - s->round_start_bytes);
+    put64(b + 40, r->usec);
+    if (!mig_send__record(s, MIG_REC_ROUND, b, sizeof(b), NULL, 0, error))
+        return FALSE;
+    r->bytes = s->ch.bytes - s->round_start_bytes;
+    r->mb_per_s = (double)r->bytes / (double)r->usec;
+    s->st->rounds++;
+    s->st->pages += r->pages;
+    s->st->zero_pages += r->zero_pages;
+    if (s->p.progress)
+        s->p.progress(r, s->p.opaque);
+    return TRUE;
+}
+
+/* ram_save_iterate() + migration_iteration_run(): round 0 sends every
+ * page, each next one what the guest dirtied during the previous one,
+ * until that fits the downtime target or the rounds run out. */
+static gboolean
+mig_send__iterate(mig_send *s, GError **error)
+{
+    guint64 dirty = s->ram_pages;
+
+    if (!s->st->dirty_log)
+        return TRUE;
+    mig_bitmap_fill(s->dirty, s->ram_pages);
+    while (dirty * PAGE > s->p.downtime_bytes && s->st->rounds < s->p.max_rounds) {
+        mig_send__round_begin(s, false);
+        if (!mig_send__dirty(s, error) || !mig_send__sync(s, &dirty, error) ||
+            !mig_send__round_end(s, dirty, error))
+            return FALSE;
+    }
+    s->st->converged = dirty * PAGE <= s->p.downtime_bytes;
+    if (s->round.bytes)
+        s->st->expected_downtime_usec = dirty * PAGE * s->round.usec / s->round.bytes;
+    return TRUE;
+}
+
+static gboolean
+mig_send__wait_ack(mig_send *s, GError **error)
+{
+    guint8 b[MIG_HDR_LEN + MIG_END_LEN];
+    GError *err = NULL;
+    int r = mig_chan__read(&s->ch, b, sizeof(b), _("the destination's acknowledgement"),
+                           true, &err);
+
+    if (r == 0 || g_error_matches(err, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) ||
+        g_error_matches(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)) {
+        g_clear_error(&err);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                    _("the migration destination closed the connection without acknowledging the migration"));
+        return FALSE;
+    }
+    if (r < 0) {
+        g_propagate_error(error, err);
+        return FALSE;
+    }
+    if (get32(b) != MIG_REC_ACK || get32(b + 4) != MIG_END_LEN || get64(b + 16) != 0 ||
+        get64(b + 8) != s->st->checksum) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("the migration destination did not acknowledge RAM checksum 0x%016" PRIx64 " (record type %u, checksum 0x%016" PRIx64 ")"),
+                    s->st->checksum, get32(b), get64(b + 8));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ram_save_complete(): vCPUs paused, the last dirty pages and the boot
+ * region (guest_params, stacks), then END with the checksum of it all. */
+static gboolean
+mig_send__complete(mig_send *s, GError **error)
+{
+    gint64 t0 = g_get_monotonic_time();
+    guint64 dirty;
+    guint8 b[MIG_END_LEN];
+
+    vm__pause(s->v);
+    s->paused = true;
+    mig_send__round_begin(s, true);
+    if (!s->st->dirty_log)
+        mig_bitmap_fill(s->dirty, s->ram_pages);
+    else if (!mig_send__sync(s, &dirty, error))
+        return FALSE;
+    if (!mig_send__dirty(s, error) ||
+        !mig_send__run(s, MIG_REGION_BOOT, 0, s->regions[MIG_REGION_BOOT]->size / PAGE, error) ||
+        !mig_send__round_end(s, 0, error))
+        return FALSE;
+    s->st->checksum = mig_hashes__sum(&s->hashes, s->regions);
+    put64(b, s->st->checksum);
+    put64(b + 8, s->st->pages + s->st->zero_pages);
+    if (!mig_send__record(s, MIG_REC_END, b, sizeof(b), NULL, 0, error) ||
+        (s->p.return_path && !mig_send__wait_ack(s, error)))
+        return FALSE;
+    s->st->downtime_usec = g_get_monotonic_time() - t0;
+    return TRUE;
+}
+
+/* migrate_fd_error() + migration_iteration_finish(): the guest goes on
+ * on the source. */
+static void
+mig_send__fail(mig_send *s, GError **error)
+{
+    bool running = vm__started(s->v);
+
+    if (s->paused)
+        vm__resume(s->v);
+    s->paused = false;
+    g_prefix_error(error, running ? _("migration failed in round %u after %" PRIu64 " bytes; the guest keeps running on the source: ")
+                                  : _("migration failed in round %u after %" PRIu64 " bytes; the source is unchanged: "),
+                   s->round.round, s->ch.bytes);
+}
+
+gboolean
+migration__send(vm *src, int fd, const migration_params *p, migration_stats *out,
+                GError **error)
+{
+    migration_stats st = { 0 };
+    mig_send s = { .v = src, .st = &st };
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok;
+
+    if (p)
+        s.p = *p;
+    s.p.downtime_bytes = s.p.downtime_bytes ? s.p.downtime_bytes : MIG_DEFAULT_DOWNTIME;
+    s.p.max_rounds = s.p.max_rounds ? s.p.max_rounds : MIG_DEFAULT_ROUNDS;
+    mig_chan__init(&s.ch, fd, s.p.timeout_ms, _("destination"));
+    mig_regions(src, s.regions);
+    s.ram_pages = s.regions[MIG_REGION_RAM]->size / PAGE;
+    s.dirty = g_new0(unsigned long, BITMAP_WORDS(s.ram_pages));
+    mig_hashes__init(&s.hashes, s.regions);
+    ok = mig_send__setup(&s, error) && mig_send__iterate(&s, error) &&
+         mig_send__complete(&s, error);
+    if (!ok)
+        mig_send__fail(&s, error);
+    if (!s.log_was_on)
+        memory_region__set_log(s.regions[MIG_REGION_RAM], false);
+    g_free(s.dirty);
+    mig_hashes__free(&s.hashes);
+    st.bytes = s.ch.bytes;
+    st.usec = g_get_monotonic_time() - t0;
+    if (out)
+        *out = st;
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Destination                                                         */
+
+typedef struct mig_recv {
+    vm *v;
+    mig_chan ch;
+    memory_region *regions[MIG_NR_REGIONS];
+    mig_hashes hashes;                   /* of the pages as received */
+    migration_stats *st;
+    guint32 flags;
+    bool final_seen;
+    guint64 rec_start;                   /* stream offset of the record */
+} mig_recv;
+
+static gboolean
+mig_recv__invalid(mig_recv *r, GError **error, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static gboolean
+mig_recv__invalid(mig_recv *r, GError **error, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                _("migration stream: %s (record at byte %" PRIu64 ")"), msg, r->rec_start);
+    return FALSE;
+}
+
+static char *
+mig_escape(const guint8 *b, gsize n)
+{
+    GString *s = g_string_new(NULL);
+
+    for (gsize i = 0; i < n; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\')
+            g_string_append_c(s, b[i]);
+        else
+            g_string_append_printf(s, "\\x%02x", b[i]);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static gboolean
+mig_recv__magic(mig_recv *r, GError **error)
+{
+    guint8 m[8];
+    g_autofree char *seen = NULL;
+
+    if (!mig_chan__read_all(&r->ch, m, sizeof(m), _("the magic"), error))
+        return FALSE;
+    if (!memcmp(m, MIGRATION_MAGIC, sizeof(m)))
+        return TRUE;
+    if (!memcmp(m, MIGRATION_MAGIC, 6) && g_ascii_isdigit(m[6]) && m[7] == '\n') {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                    _("migration stream of version %c; this VMM reads version 1"), m[6]);
+        return FALSE;
+    }
+    seen = mig_escape(m, sizeof(m));
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                _("not a dmaguard migration stream (bad magic \"%s\")"), seen);
+    return FALSE;
+}
+
+static char *
+mig_size(guint64 bytes)
+{
+    return bytes % MiB ? g_strdup_printf(_("%" PRIu64 " bytes"), bytes)
+                       : g_strdup_printf(_("%" PRIu64 " MiB"), bytes / MiB);
+}
+
+/* One region of SETUP: known, once, of the destination's size. */
+static gboolean
+mig_recv__region(mig_recv *r, const guint8 *b, guint *seen, GError **error)
+{
+    guint32 id = get32(b);
+    guint64 size = get64(b + 8);
+    g_autofree char *theirs = NULL, *ours = NULL;
+
+    if (id >= MIG_NR_REGIONS)
+        return mig_recv__invalid(r, error, _("the source has RAM region %u, the destination does not"), id);
+    if (*seen & (1u << id))
+        return mig_recv__invalid(r, error, _("RAM region %s listed twice"), mig_region_names[id]);
+    *seen |= 1u << id;
+    if (size == r->regions[id]->size)
+        return TRUE;
+    theirs = mig_size(size);
+    ours = mig_size(r->regions[id]->size);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                _("the migration source's %s is %s, the destination's %s: both VMs need the same memory size"),
+                mig_region_names[id], theirs, ours);
+    return FALSE;
+}
+
+/* qemu_loadvm_state_header() + RAM_SAVE_FLAG_MEM_SIZE */
+static gboolean
+mig_recv__setup(mig_recv *r, GError **error)
+{
+    guint8 hdr[MIG_HDR_LEN], b[MIG_SETUP_LEN + MIG_MAX_REGIONS * MIG_REGION_LEN];
+    guint32 len, nr;
+    guint seen = 0;
+
+    r->rec_start = r->ch.bytes;
+    if (!mig_chan__read_all(&r->ch, hdr, sizeof(hdr), _("the setup record"), error))
+        return FALSE;
+    len = get32(hdr + 4);
+    if (get32(hdr) != MIG_REC_SETUP)
+        return mig_recv__invalid(r, error, _("the first record is of type %u, not setup"), get32(hdr));
+    if (len < MIG_SETUP_LEN || len > sizeof(b) || (len - MIG_SETUP_LEN) % MIG_REGION_LEN)
+        return mig_recv__invalid(r, error, _("setup record of %u bytes"), len);
+    if (!mig_chan__read_all(&r->ch, b, len, _("the setup record"), error))
+        return FALSE;
+    nr = get32(b + 8);
+    if (get32(b) != PAGE)
+        return mig_recv__invalid(r, error, _("the source uses %u-byte pages, the destination 4096"), get32(b));
+    if (nr != (len - MIG_SETUP_LEN) / MIG_REGION_LEN)
+        return mig_recv__invalid(r, error, _("setup record of %u bytes lists %u regions"), len, nr);
+    r->flags = get32(b + 4);
+    for (guint i = 0; i < nr; i++)
+        if (!mig_recv__region(r, b + MIG_SETUP_LEN + i * MIG_REGION_LEN, &seen, error))
+            return FALSE;
+    if (seen != (1u << MIG_NR_REGIONS) - 1)
+        return mig_recv__invalid(r, error, _("the source sends no %s"),
+                                 mig_region_names[seen & 1 ? MIG_REGION_RAM : MIG_REGION_BOOT]);
+    return TRUE;
+}
+
+/* ram_handle_zero(): only pages that are not zero yet are written. */
+static void
+mig_recv__zero(guint8 *hva, guint32 count)
+{
+    for (guint32 i = 0; i < count; i++, hva += PAGE)
+        if (!mig_page_is_zero(hva))
+            memset(hva, 0, PAGE);
+}
+
+static gboolean
+mig_recv__batch_check(mig_recv *r, guint32 type, guint32 len, guint32 region,
+                      guint32 count, guint64 offset, GError **error)
+{
+    guint64 size;
+
+    if (region >= MIG_NR_REGIONS)
+        return mig_recv__invalid(r, error, _("page batch for RAM region %u, which does not exist"), region);
+    size = r->regions[region]->size;
+    if (!count || offset % PAGE)
+        return mig_recv__invalid(r, error, _("page batch of %u pages at offset 0x%" PRIx64), count, offset);
+    if (type == MIG_REC_PAGES &&
+        (count > MIG_BATCH_PAGES || len != MIG_BATCH_LEN + count * PAGE))
+        return mig_recv__invalid(r, error, _("page batch of %u pages in a record of %u bytes"), count, len);
+    if (offset >= size || count > (size - offset) / PAGE)
+        return mig_recv__invalid(r, error, _("page 0x%" PRIx64 " of %s is outside the destination's %" PRIu64 " MiB of %s"),
+                                 MAX(offset, size), mig_region_names[region], size / MiB,
+                                 region == MIG_REGION_RAM ? _("RAM") : _("boot memory"));
+    return TRUE;
+}
+
+/* ram_load_precopy(): RAM_SAVE_FLAG_PAGE and RAM_SAVE_FLAG_ZERO; the
+ * data goes straight into the destination's RAM. */
+static gboolean
+mig_recv__pages(mig_recv *r, guint32 type, guint32 len, GError **error)
+{
+    guint8 b[MIG_BATCH_LEN];
+    guint32 region, count;
+    guint64 offset;
+    guint8 *hva;
+
+    if (len < MIG_BATCH_LEN || (type == MIG_REC_ZERO && len != MIG_BATCH_LEN))
+        return mig_recv__invalid(r, error, _("page batch record of %u bytes"), len);
+    if (!mig_chan__read_all(&r->ch, b, sizeof(b), _("a page batch"), error))
+        return FALSE;
+    region = get32(b);
+    count = get32(b + 4);
+    offset = get64(b + 8);
+    if (!mig_recv__batch_check(r, type, len, region, count, offset, error))
+        return FALSE;
+    hva = (guint8 *)r->regions[region]->ram + offset;
+    if (type == MIG_REC_ZERO) {
+        mig_recv__zero(hva, count);
+        r->st->zero_pages += count;
+    } else if (mig_chan__read_all(&r->ch, hva, count * PAGE, _("a page batch"), error)) {
+        r->st->pages += count;
+    } else {
+        return FALSE;
+    }
+    mig_hashes__update(&r->hashes, region, r->regions[region]->ram, offset / PAGE, count,
+                       type == MIG_REC_ZERO);
+    return TRUE;
+}
+
+static gboolean
+mig_recv__round(mig_recv *r, guint32 len, GError **error)
+{
+    guint8 b[MIG_ROUND_LEN];
+
+    if (len != MIG_ROUND_LEN)
+        return mig_recv__invalid(r, error, _("round record of %u bytes"), len);
+    if (!mig_chan__read_all(&r->ch, b, sizeof(b), _("a round record"), error))
+        return FALSE;
+    if (get32(b) != r->st->rounds)
+        return mig_recv__invalid(r, error, _("round %u where round %u was due"), get32(b), r->st->rounds);
+    if (r->final_seen)
+        return mig_recv__invalid(r, error, _("round %u after the final one"), get32(b));
+    r->final_seen = get32(b + 4) & MIG_ROUND_FINAL;
+    r->st->rounds++;
+    return TRUE;
+}
+
+static gboolean
+mig_recv__end(mig_recv *r, guint32 len, GError **error)
+{
+    guint8 b[MIG_END_LEN];
+    guint64 pages;
+
+    if (len != MIG_END_LEN)
+        return mig_recv__invalid(r, error, _("end record of %u bytes"), len);
+    if (!mig_chan__read_all(&r->ch, b, sizeof(b), _("the end record"), error))
+        return FALSE;
+    if (!r->final_seen)
+        return mig_recv__invalid(r, error, _("end record before the stop-and-copy round"));
+    pages = get64(b + 8);
+    if (pages != r->st->pages + r->st->zero_pages)
+        return mig_recv__invalid(r, error, _("the end record counts %" PRIu64 " pages, the stream carried %" PRIu64),
+                                 pages, r->st->pages + r->st->zero_pages);
+    r->st->checksum = mig_hashes__sum(&r->hashes, r->regions);
+    if (r->st->checksum != get64(b)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("RAM checksum mismatch after migration: the source has 0x%016" PRIx64 ", the destination 0x%016" PRIx64),
+                    get64(b), r->st->checksum);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* qemu_loadvm_state_main(): records until END. */
+static gboolean
+mig_recv__records(mig_recv *r, GError **error)
+{
+    for (;;) {
+        guint8 hdr[MIG_HDR_LEN];
+        gboolean ok;
+        int got;
+
+        r->rec_start = r->ch.bytes;
+        got = mig_chan__read(&r->ch, hdr, sizeof(hdr), _("a record header"), true, error);
+        if (got < 0)
+            return FALSE;
+        if (got == 0) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                        _("migration stream ended after %" PRIu64 " bytes without its end record (rounds completed: %u)"),
+                        r->ch.bytes, r->st->rounds);
+            return FALSE;
+        }
+        switch (get32(hdr)) {
+        case MIG_REC_PAGES:
+        case MIG_REC_ZERO:
+            ok = mig_recv__pages(r, get32(hdr), get32(hdr + 4), error);
+            break;
+        case MIG_REC_ROUND:
+            ok = mig_recv__round(r, get32(hdr + 4), error);
+            break;
+        case MIG_REC_END:
+            return mig_recv__end(r, get32(hdr + 4), error);
+        default:
+            ok = mig_recv__invalid(r, error, _("unexpected record type %u"), get32(hdr));
+            break;
+        }
+        if (!ok)
+            return FALSE;
+    }
+}
+
+/* The return path: the checksum the destination found. */
+static gboolean
+mig_recv__ack(mig_recv *r, GError **error)
+{
+    guint8 b[MIG_HDR_LEN + MIG_END_LEN] = { 0 };
+    struct iovec iov = { b, sizeof(b) };
+
+    if (!(r->flags & MIG_FLAG_RETURN_PATH))
+        return TRUE;
+    put32(b, MIG_REC_ACK);
+    put32(b + 4, MIG_END_LEN);
+    put64(b + 8, r->st->checksum);
+    r->ch.peer = _("source");
+    return mig_chan__writev(&r->ch, &iov, 1, error);
+}
+
+static gboolean
+mig_recv__start(vm *dst, GError **error)
+{
+    vm_result res;
+
+    if (vm__start(dst, error))
+        return TRUE;
+    vm__stop(dst, &res);
+    g_prefix_error(error, _("starting the guest on the migration destination failed: "));
+    return FALSE;
+}
+
+gboolean
+migration__receive(vm *dst, int fd, const migration_params *p, migration_stats *out,
+                   GError **error)
+{
+    migration_stats st = { 0 };
+    mig_recv r = { .v = dst, .st = &st };
+    gint64 t0 = g_get_monotonic_time();
+    gboolean ok;
+
+    if (vm__started(dst)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                    _("the migration destination is running; it must be stopped to receive a guest"));
+        return FALSE;
+    }
+    mig_chan__init(&r.ch, fd, p ? p->timeout_ms : 0, _("source"));
+    mig_regions(dst, r.regions);
+    mig_hashes__init(&r.hashes, r.regions);
+    ok = mig_recv__magic(&r, error) && mig_recv__setup(&r, error) &&
+         mig_recv__records(&r, error) && mig_recv__ack(&r, error) &&
+         (!p || !p->autostart || mig_recv__start(dst, error));
+    mig_hashes__free(&r.hashes);
+    st.bytes = r.ch.bytes;
+    st.usec = g_get_monotonic_time() - t0;
+    if (out)
+        *out = st;
+    return ok;
+}

@@ -1,0 +1,904 @@
+/*
+ * test-migration.c: precopy migration of a running guest's RAM between
+ * two VMs of this process over a socketpair (src/vmm/migration.c).
+ *
+ * The guest program writes every page of its range each pass.  On KVM
+ * the migration is live: dirty logging, iterative rounds, stop-and-copy.
+ * The software accelerator has no dirty log, so there it is a
+ * stop-and-copy of everything in one round; the /migration/soft/ cases
+ * run everywhere, the /migration/kvm/ ones skip without /dev/kvm, and
+ * the bad-peer cases use KVM when it is there and the software
+ * accelerator otherwise.
+ */
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migration.h"
+#include "vm.h"
+
+#define MiB (1024ULL * 1024)
+#define PAGE 4096ULL
+
+static bool
+kvm_usable(void)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+static vm_accel
+best_accel(void)
+{
+    return kvm_usable() ? VM_ACCEL_KVM : VM_ACCEL_SOFT;
+}
+
+static vm *
+new_vm(vm_accel accel, guint64 ram_mib)
+{
+    vm_config cfg = { .accel = accel, .atomic = true, .nr_vcpus = 2,
+                      .ram_size = ram_mib * MiB };
+    g_autoptr(GError) err = NULL;
+    vm *v = vm__new(&cfg, &err);
+
+    g_assert_no_error(err);
+    return v;
+}
+
+static guest_params *
+params_of(vm *v, unsigned id)
+{
+    return guest_params__get(vm__boot_region(v)->ram, id);
+}
+
+/* Until every vCPU of @v has reported @passes more passes. */
+static void
+wait_passes(vm *v, guint32 passes)
+{
+    guint32 want[2] = { params_of(v, 0)->pass + passes, params_of(v, 1)->pass + passes };
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+
+    while (params_of(v, 0)->pass < want[0] || params_of(v, 1)->pass < want[1]) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(2000);
+    }
+}
+
+static vm *
+running_vm(vm_accel accel, guint64 ram_mib)
+{
+    g_autoptr(GError) err = NULL;
+    vm *v = new_vm(accel, ram_mib);
+
+    g_assert_true(vm__start(v, &err));
+    g_assert_no_error(err);
+    wait_passes(v, 2);
+    return v;
+}
+
+/* The source after a failed migration: running, not logging, its guest
+ * going on with every page it checks intact. */
+static void
+assert_source_runs(vm *src)
+{
+    vm_result r;
+
+    g_assert_true(vm__started(src));
+    g_assert_false(vm__paused(src));
+    g_assert_false(vm__ram_region(src)->log_dirty);
+    wait_passes(src, 2);
+    vm__stop(src, &r);
+    g_assert_cmpuint(r.passes, >, 0);
+    g_assert_cmpuint(r.guest_errors, ==, 0);
+    g_assert_true(r.checksum_ok);
+}
+
+/* ------------------------------------------------------------------ */
+/* A receiver thread; it closes its end when done, as a process would.  */
+
+typedef struct receiver {
+    GThread *thread;
+    vm *dst;
+    int fd;
+    migration_params p;
+    migration_stats st;
+    GError *err;
+    gboolean ok;
+} receiver;
+
+static gpointer
+receiver_main(gpointer data)
+{
+    receiver *rx = data;
+
+    rx->ok = migration__receive(rx->dst, rx->fd, &rx->p, &rx->st, &rx->err);
+    close(rx->fd);
+    return NULL;
+}
+
+static receiver *
+receiver_start(vm *dst, int fd)
+{
+    receiver *rx = g_new0(receiver, 1);
+
+    rx->dst = dst;
+    rx->fd = fd;
+    rx->p.timeout_ms = 20000;
+    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
+    return rx;
+}
+
+static void
+receiver_join(receiver *rx)
+{
+    g_thread_join(rx->thread);
+}
+
+static void
+receiver_free(receiver *rx)
+{
+    g_clear_error(&rx->err);
+    g_free(rx);
+}
+
+static void
+socket_pair(int sv[2])
+{
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+}
+
+static void
+log_round(const migration_round_stats *r, void *opaque)
+{
+    GArray *rounds = opaque;
+
+    g_array_append_val(rounds, *r);
+    g_test_message("round %u%s: %" G_GUINT64_FORMAT " pages + %" G_GUINT64_FORMAT
+                   " zero pages, %.1f MiB in %.1f ms, %.0f MB/s, %" G_GUINT64_FORMAT
+                   " pages dirtied meanwhile",
+                   r->round, r->final ? " (stop-and-copy)" : "", r->pages, r->zero_pages,
+                   r->bytes / (double)MiB, r->usec / 1000.0, r->mb_per_s, r->dirty_left);
+}
+
+/* ------------------------------------------------------------------ */
+/* Full migration                                                      */
+
+/* Right after switch-over every page vCPU i owns holds the pass it was in
+ * or the one before (the source paused it mid-pass), per the guest_params
+ * that came with the boot region; returns how many pages that is. */
+static guint64
+check_switch_over_words(vm *dst)
+{
+    guint64 pages = 0;
+
+    for (unsigned i = 0; i < 2; i++) {
+        guest_params *p = params_of(dst, i);
+
+        g_assert_cmpuint(p->nr_vcpus, ==, 2);
+        g_assert_cmpuint(p->pass, >, 0);
+        for (guint64 a = p->ram_start + i * PAGE; a < p->ram_end; a += 2 * PAGE) {
+            guint32 w;
+
+            if (a >= p->hole_start && a < p->hole_end)
+                continue;
+            w = *(guint32 *)vm__ram_hva(dst, a);
+            if (w != p->pass && w != p->pass + 1)
+                g_error("page 0x%" G_GINT64_MODIFIER "x of vCPU %u holds %u, pass %u", a, i, w, p->pass);
+            pages++;
+        }
+    }
+    return pages;
+}
+
+static void
+assert_same_ram(vm *src, vm *dst)
+{
+    memory_region *a = vm__ram_region(src), *b = vm__ram_region(dst);
+
+    g_assert_cmpuint(a->size, ==, b->size);
+    g_assert_true(memcmp(a->ram, b->ram, a->size) == 0);
+    g_assert_true(memcmp(vm__boot_region(src)->ram, vm__boot_region(dst)->ram,
+                         vm__boot_region(src)->size) == 0);
+    g_assert_cmphex(migration__ram_checksum(src), ==, migration__ram_checksum(dst));
+}
+
+/* The guest starts over on the destination: its first pass finds every
+ * page holding the source's pass numbers instead of the 0 a fresh guest
+ * expects (one mismatch per page: it read the migrated memory), then
+ * goes on with its checks intact. */
+static void
+assert_guest_continues(vm *dst, guint64 owned_pages)
+{
+    g_autoptr(GError) err = NULL;
+    vm_result r;
+
+    g_assert_true(vm__start(dst, &err));
+    g_assert_no_error(err);
+    g_usleep(300 * 1000);
+    wait_passes(dst, 2);
+    vm__stop(dst, &r);
+    g_test_message("destination: %" G_GUINT64_FORMAT " passes, checksum %s, first pass saw %"
+                   G_GUINT64_FORMAT " migrated pages",
+                   r.passes, r.checksum_ok ? "intact" : "BROKEN", r.guest_errors);
+    g_assert_cmpuint(r.passes, >=, 2);
+    g_assert_true(r.checksum_ok);
+    g_assert_cmpuint(r.guest_errors, ==, owned_pages);
+}
+
+/* Both sides' figures agree; on KVM round 0 sends every page and at
+ * least one round of dirty pages follows it before stop-and-copy. */
+static void
+assert_stats(vm_accel accel, const migration_stats *src_st, const migration_stats *dst_st,
+             GArray *rounds)
+{
+    migration_stats st = *src_st;
+    const migration_round_stats *r = (const migration_round_stats *)rounds->data;
+
+    g_test_message("%u rounds, %" G_GUINT64_FORMAT " pages + %" G_GUINT64_FORMAT
+                   " zero pages, %.1f MiB in %.0f ms (%.0f MB/s); downtime %.1f ms (expected %.1f ms), %s",
+                   st.rounds, st.pages, st.zero_pages, st.bytes / (double)MiB, st.usec / 1000.0,
+                   (double)st.bytes / st.usec, st.downtime_usec / 1000.0,
+                   st.expected_downtime_usec / 1000.0,
+                   !st.dirty_log ? "no dirty log" : st.converged ? "converged" : "round limit reached");
+    g_assert_cmphex(dst_st->checksum, ==, st.checksum);
+    g_assert_cmpuint(dst_st->rounds, ==, st.rounds);
+    g_assert_cmpuint(dst_st->pages, ==, st.pages);
+    g_assert_cmpuint(dst_st->zero_pages, ==, st.zero_pages);
+    g_assert_cmpuint(dst_st->bytes, ==, st.bytes);
+    g_assert_cmpuint(rounds->len, ==, st.rounds);
+    g_assert_true(r[rounds->len - 1].final);
+    g_assert_cmpuint(r[rounds->len - 1].dirty_left, ==, 0);
+    if (accel == VM_ACCEL_KVM) {
+        /* Round 0 (every page), at least one round of dirty pages, and
+         * stop-and-copy. */
+        g_assert_true(st.dirty_log);
+        g_assert_cmpuint(st.rounds, >=, 3);
+        g_assert_cmpuint(r[0].pages + r[0].zero_pages, ==, 256 * MiB / PAGE);
+        g_assert_cmpuint(r[1].pages, >, 0);
+    } else {
+        g_assert_false(st.dirty_log);
+        g_assert_cmpuint(st.rounds, ==, 1);
+    }
+}
+
+
+static void
+test_full(gconstpointer data)
+{
+    vm_accel accel = GPOINTER_TO_INT(data);
+    g_autoptr(GArray) rounds = g_array_new(FALSE, FALSE, sizeof(migration_round_stats));
+    migration_params p = { .downtime_bytes = 4 * MiB, .max_rounds = 8, .timeout_ms = 20000,
+                           .return_path = true, .progress = log_round, .opaque = rounds };
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    vm *src, *dst;
+    receiver *rx;
+    vm_result r;
+    int sv[2];
+
+    if (accel == VM_ACCEL_KVM && !kvm_usable()) {
+        g_test_skip("no usable /dev/kvm");
+        return;
+    }
+    src = running_vm(accel, 256);
+    dst = new_vm(accel, 256);
+    socket_pair(sv);
+    rx = receiver_start(dst, sv[1]);
+    g_assert_true(migration__send(src, sv[0], &p, &st, &err));
+    g_assert_no_error(err);
+    close(sv[0]);
+    receiver_join(rx);
+    g_assert_no_error(rx->err);
+    g_assert_true(rx->ok);
+
+    assert_stats(accel, &st, &rx->st, rounds);
+    /* Switch-over: the source paused, both RAMs the same. */
+    g_assert_true(vm__paused(src));
+    g_assert_false(vm__ram_region(src)->log_dirty);
+    assert_same_ram(src, dst);
+    g_assert_cmphex(st.checksum, ==, migration__ram_checksum(src));
+    assert_guest_continues(dst, check_switch_over_words(dst));
+
+    /* The source, resumed after all, goes on where it was paused. */
+    vm__stop(src, &r);
+    g_assert_true(r.checksum_ok);
+    g_assert_cmpuint(r.guest_errors, ==, 0);
+    receiver_free(rx);
+    vm__free(dst);
+    vm__free(src);
+}
+
+/* A downtime target below the RAM (64 MiB) but above what the guest can
+ * dirty in a round (its 32 MiB): round 0, then stop-and-copy. */
+static void
+test_converges(void)
+{
+    migration_params p = { .downtime_bytes = 48 * MiB, .timeout_ms = 20000, .return_path = true };
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    vm *src, *dst;
+    receiver *rx;
+    vm_result r;
+    int sv[2];
+
+    if (!kvm_usable()) {
+        g_test_skip("no usable /dev/kvm");
+        return;
+    }
+    src = running_vm(VM_ACCEL_KVM, 64);
+    dst = new_vm(VM_ACCEL_KVM, 64);
+    socket_pair(sv);
+    rx = receiver_start(dst, sv[1]);
+    g_assert_true(migration__send(src, sv[0], &p, &st, &err));
+    g_assert_no_error(err);
+    close(sv[0]);
+    receiver_join(rx);
+    g_assert_no_error(rx->err);
+    g_test_message("%u rounds, downtime %.1f ms (expected %.1f ms)", st.rounds,
+                   st.downtime_usec / 1000.0, st.expected_downtime_usec / 1000.0);
+    g_assert_true(st.converged);
+    g_assert_cmpuint(st.rounds, ==, 2);
+    g_assert_cmpuint(st.expected_downtime_usec, >, 0);
+    assert_same_ram(src, dst);
+    assert_guest_continues(dst, check_switch_over_words(dst));
+    vm__stop(src, &r);
+    g_assert_true(r.checksum_ok);
+    receiver_free(rx);
+    vm__free(dst);
+    vm__free(src);
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams written by hand                                             */
+
+static void
+append32(GByteArray *b, guint32 v)
+{
+    v = GUINT32_TO_LE(v);
+    g_byte_array_append(b, (guint8 *)&v, 4);
+}
+
+static void
+append64(GByteArray *b, guint64 v)
+{
+    v = GUINT64_TO_LE(v);
+    g_byte_array_append(b, (guint8 *)&v, 8);
+}
+
+static void
+append_hdr(GByteArray *b, guint32 type, guint32 len)
+{
+    append32(b, type);
+    append32(b, len);
+}
+
+/* The magic and SETUP: boot (region 0, 1 MiB) and pc.ram (region 1). */
+static GByteArray *
+stream_start(guint64 ram_size)
+{
+    GByteArray *b = g_byte_array_new();
+
+    g_byte_array_append(b, (const guint8 *)MIGRATION_MAGIC, 8);
+    append_hdr(b, 1, 16 + 2 * 16);
+    append32(b, 4096);
+    append32(b, 0);
+    append32(b, 2);
+    append32(b, 0);
+    append32(b, 0);
+    append32(b, 0);
+    append64(b, 1 * MiB);
+    append32(b, 1);
+    append32(b, 0);
+    append64(b, ram_size);
+    return b;
+}
+
+static void
+append_batch(GByteArray *b, guint32 type, guint32 region, guint32 count, guint64 offset,
+             guint32 data_pages)
+{
+    append_hdr(b, type, 16 + data_pages * PAGE);
+    append32(b, region);
+    append32(b, count);
+    append64(b, offset);
+    for (guint64 i = 0; i < data_pages * PAGE; i++)
+        g_byte_array_append(b, (const guint8 *)"\x5a", 1);
+}
+
+static void
+append_round(GByteArray *b, guint32 round, bool final)
+{
+    append_hdr(b, 4, 48);
+    append32(b, round);
+    append32(b, final);
+    for (int i = 0; i < 5; i++)
+        append64(b, 0);
+}
+
+/* Feed @data to a receiver for @dst; the writer's end closed after it. */
+static gboolean
+receive_bytes(vm *dst, const guint8 *data, gsize len, GError **error)
+{
+    migration_params p = { .timeout_ms = 5000 };
+    int sv[2];
+    gboolean ok;
+
+    socket_pair(sv);
+    g_assert_cmpint(write(sv[0], data, len), ==, (gssize)len);
+    close(sv[0]);
+    ok = migration__receive(dst, sv[1], &p, NULL, error);
+    close(sv[1]);
+    return ok;
+}
+
+static void
+expect_rejected(vm *dst, GByteArray *b, gint code, const char *words)
+{
+    g_autoptr(GError) err = NULL;
+
+    g_assert_false(receive_bytes(dst, b->data, b->len, &err));
+    g_assert_error(err, G_IO_ERROR, code);
+    g_test_message("rejected: %s", err->message);
+    if (!strstr(err->message, words))
+        g_error("\"%s\" does not say \"%s\"", err->message, words);
+    g_byte_array_unref(b);
+}
+
+static GByteArray *
+bytes_of(const char *s, gsize len)
+{
+    return g_byte_array_append(g_byte_array_new(), (const guint8 *)s, len);
+}
+
+static void
+test_bad_streams(void)
+{
+    vm *dst = new_vm(VM_ACCEL_SOFT, 64);
+    GByteArray *b;
+
+    expect_rejected(dst, bytes_of("GET / HTTP/1.1\r\n\r\n", 18), G_IO_ERROR_INVALID_DATA,
+                    "not a dmaguard migration stream (bad magic \"GET / HT\")");
+    expect_rejected(dst, bytes_of("\x00\x01\xff garbage garbage", 19), G_IO_ERROR_INVALID_DATA,
+                    "bad magic \"\\x00\\x01\\xff garb\"");
+    expect_rejected(dst, bytes_of("DMGMIG2\nrest", 12), G_IO_ERROR_NOT_SUPPORTED, "version 2");
+    expect_rejected(dst, bytes_of("", 0), G_IO_ERROR_PARTIAL_INPUT,
+                    "migration stream ended after 0 bytes in the middle of the magic");
+    expect_rejected(dst, stream_start(256 * MiB), G_IO_ERROR_INVALID_ARGUMENT,
+                    "the migration source's pc.ram is 256 MiB, the destination's 64 MiB");
+
+    b = stream_start(64 * MiB);
+    append_batch(b, 2, 1, 1, 64 * MiB, 1);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "page 0x4000000 of pc.ram is outside the destination's 64 MiB of RAM (record at byte 64)");
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 2, 64 * MiB - PAGE, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "page 0x4000000 of pc.ram is outside the destination's 64 MiB of RAM");
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 0, 1, 1 * MiB, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "page 0x100000 of boot is outside the destination's 1 MiB of boot memory");
+    b = stream_start(64 * MiB);
+    append_batch(b, 2, 7, 1, 0, 1);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "RAM region 7, which does not exist");
+    b = stream_start(64 * MiB);
+    append_batch(b, 2, 1, 2, 0, 1);              /* says 2 pages, carries 1 */
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "page batch of 2 pages in a record of 4112 bytes");
+    b = stream_start(64 * MiB);
+    append_hdr(b, 99, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "unexpected record type 99 (record at byte 64)");
+    b = stream_start(64 * MiB);
+    append_round(b, 1, false);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "round 1 where round 0 was due");
+    b = stream_start(64 * MiB);
+    append_hdr(b, 5, 16);
+    append64(b, 0);
+    append64(b, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "end record before the stop-and-copy round");
+    b = stream_start(64 * MiB);
+    append_batch(b, 2, 1, 1, 0, 1);
+    append_round(b, 0, true);
+    append_hdr(b, 5, 16);
+    append64(b, 0x1234);
+    append64(b, 1);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "RAM checksum mismatch after migration: the source has 0x0000000000001234");
+    b = bytes_of(MIGRATION_MAGIC, 8);
+    append_hdr(b, 2, 16);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "the first record is of type 2, not setup");
+    vm__free(dst);
+}
+
+/* A destination that is running cannot receive. */
+static void
+test_running_destination(void)
+{
+    g_autoptr(GError) err = NULL;
+    vm *dst = running_vm(VM_ACCEL_SOFT, 64);
+    vm_result r;
+
+    g_assert_false(migration__receive(dst, -1, NULL, NULL, &err));
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_BUSY);
+    vm__stop(dst, &r);
+    vm__free(dst);
+}
+
+/* ------------------------------------------------------------------ */
+/* Truncated streams: a real stream cut at record boundaries and inside */
+/* records.                                                             */
+
+/* The offsets of the records of a captured stream, and their types. */
+static void
+stream_records(const guint8 *s, gsize len, GArray *starts, GArray *types)
+{
+    gsize off = 8;
+
+    while (off + 8 <= len) {
+        guint32 type = GUINT32_FROM_LE(*(guint32 *)(s + off));
+        guint32 rlen = GUINT32_FROM_LE(*(guint32 *)(s + off + 4));
+
+        g_array_append_val(starts, off);
+        g_array_append_val(types, type);
+        off += 8 + rlen;
+    }
+    g_assert_cmpuint(off, ==, len);
+}
+
+static gsize
+first_record(GArray *starts, GArray *types, guint32 type)
+{
+    for (guint i = 0; i < types->len; i++)
+        if (g_array_index(types, guint32, i) == type)
+            return g_array_index(starts, gsize, i);
+    g_assert_not_reached();
+}
+
+static void
+expect_truncated(vm *dst, const guint8 *s, gsize cut, const char *what)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *words = g_strdup_printf("migration stream ended after %" G_GSIZE_FORMAT " bytes%s",
+                                             cut, what);
+    int fd = memfd_create("prefix", MFD_CLOEXEC);
+
+    g_assert_cmpint(write(fd, s, cut), ==, (gssize)cut);
+    g_assert_cmpint(lseek(fd, 0, SEEK_SET), ==, 0);
+    g_assert_false(migration__receive(dst, fd, NULL, NULL, &err));
+    close(fd);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT);
+    g_test_message("cut at %" G_GSIZE_FORMAT ": %s", cut, err->message);
+    if (!strstr(err->message, words))
+        g_error("\"%s\" does not say \"%s\"", err->message, words);
+}
+
+/* The source sends into a file (no return path); prefixes of it go to a
+ * destination, which names where the stream stopped. */
+static void
+test_truncated(void)
+{
+    migration_params p = { .timeout_ms = 5000 };
+    g_autoptr(GArray) starts = g_array_new(FALSE, FALSE, sizeof(gsize));
+    g_autoptr(GArray) types = g_array_new(FALSE, FALSE, sizeof(guint32));
+    g_autoptr(GError) err = NULL;
+    vm *src = running_vm(VM_ACCEL_SOFT, 64), *dst = new_vm(VM_ACCEL_SOFT, 64);
+    int fd = memfd_create("stream", MFD_CLOEXEC);
+    migration_stats st;
+    gsize len, pages, end;
+    guint8 *s;
+    vm_result r;
+
+    g_assert_true(migration__send(src, fd, &p, &st, &err));
+    g_assert_no_error(err);
+    vm__stop(src, &r);
+    len = lseek(fd, 0, SEEK_END);
+    g_assert_cmpuint(len, ==, st.bytes);
+    s = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    g_assert_true(s != MAP_FAILED);
+    stream_records(s, len, starts, types);
+    pages = first_record(starts, types, 2);
+    end = first_record(starts, types, 5);
+
+    expect_truncated(dst, s, 5, " in the middle of the magic");
+    expect_truncated(dst, s, 8, " in the middle of the setup record");
+    expect_truncated(dst, s, 8 + 20, " in the middle of the setup record");
+    expect_truncated(dst, s, pages + 4, " in the middle of a record header");
+    expect_truncated(dst, s, pages + 8 + 10, " in the middle of a page batch");
+    expect_truncated(dst, s, pages + 8 + 16 + 3 * PAGE + 100, " in the middle of a page batch");
+    expect_truncated(dst, s, end, " without its end record (rounds completed: 1)");
+    expect_truncated(dst, s, len - 1, " in the middle of the end record");
+
+    /* The whole stream is fine (the source ran on after it). */
+    g_assert_cmpint(lseek(fd, 0, SEEK_SET), ==, 0);
+    g_assert_true(migration__receive(dst, fd, &p, NULL, &err));
+    g_assert_no_error(err);
+    g_assert_cmphex(migration__ram_checksum(dst), ==, st.checksum);
+    munmap(s, len);
+    close(fd);
+    vm__free(dst);
+    vm__free(src);
+}
+
+/* ------------------------------------------------------------------ */
+/* Peers that go away                                                   */
+
+typedef struct fake_peer {
+    GThread *thread;
+    int fd;
+    guint64 read_limit;                  /* close after that many bytes */
+    bool until_end;                      /* or after the END record */
+    guint64 got;
+} fake_peer;
+
+static bool
+read_exactly(int fd, void *buf, gsize len)
+{
+    for (gsize got = 0; got < len;) {
+        gssize r = read(fd, (guint8 *)buf + got, len - got);
+
+        if (r <= 0)
+            return false;
+        got += r;
+    }
+    return true;
+}
+
+/* Reads records (header, then payload) until END, and closes. */
+static void
+fake_peer_until_end(fake_peer *fp)
+{
+    g_autofree guint8 *buf = g_malloc(2 * MiB);
+    guint8 hdr[8];
+
+    if (!read_exactly(fp->fd, buf, 8))
+        return;
+    while (read_exactly(fp->fd, hdr, 8)) {
+        guint32 type = GUINT32_FROM_LE(*(guint32 *)hdr);
+        guint32 len = GUINT32_FROM_LE(*(guint32 *)(hdr + 4));
+
+        g_assert_cmpuint(len, <=, 2 * MiB);
+        if (!read_exactly(fp->fd, buf, len) || type == 5)
+            return;
+    }
+}
+
+static gpointer
+fake_peer_main(gpointer data)
+{
+    fake_peer *fp = data;
+    g_autofree guint8 *buf = g_malloc(64 * 1024);
+
+    if (fp->until_end) {
+        fake_peer_until_end(fp);
+    } else {
+        while (fp->got < fp->read_limit) {
+            gssize r = read(fp->fd, buf, MIN(64 * 1024, fp->read_limit - fp->got));
+
+            if (r <= 0)
+                break;
+            fp->got += r;
+        }
+    }
+    close(fp->fd);
+    return NULL;
+}
+
+static fake_peer *
+fake_peer_start(int fd, guint64 read_limit, bool until_end)
+{
+    fake_peer *fp = g_new0(fake_peer, 1);
+
+    fp->fd = fd;
+    fp->read_limit = read_limit;
+    fp->until_end = until_end;
+    fp->thread = g_thread_new("fake-peer", fake_peer_main, fp);
+    return fp;
+}
+
+static void
+send_to_fake_peer(vm *src, guint64 read_limit, bool until_end, guint timeout_ms,
+                  GError **err)
+{
+    migration_params p = { .downtime_bytes = 4 * MiB, .max_rounds = 4, .timeout_ms = timeout_ms,
+                           .return_path = true };
+    fake_peer *fp = NULL;
+    int sv[2];
+
+    socket_pair(sv);
+    if (read_limit || until_end)
+        fp = fake_peer_start(sv[1], read_limit, until_end);
+    g_assert_false(migration__send(src, sv[0], &p, NULL, err));
+    close(sv[0]);
+    if (fp) {
+        g_thread_join(fp->thread);
+        g_free(fp);
+    } else {
+        close(sv[1]);
+    }
+    g_test_message("source: %s", (*err)->message);
+}
+
+/* The destination reads 3 MiB of round 0 and disappears. */
+static void
+test_peer_gone_mid_stream(void)
+{
+    g_autoptr(GError) err = NULL;
+    vm *src = running_vm(best_accel(), 256);
+
+    send_to_fake_peer(src, 3 * MiB, false, 10000, &err);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+    g_assert_nonnull(strstr(err->message, "migration failed in round 0 after"));
+    g_assert_nonnull(strstr(err->message, "the guest keeps running on the source: "
+                                          "the migration destination went away after"));
+    assert_source_runs(src);
+    vm__free(src);
+}
+
+/* The destination takes the whole stream, stop-and-copy included, and
+ * goes away without acknowledging it: the source had paused its vCPUs and
+ * resumes them. */
+static void
+test_peer_gone_before_ack(void)
+{
+    g_autoptr(GError) err = NULL;
+    vm *src = running_vm(best_accel(), 256);
+
+    send_to_fake_peer(src, 0, true, 10000, &err);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+    g_assert_nonnull(strstr(err->message, "without acknowledging the migration"));
+    assert_source_runs(src);
+    vm__free(src);
+}
+
+/* A destination that never reads: the source gives up after its timeout. */
+static void
+test_peer_stalls(void)
+{
+    g_autoptr(GError) err = NULL;
+    vm *src = running_vm(best_accel(), 64);
+
+    send_to_fake_peer(src, 0, false, 300, &err);
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    g_assert_nonnull(strstr(err->message, "the migration destination took no data for 300 ms"));
+    assert_source_runs(src);
+    vm__free(src);
+}
+
+/* A source that stops sending: the destination gives up. */
+static void
+test_source_stalls(void)
+{
+    migration_params p = { .timeout_ms = 200 };
+    g_autoptr(GError) err = NULL;
+    vm *dst = new_vm(VM_ACCEL_SOFT, 64);
+    int sv[2];
+
+    socket_pair(sv);
+    g_assert_cmpint(write(sv[0], MIGRATION_MAGIC, 8), ==, 8);
+    g_assert_false(migration__receive(dst, sv[1], &p, NULL, &err));
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    g_assert_cmpstr(err->message, ==, "no data from the migration source for 200 ms (after 8 bytes)");
+    close(sv[0]);
+    close(sv[1]);
+    vm__free(dst);
+}
+
+/* The destination refuses the stream (different memory size): it fails,
+ * and so does the source, which keeps running. */
+static void
+test_size_mismatch_both_fail(void)
+{
+    migration_params p = { .timeout_ms = 10000, .return_path = true };
+    g_autoptr(GError) err = NULL;
+    vm *src = running_vm(best_accel(), 128), *dst = new_vm(best_accel(), 64);
+    receiver *rx;
+    int sv[2];
+
+    socket_pair(sv);
+    rx = receiver_start(dst, sv[1]);
+    g_assert_false(migration__send(src, sv[0], &p, NULL, &err));
+    close(sv[0]);
+    receiver_join(rx);
+    g_assert_false(rx->ok);
+    g_assert_error(rx->err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpstr(rx->err->message, ==,
+                    "the migration source's pc.ram is 128 MiB, the destination's 64 MiB: "
+                    "both VMs need the same memory size");
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED);
+    g_test_message("destination: %s; source: %s", rx->err->message, err->message);
+    assert_source_runs(src);
+    g_assert_false(vm__started(dst));
+    receiver_free(rx);
+    vm__free(dst);
+    vm__free(src);
+}
+
+/* ------------------------------------------------------------------ */
+/* No thread, no fd left                                               */
+
+static guint
+count_entries(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    guint n = 0;
+
+    while (d && g_dir_read_name(d))
+        n++;
+    return n;
+}
+
+static void
+wait_threads(guint n)
+{
+    for (int i = 0; i < 300 && count_entries("/proc/self/task") > n; i++)
+        g_usleep(10000);
+}
+
+/* A failed migration, then one that succeeds and starts the guest on the
+ * destination; since Linux 6.13 KVM has a worker thread per VM fd, which
+ * leaves with it (see test-kvm-stress.c). */
+static void
+test_no_leak(void)
+{
+    migration_params p = { .timeout_ms = 10000, .return_path = true, .autostart = true };
+    g_autoptr(GError) err = NULL;
+    guint fds, threads;
+    vm *src, *dst;
+    receiver *rx;
+    vm_result r;
+    int sv[2];
+
+    wait_threads(1);
+    fds = count_entries("/proc/self/fd");
+    threads = count_entries("/proc/self/task");
+    src = running_vm(best_accel(), 64);
+    dst = new_vm(best_accel(), 64);
+    send_to_fake_peer(src, 64 * 1024, false, 5000, &err);
+    g_clear_error(&err);
+    g_assert_false(vm__paused(src));
+    socket_pair(sv);
+    rx = receiver_start(dst, sv[1]);
+    rx->p = p;
+    g_assert_true(migration__send(src, sv[0], &p, NULL, &err));
+    g_assert_no_error(err);
+    close(sv[0]);
+    receiver_join(rx);
+    g_assert_no_error(rx->err);
+    g_assert_true(vm__started(dst));          /* autostart */
+    wait_passes(dst, 2);
+    vm__stop(dst, &r);
+    g_assert_true(r.checksum_ok);
+    vm__stop(src, &r);
+    receiver_free(rx);
+    vm__free(dst);
+    vm__free(src);
+    wait_threads(threads);
+    g_assert_cmpuint(count_entries("/proc/self/task"), ==, threads);
+    g_assert_cmpuint(count_entries("/proc/self/fd"), ==, fds);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_data_func("/migration/kvm/full", GINT_TO_POINTER(VM_ACCEL_KVM), test_full);
+    g_test_add_func("/migration/kvm/converges", test_converges);
+    g_test_add_data_func("/migration/soft/full", GINT_TO_POINTER(VM_ACCEL_SOFT), test_full);
+    g_test_add_func("/migration/bad-streams", test_bad_streams);
+    g_test_add_func("/migration/running-destination", test_running_destination);
+    g_test_add_func("/migration/truncated", test_truncated);
+    g_test_add_func("/migration/peer-gone-mid-stream", test_peer_gone_mid_stream);
+    g_test_add_func("/migration/peer-gone-before-ack", test_peer_gone_before_ack);
+    g_test_add_func("/migration/peer-stalls", test_peer_stalls);
+    g_test_add_func("/migration/source-stalls", test_source_stalls);
+    g_test_add_func("/migration/size-mismatch-both-fail", test_size_mismatch_both_fail);
+    g_test_add_func("/migration/no-thread-or-fd-left", test_no_leak);
+    return g_test_run();
+}
