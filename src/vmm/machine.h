@@ -117,6 +117,13 @@ typedef struct vmm_machine {
 
     discard_inhibitor kvm_inhibitor;     /* kvm_init() without sync MMU */
     discard_inhibitor lock_inhibitor;    /* mlock()ed guest memory */
+
+    /* A migration set up or active (migration_is_setup_or_active()) and
+     * the reason that cancels it (vfio_set_migration_error(), seed 004).
+     * migration.c owns both, under its lock: use migration__active() and
+     * migration__set_error(). */
+    bool migration_active;
+    char *migration_cancel;
 } vmm_machine;
 
 vmm_machine *vmm_machine__new(const vmm_machine_config *cfg);

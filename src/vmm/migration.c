@@ -32,6 +32,7 @@
 #define MIG_ROUND_LEN 48u
 #define MIG_END_LEN 16u                  /* {u64 checksum, u64 pages} */
 #define MIG_MAX_REGIONS 8u
+#define MIG_CANCEL_MAX 4096u             /* CANCEL: the reason, at most */
 #define MIG_FLAG_RETURN_PATH 1u          /* SETUP: the source waits for ACK */
 #define MIG_ROUND_FINAL 1u
 #define MIG_DEFAULT_DOWNTIME (8 * MiB)
@@ -49,6 +50,7 @@ enum {
     MIG_REC_ROUND,
     MIG_REC_END,
     MIG_REC_ACK,
+    MIG_REC_CANCEL,
 };
 
 enum {
@@ -374,6 +376,8 @@ mig_bitmap_fill(unsigned long *bm, guint64 n)
 
 typedef struct mig_send {
     vm *v;
+    vmm_machine *m;                      /* its devices, or NULL */
+    bool cancelled;                      /* the error is m's cancel */
     mig_chan ch;
     migration_params p;
     memory_region *regions[MIG_NR_REGIONS];
@@ -387,6 +391,99 @@ typedef struct mig_send {
     guint64 round_start_bytes;
     gint64 round_start_us;
 } mig_send;
+
+/* ------------------------------------------------------------------ */
+/* The machine's side: blockers and cancellation (seed 004)            */
+
+/* Guards every machine's migration_active and migration_cancel: the
+ * guest maps through its vIOMMU on threads of its own. */
+static GMutex mig_machine_lock;
+
+bool
+migration__active(vmm_machine *m)
+{
+    bool active;
+
+    g_mutex_lock(&mig_machine_lock);
+    active = m->migration_active;
+    g_mutex_unlock(&mig_machine_lock);
+    return active;
+}
+
+void
+migration__set_error(vmm_machine *m, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_mutex_lock(&mig_machine_lock);
+    if (m->migration_active && !m->migration_cancel)
+        m->migration_cancel = g_steal_pointer(&msg);
+    g_mutex_unlock(&mig_machine_lock);
+    g_free(msg);
+}
+
+/* migration_is_blocked(): every blocker, not only the first as QEMU
+ * reports, so one attempt shows all there is to fix. */
+static gboolean
+mig_check_blockers(vmm_machine *m, GError **error)
+{
+    GPtrArray *bl = m->migration.blockers;
+    g_autoptr(GString) list = g_string_new(NULL);
+
+    if (migration_blockers__empty(&m->migration))
+        return TRUE;
+    for (guint i = 0; i < bl->len; i++) {
+        const migration_blocker *b = g_ptr_array_index(bl, i);
+
+        g_string_append_printf(list, _("\n  %s blocker %s on %s: %s"),
+                               migration_layer__to_string(b->layer), b->code,
+                               b->device ? b->device : _("the machine"), b->message);
+    }
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                _("migration refused, nothing was sent and the source is untouched: the machine has %u migration blocker(s) (QEMU's migrate_add_blocker()):%s"),
+                bl->len, list->str);
+    return FALSE;
+}
+
+/* migrate_init(): the machine is migrating from now on. */
+static void
+mig_machine_begin(vmm_machine *m)
+{
+    g_mutex_lock(&mig_machine_lock);
+    m->migration_active = true;
+    g_clear_pointer(&m->migration_cancel, g_free);
+    g_mutex_unlock(&mig_machine_lock);
+}
+
+/* migrate_fd_cleanup(): no longer migrating.  A cancel that came after
+ * the last check (END was sent) has nothing left to stop. */
+static void
+mig_machine_end(vmm_machine *m)
+{
+    g_mutex_lock(&mig_machine_lock);
+    m->migration_active = false;
+    g_clear_pointer(&m->migration_cancel, g_free);
+    g_mutex_unlock(&mig_machine_lock);
+}
+
+/* migration_has_failed() between rounds: a cancel stops the migration. */
+static gboolean
+mig_send__check_cancel(mig_send *s, GError **error)
+{
+    if (!s->m)
+        return TRUE;
+    g_mutex_lock(&mig_machine_lock);
+    if (s->m->migration_cancel) {
+        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, s->m->migration_cancel);
+        s->cancelled = true;
+    }
+    g_mutex_unlock(&mig_machine_lock);
+    return !s->cancelled;
+}
 
 static gboolean
 mig_send__record(mig_send *s, guint32 type, const guint8 *payload, guint32 len,
@@ -600,6 +697,8 @@ mig_send__iterate(mig_send *s, GError **error)
         return TRUE;
     mig_bitmap_fill(s->dirty, s->ram_pages);
     while (dirty * PAGE > s->p.downtime_bytes && s->st->rounds < s->p.max_rounds) {
+        if (!mig_send__check_cancel(s, error))
+            return FALSE;
         mig_send__round_begin(s, false);
         if (!mig_send__dirty(s, error) || !mig_send__sync(s, &dirty, error) ||
             !mig_send__round_end(s, dirty, error))
@@ -649,6 +748,8 @@ mig_send__complete(mig_send *s, GError **error)
     guint64 dirty;
     guint8 b[MIG_END_LEN];
 
+    if (!mig_send__check_cancel(s, error))
+        return FALSE;
     vm__pause(s->v);
     s->paused = true;
     mig_send__round_begin(s, true);
@@ -663,7 +764,10 @@ mig_send__complete(mig_send *s, GError **error)
     s->st->checksum = mig_hashes__sum(&s->hashes, s->regions);
     put64(b, s->st->checksum);
     put64(b + 8, s->st->pages + s->st->zero_pages);
-    if (!mig_send__record(s, MIG_REC_END, b, sizeof(b), NULL, 0, error) ||
+    /* The last moment a cancel can still keep the destination from
+     * taking over. */
+    if (!mig_send__check_cancel(s, error) ||
+        !mig_send__record(s, MIG_REC_END, b, sizeof(b), NULL, 0, error) ||
         (s->p.return_path && !mig_send__wait_ack(s, error)))
         return FALSE;
     s->st->downtime_usec = g_get_monotonic_time() - t0;
@@ -677,23 +781,45 @@ mig_send__fail(mig_send *s, GError **error)
 {
     bool running = vm__started(s->v);
 
+    /* migrate_fd_cancel(): tell the destination why, best effort. */
+    if (s->cancelled && error && *error)
+        mig_send__record(s, MIG_REC_CANCEL, (const guint8 *)(*error)->message,
+                         MIN(strlen((*error)->message), MIG_CANCEL_MAX), NULL, 0, NULL);
     if (s->paused)
         vm__resume(s->v);
     s->paused = false;
-    g_prefix_error(error, running ? _("migration failed in round %u after %" PRIu64 " bytes; the guest keeps running on the source: ")
-                                  : _("migration failed in round %u after %" PRIu64 " bytes; the source is unchanged: "),
-                   s->round.round, s->ch.bytes);
+    if (s->cancelled)
+        g_prefix_error(error, running ? _("migration stopped after %u round(s) and %" PRIu64 " bytes; the guest keeps running on the source: ")
+                                      : _("migration stopped after %u round(s) and %" PRIu64 " bytes; the source is unchanged: "),
+                       s->st->rounds, s->ch.bytes);
+    else
+        g_prefix_error(error, running ? _("migration failed in round %u after %" PRIu64 " bytes; the guest keeps running on the source: ")
+                                      : _("migration failed in round %u after %" PRIu64 " bytes; the source is unchanged: "),
+                       s->round.round, s->ch.bytes);
 }
 
 gboolean
 migration__send(vm *src, int fd, const migration_params *p, migration_stats *out,
                 GError **error)
 {
+    return migration__send_machine(src, NULL, fd, p, out, error);
+}
+
+gboolean
+migration__send_machine(vm *src, vmm_machine *m, int fd, const migration_params *p,
+                        migration_stats *out, GError **error)
+{
     migration_stats st = { 0 };
-    mig_send s = { .v = src, .st = &st };
+    mig_send s = { .v = src, .m = m, .st = &st };
     gint64 t0 = g_get_monotonic_time();
     gboolean ok;
 
+    if (out)
+        *out = st;
+    if (m && !mig_check_blockers(m, error))
+        return FALSE;
+    if (m)
+        mig_machine_begin(m);
     if (p)
         s.p = *p;
     s.p.downtime_bytes = s.p.downtime_bytes ? s.p.downtime_bytes : MIG_DEFAULT_DOWNTIME;
@@ -705,6 +831,8 @@ migration__send(vm *src, int fd, const migration_params *p, migration_stats *out
     mig_hashes__init(&s.hashes, s.regions);
     ok = mig_send__setup(&s, error) && mig_send__iterate(&s, error) &&
          mig_send__complete(&s, error);
+    if (m)
+        mig_machine_end(m);
     if (!ok)
         mig_send__fail(&s, error);
     if (!s.log_was_on)
@@ -954,6 +1082,24 @@ mig_recv__end(mig_recv *r, guint32 len, GError **error)
     return TRUE;
 }
 
+/* The source cancelled (migrate_fd_cancel()): fail with its reason. */
+static gboolean
+mig_recv__cancel(mig_recv *r, guint32 len, GError **error)
+{
+    g_autofree char *raw = NULL, *reason = NULL;
+
+    if (len > MIG_CANCEL_MAX)
+        return mig_recv__invalid(r, error, _("cancel record of %u bytes"), len);
+    raw = g_malloc0(len + 1);
+    if (!mig_chan__read_all(&r->ch, raw, len, _("the cancel record"), error))
+        return FALSE;
+    reason = g_utf8_make_valid(raw, len);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                _("the source cancelled the migration: %s (after %" PRIu64 " bytes, rounds completed: %u; the guest was not started here)"),
+                reason, r->ch.bytes, r->st->rounds);
+    return FALSE;
+}
+
 /* qemu_loadvm_state_main(): records until END. */
 static gboolean
 mig_recv__records(mig_recv *r, GError **error)
@@ -983,6 +1129,8 @@ mig_recv__records(mig_recv *r, GError **error)
             break;
         case MIG_REC_END:
             return mig_recv__end(r, get32(hdr + 4), error);
+        case MIG_REC_CANCEL:
+            return mig_recv__cancel(r, get32(hdr + 4), error);
         default:
             ok = mig_recv__invalid(r, error, _("unexpected record type %u"), get32(hdr));
             break;

@@ -16,6 +16,9 @@
  *          the source has it at switch-over, and the number of pages
  *          sent; both sides keep it as a sum of page hashes, updated as
  *          pages go, so it costs no downtime
+ *   CANCEL instead of END: the source gave up (seed 004); the payload is
+ *          the reason, UTF-8 text.  The destination fails and does not
+ *          start the guest.
  * and, back from the destination when SETUP asks for it, ACK with the
  * checksum the destination computed.  Offsets are within a region
  * (QEMU sends RAMBlock offsets, not guest physical addresses).
@@ -28,6 +31,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "machine.h"
 #include "vm.h"
 
 #define MIGRATION_MAGIC "DMGMIG1\n"
@@ -77,6 +81,30 @@ typedef struct migration_stats {
  */
 gboolean migration__send(vm *src, int fd, const migration_params *p,
                          migration_stats *out, GError **error);
+
+/*
+ * The same for a guest whose devices @m models (NULL: none).  QEMU's
+ * migrate_prepare() -> migration_is_blocked(): with any blocker in @m's
+ * registry (the one `virt-dmaguard check` reads) nothing is sent, @src is
+ * untouched, and the error (G_IO_ERROR_NOT_SUPPORTED) lists every
+ * blocker.  While it runs @m records it (migration__active()), and a
+ * device model may cancel it (migration__set_error()): the source sends
+ * CANCEL, the guest keeps running on the source, and the error is
+ * G_IO_ERROR_CANCELLED.
+ */
+gboolean migration__send_machine(vm *src, vmm_machine *m, int fd,
+                                 const migration_params *p,
+                                 migration_stats *out, GError **error);
+
+/* migration_is_setup_or_active(): a migration of @m is under way.  Any
+ * thread. */
+bool migration__active(vmm_machine *m);
+
+/* vfio_set_migration_error() -> migrate_set_error(): cancel the migration
+ * of @m under way, if any, for this reason; the first reason wins.  Any
+ * thread: the migration sees it between rounds, before stop-and-copy and
+ * before END. */
+void migration__set_error(vmm_machine *m, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 /*
  * Receive into @dst, which must not be running and must have the same RAM

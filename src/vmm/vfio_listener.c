@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "dmg_i18n.h"
+#include "migration.h"
 
 #define PAGE 4096ULL
 /* x86's MSI window is never DMA memory (VFIO reports it as a reserved
@@ -351,6 +352,12 @@ vfio_viommu__map(vmm_machine *m, const char *alias, guint64 iova, guint64 gpa,
                     alias, iova, gpa, size);
         return FALSE;
     }
+    /* seed 004, vfio_listener_region_add(): with x-migration-iommu-pt on
+     * every device, a vIOMMU mapping during a migration cancels it
+     * (vfio_set_migration_error(-EOPNOTSUPP)); the mapping still works. */
+    if (migration__active(m) && vfio_devices__all_iommu_passthrough(m))
+        migration__set_error(m, _("migration cancelled: %s mapped DMA through the vIOMMU (iova 0x%" PRIx64 ") while migrating; the guest uses the vIOMMU beyond interrupt remapping, which x-migration-iommu-pt promised it would not (seed 004)"),
+                             alias, iova);
     listener_map(vl, iova, size, section_hva(&s) + (gpa - s.offset_within_address_space));
     if (vl->error) {
         g_propagate_error(error, g_steal_pointer(&vl->error));
