@@ -381,6 +381,18 @@ memslots__destroy(memslots *ms)
     g_clear_error(&ms->first_error);
 }
 
+gboolean
+memslots__harvest_region(memslots *ms, memory_region *mr, GError **error)
+{
+    for (guint i = 0; i < ms->slots->len; i++) {
+        memslot *s = memslots__slot(ms, i);
+
+        if (s->used && s->mr == mr && !memslots__harvest(ms, s, error))
+            return FALSE;
+    }
+    return TRUE;
+}
+
 guint64
 memslots__sync_dirty(memslots *ms, memory_region *mr, GError **error)
 {
@@ -388,12 +400,8 @@ memslots__sync_dirty(memslots *ms, memory_region *mr, GError **error)
 
     if (!mr->dirty_bitmap)
         return 0;
-    for (guint i = 0; i < ms->slots->len; i++) {
-        memslot *s = memslots__slot(ms, i);
-
-        if (s->used && s->mr == mr && !memslots__harvest(ms, s, error))
-            return G_MAXUINT64;
-    }
+    if (!memslots__harvest_region(ms, mr, error))
+        return G_MAXUINT64;
     words = (mr->size / PAGE_SIZE + 63) / 64;
     for (guint64 w = 0; w < words; w++) {
         dirty += __builtin_popcountl(mr->dirty_bitmap[w]);

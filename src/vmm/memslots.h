@@ -75,6 +75,11 @@ void memslots__destroy(memslots *ms);
 guint memslots__used(const memslots *ms);
 const memslot *memslots__find(const memslots *ms, guint64 gpa);
 
+/* Move what KVM logged for every slot of RAM region @mr into
+ * mr->dirty_bitmap (KVM_GET_DIRTY_LOG), without counting or clearing it;
+ * migration reads and clears the bitmap itself. */
+gboolean memslots__harvest_region(memslots *ms, memory_region *mr, GError **error);
+
 /* Pages of RAM region @mr written since the last sync (KVM_GET_DIRTY_LOG
  * of its slots, plus what slots deleted meanwhile had logged); clears
  * them.  G_MAXUINT64 with @error when the log cannot be read. */

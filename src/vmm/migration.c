@@ -561,39 +561,16 @@ mig_send__dirty(mig_send *s, GError **error)
     return TRUE;
 }
 
-/* kvm_slot_get_dirty_log() for one slot of pc.ram, into @out. */
-static gboolean
-mig_slot_harvest(memslots *ms, memslot *slot, unsigned long *out, GError **error)
-{
-    guint64 pages = slot->memory_size / PAGE, first = slot->offset / PAGE, p = 0;
-
-    memset(slot->dirty_bmap, 0, BITMAP_WORDS(pages) * sizeof(unsigned long));
-    if (ms->backend.get_dirty_log(ms->backend.opaque, slot, error) < 0)
-        return FALSE;
-    while ((p = mig_bitmap_next(slot->dirty_bmap, pages, p, true)) < pages) {
-        out[(first + p) / 64] |= 1UL << ((first + p) % 64);
-        p++;
-    }
-    return TRUE;
-}
-
-/* migration_bitmap_sync(): what KVM logged for every slot of pc.ram, and
- * what slots deleted meanwhile left in the region's bitmap (memslots.c
- * harvests a slot before it goes), into s->dirty.  The memslot layer's
- * own sync counts and clears, so this one reads the slots itself. */
+/* migration_bitmap_sync(): what KVM logged for pc.ram since the last
+ * round (the memslot layer's harvest, which also keeps what slots deleted
+ * meanwhile had logged), moved from the region's bitmap into s->dirty. */
 static gboolean
 mig_send__sync(mig_send *s, guint64 *dirty, GError **error)
 {
-    memslots *ms = vm__memslots(s->v);
     memory_region *mr = s->regions[MIG_REGION_RAM];
 
-    for (guint i = 0; i < ms->slots->len; i++) {
-        memslot *slot = &g_array_index(ms->slots, memslot, i);
-
-        if (slot->used && slot->mr == mr && slot->dirty_bmap &&
-            !mig_slot_harvest(ms, slot, s->dirty, error))
-            return FALSE;
-    }
+    if (!memslots__harvest_region(vm__memslots(s->v), mr, error))
+        return FALSE;
     *dirty = 0;
     for (guint64 w = 0; w < BITMAP_WORDS(s->ram_pages); w++) {
         if (mr->dirty_bitmap) {
