@@ -52,31 +52,6 @@ argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
     return TRUE;
 }
 
-static dmgDomainXML *
-argv_read(argv_opts *o, GError **error)
-{
-    g_autofree char *uri = NULL;
-    g_autoptr(GPtrArray) doms = NULL;
-    virConnectPtr conn;
-    dmgDomainXML *d;
-
-    if (o->xml_file) {
-        d = g_new0(dmgDomainXML, 1);
-        d->name = g_strdup(o->xml_file);
-        if (!g_file_get_contents(o->xml_file, &d->xml, NULL, error)) {
-            dmg_domain_xml_free(d);
-            return NULL;
-        }
-        return d;
-    }
-    uri = dmg_common_uri(&o->common);
-    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
-        return NULL;
-    doms = dmg_libvirt_domains(conn, o->domains, error);
-    virConnectClose(conn);
-    return doms ? g_ptr_array_steal_index(doms, 0) : NULL;
-}
-
 int
 dmg_cmd_argv(int argc, char **argv)
 {
@@ -93,7 +68,7 @@ dmg_cmd_argv(int argc, char **argv)
 
     if (!argv_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(d = argv_read(&o, &err)) ||
+        !(d = dmg_common_read_one(&o.common, o.xml_file, o.domains, &err)) ||
         !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);

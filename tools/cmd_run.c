@@ -103,31 +103,6 @@ run_parse_args(int argc, char **argv, run_opts *o, GError **error)
     return TRUE;
 }
 
-static char *
-run_read_xml(run_opts *o, char **name, GError **error)
-{
-    g_autofree char *uri = NULL;
-    g_autoptr(GPtrArray) doms = NULL;
-    virConnectPtr conn;
-    dmgDomainXML *d;
-    char *xml;
-
-    if (o->xml_file) {
-        *name = g_strdup(o->xml_file);
-        return g_file_get_contents(o->xml_file, &xml, NULL, error) ? xml : NULL;
-    }
-    uri = dmg_common_uri(&o->common);
-    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
-        return NULL;
-    doms = dmg_libvirt_domains(conn, o->domains, error);
-    virConnectClose(conn);
-    if (!doms)
-        return NULL;
-    d = g_ptr_array_index(doms, 0);
-    *name = g_steal_pointer(&d->name);
-    return g_steal_pointer(&d->xml);
-}
-
 /* The memory the realized model has: pc.ram and the plugged part of each
  * memory device. */
 static guint64
@@ -338,8 +313,7 @@ dmg_cmd_run(int argc, char **argv)
     g_autoptr(dmgQemuProfile) qemu = NULL;
     g_autoptr(dmgDomainDef) def = NULL;
     g_autoptr(vmm_machine) m = NULL;
-    g_autofree char *name = NULL;
-    g_autofree char *xml = NULL;
+    g_autoptr(dmgDomainXML) d = NULL;
     vm_config cfg = { 0 };
     vm_result r;
     vm *v = NULL;
@@ -348,8 +322,8 @@ dmg_cmd_run(int argc, char **argv)
 
     if (!run_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(xml = run_read_xml(&o, &name, &err)) ||
-        !(def = dmg_domain_def_parse_string(xml, strlen(xml), name, &err)))
+        !(d = dmg_common_read_one(&o.common, o.xml_file, o.domains, &err)) ||
+        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
     if (o.memory && !dmg_size_parse(o.memory, 1024, &memory)) {

@@ -133,3 +133,27 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
     }
     return TRUE;
 }
+
+dmgDomainXML *
+dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domains,
+                    GError **error)
+{
+    g_autofree char *uri = NULL;
+    g_autoptr(GPtrArray) doms = NULL;
+    virConnectPtr conn;
+    g_autoptr(dmgDomainXML) d = NULL;
+
+    if (xml_file) {
+        d = g_new0(dmgDomainXML, 1);
+        d->name = g_strdup(xml_file);
+        if (!g_file_get_contents(xml_file, &d->xml, NULL, error))
+            return NULL;
+        return g_steal_pointer(&d);
+    }
+    uri = dmg_common_uri(o);
+    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
+        return NULL;
+    doms = dmg_libvirt_domains(conn, domains, error);
+    virConnectClose(conn);
+    return doms ? g_ptr_array_steal_index(doms, 0) : NULL;
+}
