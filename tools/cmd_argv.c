@@ -44,11 +44,6 @@ argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
     dmg_common_options_add(ctx, &o->common);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;
-    if (!!o->xml_file == (o->domains && o->domains[0] && !o->domains[1])) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                    _("give exactly one of --xml FILE or a domain name"));
-        return FALSE;
-    }
     return TRUE;
 }
 
@@ -59,7 +54,6 @@ dmg_cmd_argv(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(dmgHostProfile) host = NULL;
     g_autoptr(dmgQemuProfile) qemu = NULL;
-    g_autoptr(dmgDomainXML) d = NULL;
     g_autoptr(dmgDomainDef) def = NULL;
     g_autoptr(vmm_machine) m = NULL;
     g_autoptr(GPtrArray) lines = NULL;
@@ -68,8 +62,7 @@ dmg_cmd_argv(int argc, char **argv)
 
     if (!argv_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(d = dmg_common_read_one(&o.common, o.xml_file, o.domains, &err)) ||
-        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
     if (!(lines = dmg_qemu_command_build(m, qemu, &err))) {

@@ -84,11 +84,6 @@ run_parse_args(int argc, char **argv, run_opts *o, GError **error)
     dmg_common_options_add(ctx, &o->common);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;
-    if (!!o->xml_file == (o->domains && o->domains[0] && !o->domains[1])) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                    _("give exactly one of --xml FILE or a domain name"));
-        return FALSE;
-    }
     if (o->accel && strcmp(o->accel, "kvm") != 0 && strcmp(o->accel, "soft") != 0) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     _("--accel '%s' is not an accelerator; use kvm or soft"), o->accel);
@@ -313,7 +308,6 @@ dmg_cmd_run(int argc, char **argv)
     g_autoptr(dmgQemuProfile) qemu = NULL;
     g_autoptr(dmgDomainDef) def = NULL;
     g_autoptr(vmm_machine) m = NULL;
-    g_autoptr(dmgDomainXML) d = NULL;
     vm_config cfg = { 0 };
     vm_result r;
     vm *v = NULL;
@@ -322,8 +316,7 @@ dmg_cmd_run(int argc, char **argv)
 
     if (!run_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(d = dmg_common_read_one(&o.common, o.xml_file, o.domains, &err)) ||
-        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
     if (o.memory && !dmg_size_parse(o.memory, 1024, &memory)) {

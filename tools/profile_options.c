@@ -4,7 +4,10 @@
  */
 #include "virt_dmaguard.h"
 
+#include <string.h>
+
 #include "dmg_i18n.h"
+#include "domain_conf.h"
 #include "libvirt_source.h"
 
 void
@@ -134,7 +137,7 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
     return TRUE;
 }
 
-dmgDomainXML *
+static dmgDomainXML *
 dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domains,
                     GError **error)
 {
@@ -156,4 +159,20 @@ dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domai
     doms = dmg_libvirt_domains(conn, domains, error);
     virConnectClose(conn);
     return doms ? g_ptr_array_steal_index(doms, 0) : NULL;
+}
+
+dmgDomainDef *
+dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file, char **domains,
+                     GError **error)
+{
+    g_autoptr(dmgDomainXML) d = NULL;
+
+    if (!!xml_file == (domains && domains[0] && !domains[1])) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("give exactly one of --xml FILE or a domain name"));
+        return NULL;
+    }
+    if (!(d = dmg_common_read_one(o, xml_file, domains, error)))
+        return NULL;
+    return dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, error);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "host_profile.h"
+#include "domain_conf.h"
 #include "libvirt_source.h"
 #include "qemu_profile.h"
 
@@ -40,10 +41,10 @@ char *dmg_common_uri(const dmg_common_opts *o);
 /* Load both profiles.  Domains read from the example node (@from_files
  * false, no --connect, no LIBVIRT_DEFAULT_URI, no --sysfs) live on the
  * example host, whose sysfs tree is then used. */
-/* The one domain a command works on: --xml FILE, or the first of
- * @domains on the connection. */
-dmgDomainXML *dmg_common_read_one(const dmg_common_opts *o, const char *xml_file,
-                                  char **domains, GError **error);
+/* The one domain a command works on, parsed: --xml FILE, or the single
+ * name in @domains on the connection; anything else is a usage error. */
+dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file,
+                                   char **domains, GError **error);
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
