@@ -191,6 +191,42 @@ kvm_vcpu__init_regs(kvm_vcpu *vcpu, GError **error)
     return TRUE;
 }
 
+/* ---- migration ------------------------------------------------------ */
+
+gboolean
+kvm_vcpu__save_state(kvm_vcpu *vcpu, kvm_vcpu_state *state, GError **error)
+{
+    int ret;
+
+    /* Not through kvm_vcpu__ioctl: the caller holds the inhibitor that
+     * kvm_vcpu__ioctl would wait for. */
+    __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    ret = ioctl(vcpu->fd, KVM_RUN, NULL);
+    __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (ret == 0 || (errno != EINTR && errno != EAGAIN)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    _("vCPU %u: completing its last exit before saving its state failed: %s"),
+                    vcpu->id, ret == 0 ? _("it entered the guest") : g_strerror(errno));
+        return FALSE;
+    }
+    if (ioctl(vcpu->fd, KVM_GET_REGS, &state->regs) < 0)
+        return set_errno_error(error, errno, "KVM_GET_REGS");
+    if (ioctl(vcpu->fd, KVM_GET_SREGS, &state->sregs) < 0)
+        return set_errno_error(error, errno, "KVM_GET_SREGS");
+    return TRUE;
+}
+
+gboolean
+kvm_vcpu__load_state(kvm_vcpu *vcpu, const kvm_vcpu_state *state, GError **error)
+{
+    g_return_val_if_fail(!vcpu->started, FALSE);
+    if (kvm_vcpu__ioctl(vcpu, KVM_SET_SREGS, (void *)&state->sregs) < 0)
+        return set_errno_error(error, errno, "KVM_SET_SREGS");
+    if (kvm_vcpu__ioctl(vcpu, KVM_SET_REGS, (void *)&state->regs) < 0)
+        return set_errno_error(error, errno, "KVM_SET_REGS");
+    return TRUE;
+}
+
 /* ---- create / free -------------------------------------------------- */
 
 kvm_vcpu *

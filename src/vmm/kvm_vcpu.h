@@ -22,6 +22,7 @@
 #pragma once
 
 #include <glib.h>
+#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,26 @@ guest_params *guest_params__get(void *boot_hva, unsigned id);
 kvm_vcpu *kvm_vcpu__create(int vm_fd, unsigned id, accel_blocker *blocker,
                            kvm_vcpu_is_ram_fn is_ram, void *opaque,
                            GError **error);
+/*
+ * The architectural state a migration carries.  The guest program uses
+ * no FPU, MSRs or interrupts, so registers and segment/control registers
+ * are all of it (QEMU's x86 vmstate has much more).
+ */
+typedef struct kvm_vcpu_state {
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+} kvm_vcpu_state;
+
+/* Read the state of a vCPU whose thread is held out of KVM_RUN (the
+ * accelerator's ioctls inhibited, vm__pause).  An I/O exit the thread
+ * already handled completes only on the next KVM_RUN (the OUT's RIP is
+ * advanced then), so one KVM_RUN with immediate_exit finishes it first,
+ * as the KVM API documents for saving state. */
+gboolean kvm_vcpu__save_state(kvm_vcpu *vcpu, kvm_vcpu_state *state, GError **error);
+/* Before kvm_vcpu__start: run from @state instead of the entry point. */
+gboolean kvm_vcpu__load_state(kvm_vcpu *vcpu, const kvm_vcpu_state *state,
+                              GError **error);
+
 /* Start the thread that loops on KVM_RUN. */
 gboolean kvm_vcpu__start(kvm_vcpu *vcpu, GError **error);
 /* Ask the guest to stop (params.stop, then GUEST_PORT_DONE), join the

@@ -8,6 +8,7 @@
 
 #include "balloon.h"
 #include "memory_device.h"
+#include "savevm.h"
 #include "dmg_enum.h"
 #include "dmg_i18n.h"
 #include "vfio.h"
@@ -103,6 +104,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
     m->groups = g_ptr_array_new();
     m->devices = g_ptr_array_new();
     m->memory_devices = g_ptr_array_new();
+    m->savevm = g_ptr_array_new_with_free_func((GDestroyNotify)savevm_entry__free);
     discard_inhibitor__init(&m->kvm_inhibitor, "kvm-no-sync-mmu", -1);
     discard_inhibitor__init(&m->lock_inhibitor, "memory-locked", -1);
     vfio_address_space__get(m, "memory", false);
@@ -129,10 +131,14 @@ vmm_machine__free(vmm_machine *m)
         discard_manager__disable(&m->discard, false, &m->kvm_inhibitor);
     if (g_ptr_array_find(m->discard.inhibitors, &m->lock_inhibitor, NULL))
         discard_manager__disable(&m->discard, false, &m->lock_inhibitor);
+    if (m->balloon)
+        savevm__unregister(m, m->balloon);
     virtio_balloon__free(m->balloon);
     viommu__free(m->iommu);
     g_ptr_array_unref(m->memory_devices);
     g_ptr_array_unref(m->devices);
+    /* Devices unregister as they go; what is left is a bug, but free it. */
+    g_ptr_array_unref(m->savevm);
     g_ptr_array_unref(m->groups);
     g_ptr_array_unref(m->address_spaces);
     g_ptr_array_unref(m->errors);

@@ -124,6 +124,8 @@ typedef struct vmm_machine {
      * migration__set_error(). */
     bool migration_active;
     char *migration_cancel;
+
+    GPtrArray *savevm;                   /* savevm_entry *, savevm.h */
 } vmm_machine;
 
 vmm_machine *vmm_machine__new(const vmm_machine_config *cfg);

@@ -21,6 +21,7 @@
 
 #include "dmg_i18n.h"
 #include "memslots.h"
+#include "migration_devices.h"
 
 #define MiB ((guint64)1024 * 1024)
 #define PAGE ((guint64)4096)
@@ -51,7 +52,11 @@ enum {
     MIG_REC_END,
     MIG_REC_ACK,
     MIG_REC_CANCEL,
+    MIG_REC_CPUS,                        /* vm__save_cpus(), stop-and-copy */
+    MIG_REC_DEVICE,                      /* migration_devices.h */
 };
+
+#define MIG_CPUS_MAX (1u << 20)
 
 enum {
     MIG_REGION_BOOT,
@@ -386,6 +391,8 @@ typedef struct mig_send {
     guint64 ram_pages;
     bool log_was_on;
     bool paused;
+    bool devices_setup;                  /* save_setup done: cleanup due */
+    GPtrArray *device_final;             /* stop-and-copy payloads, GByteArray * */
     migration_stats *st;
     migration_round_stats round;         /* the one being sent */
     guint64 round_start_bytes;
@@ -561,6 +568,48 @@ mig_send__dirty(mig_send *s, GError **error)
     return TRUE;
 }
 
+/* savevm_dirty_fn: a page a device wrote goes in the next round. */
+static void
+mig_send__mark(void *opaque, guint64 gpa, guint64 size)
+{
+    mig_send *s = opaque;
+    guint64 end = gpa + size, off;
+
+    for (guint64 a = gpa & ~(PAGE - 1); a < end; a += PAGE) {
+        if (!vm__ram_offset(s->v, a, &off))
+            continue;
+        s->dirty[off / PAGE / 64] |= 1UL << (off / PAGE % 64);
+        s->st->device_dirty_pages++;
+    }
+}
+
+/* DEVICE records, one per payload. */
+static gboolean
+mig_send__device_payloads(mig_send *s, GPtrArray *payloads, GError **error)
+{
+    for (guint i = 0; i < payloads->len; i++) {
+        GByteArray *b = g_ptr_array_index(payloads, i);
+
+        if (!mig_send__record(s, MIG_REC_DEVICE, b->data, b->len, NULL, 0, error))
+            return FALSE;
+        s->st->device_bytes += b->len;
+    }
+    return TRUE;
+}
+
+/* qemu_savevm_state_iterate() for devices: their precopy data. */
+static gboolean
+mig_send__devices_iterate(mig_send *s, GError **error)
+{
+    g_autoptr(GPtrArray) payloads = NULL;
+
+    if (!s->m)
+        return TRUE;
+    payloads = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
+    return mig_devices__save(s->m, false, payloads, error) &&
+           mig_send__device_payloads(s, payloads, error);
+}
+
 /* migration_bitmap_sync(): what KVM logged for pc.ram since the last
  * round (the memslot layer's harvest, which also keeps what slots deleted
  * meanwhile had logged), moved from the region's bitmap into s->dirty. */
@@ -570,6 +619,10 @@ mig_send__sync(mig_send *s, guint64 *dirty, GError **error)
     memory_region *mr = s->regions[MIG_REGION_RAM];
 
     if (!memslots__harvest_region(vm__memslots(s->v), mr, error))
+        return FALSE;
+    /* The pages devices wrote by DMA, which KVM's log never sees
+     * (vfio_sync_dirty_bitmap()). */
+    if (s->m && !mig_devices__sync_dirty(s->m, mig_send__mark, s, error))
         return FALSE;
     *dirty = 0;
     for (guint64 w = 0; w < BITMAP_WORDS(s->ram_pages); w++) {
@@ -623,7 +676,14 @@ mig_send__setup(mig_send *s, GError **error)
         return FALSE;
     }
     g_clear_error(&err);
-    return mig_send__setup_record(s, error);
+    if (!mig_send__setup_record(s, error))
+        return FALSE;
+    /* qemu_savevm_state_setup(): VFIO goes RUNNING -> PRE_COPY and starts
+     * logging its DMA. */
+    if (s->m && !mig_devices__save_setup(s->m, error))
+        return FALSE;
+    s->devices_setup = s->m != NULL;
+    return TRUE;
 }
 
 static void
@@ -677,8 +737,8 @@ mig_send__iterate(mig_send *s, GError **error)
         if (!mig_send__check_cancel(s, error))
             return FALSE;
         mig_send__round_begin(s, false);
-        if (!mig_send__dirty(s, error) || !mig_send__sync(s, &dirty, error) ||
-            !mig_send__round_end(s, dirty, error))
+        if (!mig_send__dirty(s, error) || !mig_send__devices_iterate(s, error) ||
+            !mig_send__sync(s, &dirty, error) || !mig_send__round_end(s, dirty, error))
             return FALSE;
     }
     s->st->converged = dirty * PAGE <= s->p.downtime_bytes;
@@ -716,6 +776,19 @@ mig_send__wait_ack(mig_send *s, GError **error)
     return TRUE;
 }
 
+/* The vCPUs' registers, once they are paused (cpu_synchronize_all_states). */
+static gboolean
+mig_send__cpus(mig_send *s, GError **error)
+{
+    g_autoptr(GByteArray) b = NULL;
+
+    if (!vm__started(s->v))
+        return TRUE;                     /* never booted: nothing to carry */
+    b = g_byte_array_new();
+    return vm__save_cpus(s->v, b, error) &&
+           mig_send__record(s, MIG_REC_CPUS, b->data, b->len, NULL, 0, error);
+}
+
 /* ram_save_complete(): vCPUs paused, the last dirty pages and the boot
  * region (guest_params, stacks), then END with the checksum of it all. */
 static gboolean
@@ -730,12 +803,21 @@ mig_send__complete(mig_send *s, GError **error)
     vm__pause(s->v);
     s->paused = true;
     mig_send__round_begin(s, true);
-    if (!s->st->dirty_log)
-        mig_bitmap_fill(s->dirty, s->ram_pages);
-    else if (!mig_send__sync(s, &dirty, error))
+    /* Devices stop first (VFIO: PRE_COPY -> STOP_COPY), so the last sync
+     * holds every page their DMA wrote. */
+    if (s->m && !mig_devices__save(s->m, true, s->device_final, error))
         return FALSE;
+    if (!s->st->dirty_log) {
+        mig_bitmap_fill(s->dirty, s->ram_pages);
+        if (s->m && !mig_devices__sync_dirty(s->m, mig_send__mark, s, error))
+            return FALSE;
+    } else if (!mig_send__sync(s, &dirty, error)) {
+        return FALSE;
+    }
     if (!mig_send__dirty(s, error) ||
         !mig_send__run(s, MIG_REGION_BOOT, 0, s->regions[MIG_REGION_BOOT]->size / PAGE, error) ||
+        !mig_send__device_payloads(s, s->device_final, error) ||
+        !mig_send__cpus(s, error) ||
         !mig_send__round_end(s, 0, error))
         return FALSE;
     s->st->checksum = mig_hashes__sum(&s->hashes, s->regions);
@@ -806,8 +888,14 @@ migration__send_machine(vm *src, vmm_machine *m, int fd, const migration_params 
     s.ram_pages = s.regions[MIG_REGION_RAM]->size / PAGE;
     s.dirty = g_new0(unsigned long, BITMAP_WORDS(s.ram_pages));
     mig_hashes__init(&s.hashes, s.regions);
+    s.device_final = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
     ok = mig_send__setup(&s, error) && mig_send__iterate(&s, error) &&
          mig_send__complete(&s, error);
+    /* migrate_fd_cleanup(): a device that failed or was cancelled goes
+     * back to RUNNING; on success it stays stopped with the source. */
+    if (s.devices_setup)
+        mig_devices__save_cleanup(m, !ok);
+    g_ptr_array_unref(s.device_final);
     if (m)
         mig_machine_end(m);
     if (!ok)
@@ -828,6 +916,7 @@ migration__send_machine(vm *src, vmm_machine *m, int fd, const migration_params 
 
 typedef struct mig_recv {
     vm *v;
+    vmm_machine *m;                      /* its devices, or NULL */
     mig_chan ch;
     memory_region *regions[MIG_NR_REGIONS];
     mig_hashes hashes;                   /* of the pages as received */
@@ -1077,6 +1166,45 @@ mig_recv__cancel(mig_recv *r, guint32 len, GError **error)
     return FALSE;
 }
 
+/* A variable-size record, read whole: CPUS and DEVICE. */
+static guint8 *
+mig_recv__blob(mig_recv *r, guint32 len, guint32 max, const char *what, GError **error)
+{
+    g_autofree guint8 *b = NULL;
+
+    if (len > max) {
+        mig_recv__invalid(r, error, _("%s record of %u bytes"), what, len);
+        return NULL;
+    }
+    b = g_malloc(MAX(len, 1));
+    if (!mig_chan__read_all(&r->ch, b, len, what, error))
+        return NULL;
+    return g_steal_pointer(&b);
+}
+
+/* cpu vmstate: where the vCPUs resume on this side. */
+static gboolean
+mig_recv__cpus(mig_recv *r, guint32 len, GError **error)
+{
+    g_autofree guint8 *b = mig_recv__blob(r, len, MIG_CPUS_MAX, _("the vCPU state"), error);
+
+    return b && vm__load_cpus(r->v, b, len, error);
+}
+
+/* qemu_loadvm_section_start_full(): a device's bytes to the device. */
+static gboolean
+mig_recv__device(mig_recv *r, guint32 len, GError **error)
+{
+    g_autofree guint8 *b = NULL;
+
+    if (!r->m)
+        return mig_recv__invalid(r, error, _("device state for a destination without devices"));
+    if (!(b = mig_recv__blob(r, len, MIG_DEVICE_MAX_LEN, _("a device state"), error)))
+        return FALSE;
+    r->st->device_bytes += len;
+    return mig_devices__load(r->m, b, len, error);
+}
+
 /* qemu_loadvm_state_main(): records until END. */
 static gboolean
 mig_recv__records(mig_recv *r, GError **error)
@@ -1103,6 +1231,12 @@ mig_recv__records(mig_recv *r, GError **error)
             break;
         case MIG_REC_ROUND:
             ok = mig_recv__round(r, get32(hdr + 4), error);
+            break;
+        case MIG_REC_CPUS:
+            ok = mig_recv__cpus(r, get32(hdr + 4), error);
+            break;
+        case MIG_REC_DEVICE:
+            ok = mig_recv__device(r, get32(hdr + 4), error);
             break;
         case MIG_REC_END:
             return mig_recv__end(r, get32(hdr + 4), error);
@@ -1134,12 +1268,16 @@ mig_recv__ack(mig_recv *r, GError **error)
 }
 
 static gboolean
-mig_recv__start(vm *dst, GError **error)
+mig_recv__start(vm *dst, vmm_machine *m, GError **error)
 {
     vm_result res;
 
-    if (vm__start(dst, error))
+    if (vm__start(dst, error)) {
+        /* vfio_vmstate_change(): the devices run with the guest. */
+        if (m)
+            savevm__vm_running(m, true);
         return TRUE;
+    }
     vm__stop(dst, &res);
     g_prefix_error(error, _("starting the guest on the migration destination failed: "));
     return FALSE;
@@ -1149,8 +1287,15 @@ gboolean
 migration__receive(vm *dst, int fd, const migration_params *p, migration_stats *out,
                    GError **error)
 {
+    return migration__receive_machine(dst, NULL, fd, p, out, error);
+}
+
+gboolean
+migration__receive_machine(vm *dst, vmm_machine *m, int fd, const migration_params *p,
+                           migration_stats *out, GError **error)
+{
     migration_stats st = { 0 };
-    mig_recv r = { .v = dst, .st = &st };
+    mig_recv r = { .v = dst, .m = m, .st = &st };
     gint64 t0 = g_get_monotonic_time();
     gboolean ok;
 
@@ -1162,9 +1307,16 @@ migration__receive(vm *dst, int fd, const migration_params *p, migration_stats *
     mig_chan__init(&r.ch, fd, p ? p->timeout_ms : 0, _("source"));
     mig_regions(dst, r.regions);
     mig_hashes__init(&r.hashes, r.regions);
+    if (m && !mig_devices__load_setup(m, error))
+        return FALSE;
     ok = mig_recv__magic(&r, error) && mig_recv__setup(&r, error) &&
-         mig_recv__records(&r, error) && mig_recv__ack(&r, error) &&
-         (!p || !p->autostart || mig_recv__start(dst, error));
+         mig_recv__records(&r, error) &&
+         (!m || mig_devices__load_complete(m, error)) && mig_recv__ack(&r, error);
+    if (m)
+        mig_devices__load_cleanup(m, !ok);
+    if (!ok)
+        vm__load_cpus(dst, NULL, 0, NULL);   /* a half-received state is not used */
+    ok = ok && (!p || !p->autostart || mig_recv__start(dst, m, error));
     mig_hashes__free(&r.hashes);
     st.bytes = r.ch.bytes;
     st.usec = g_get_monotonic_time() - t0;

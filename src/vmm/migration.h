@@ -16,6 +16,10 @@
  *          the source has it at switch-over, and the number of pages
  *          sent; both sides keep it as a sum of page hashes, updated as
  *          pages go, so it costs no downtime
+ *   DEVICE a device's state (migration_devices.h): precopy chunks during
+ *          the rounds, its stop-and-copy state in the final round
+ *   CPUS   the vCPUs' registers (vm__save_cpus), in the final round; the
+ *          destination resumes the guest where it was
  *   CANCEL instead of END: the source gave up (seed 004); the payload is
  *          the reason, UTF-8 text.  The destination fails and does not
  *          start the guest.
@@ -32,6 +36,7 @@
 #include <stdbool.h>
 
 #include "machine.h"
+#include "savevm.h"
 #include "vm.h"
 
 #define MIGRATION_MAGIC "DMGMIG1\n"
@@ -69,6 +74,8 @@ typedef struct migration_stats {
     guint64 checksum;                    /* of all RAM at switch-over */
     bool dirty_log;                      /* send: false without dirty tracking */
     bool converged;                      /* send: the dirty set fitted the target */
+    guint64 device_dirty_pages;          /* send: pages devices reported written */
+    guint64 device_bytes;                /* DEVICE records, both ends */
 } migration_stats;
 
 /*
@@ -110,11 +117,20 @@ void migration__set_error(vmm_machine *m, const char *fmt, ...) G_GNUC_PRINTF(2,
  * Receive into @dst, which must not be running and must have the same RAM
  * sizes.  Every record is checked; on END the destination's checksum must
  * equal the source's.  With p->autostart the guest is then started on
- * @dst (its program starts over on the migrated memory: vCPU registers
- * are not migrated).  @p may be NULL.
+ * @dst, each vCPU resuming from the registers the CPUS record carried
+ * (a source that never booted its vCPUs sends none: they boot).  @p may
+ * be NULL.
  */
 gboolean migration__receive(vm *dst, int fd, const migration_params *p,
                             migration_stats *out, GError **error);
+
+/* The same for a guest whose devices @m models: their DEVICE records go
+ * to @m's savevm entries (load_setup before the stream, load_complete
+ * after END), and with p->autostart the devices run with the guest
+ * (savevm__vm_running).  A record for a device @m lacks fails. */
+gboolean migration__receive_machine(vm *dst, vmm_machine *m, int fd,
+                                    const migration_params *p,
+                                    migration_stats *out, GError **error);
 
 /* The checksum END carries: every page of boot and pc.ram. */
 guint64 migration__ram_checksum(vm *v);

@@ -191,7 +191,7 @@ soft_vcpu__thread(gpointer data)
 
 soft_vcpu *
 soft_vcpu__start(soft_accel *sa, guest_params *params, kvm_vcpu_is_ram_fn is_ram,
-                 void *opaque)
+                 void *opaque, const soft_vcpu_state *state)
 {
     soft_vcpu *v = g_new0(soft_vcpu, 1);
 
@@ -199,10 +199,18 @@ soft_vcpu__start(soft_accel *sa, guest_params *params, kvm_vcpu_is_ram_fn is_ram
     v->params = params;
     v->is_ram = is_ram;
     v->opaque = opaque;
-    v->pass = 1;
+    v->pass = state ? state->pass : 1;
+    v->next_page = state ? state->next_page : 0;
     v->slot = accel_blocker__add_vcpu(&sa->blocker, v);
     v->thread = g_thread_new("soft-vcpu", soft_vcpu__thread, v);
     return v;
+}
+
+void
+soft_vcpu__save_state(soft_vcpu *v, soft_vcpu_state *state)
+{
+    state->pass = v->pass;
+    state->next_page = v->next_page;
 }
 
 kvm_vcpu_stats

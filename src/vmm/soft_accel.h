@@ -36,7 +36,18 @@ void soft_accel__free(soft_accel *sa);
 /* The host address behind @gpa, as the "hardware" sees it now, or NULL. */
 guint8 *soft_accel__translate(soft_accel *sa, guint64 gpa);
 
-/* A vCPU thread running the guest algorithm over params (kvm_vcpu.h). */
+/* The "registers" of the guest algorithm: what a migration carries. */
+typedef struct soft_vcpu_state {
+    guint32 pass;                        /* the pass being written */
+    guint64 next_page;                   /* its next own page */
+} soft_vcpu_state;
+
+/* A vCPU thread running the guest algorithm over params (kvm_vcpu.h),
+ * from its entry point, or from @state (a migrated vCPU; NULL: boot). */
 soft_vcpu *soft_vcpu__start(soft_accel *sa, guest_params *params,
-                            kvm_vcpu_is_ram_fn is_ram, void *opaque);
+                            kvm_vcpu_is_ram_fn is_ram, void *opaque,
+                            const soft_vcpu_state *state);
 kvm_vcpu_stats soft_vcpu__stop(soft_vcpu *vcpu);
+/* The vCPU's state; only while the accelerator's ioctls are inhibited
+ * (vm__pause), when the thread is between two "KVM_RUN"s. */
+void soft_vcpu__save_state(soft_vcpu *vcpu, soft_vcpu_state *state);

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <gio/gio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "dmg_i18n.h"
@@ -37,6 +38,9 @@ struct vm {
     guint64 touch_start, touch_end, hole_start;
     guint64 transactions;
     bool paused;                         /* vm__pause: vCPUs inhibited */
+    /* vm__load_cpus: where the next vm__start resumes the vCPUs */
+    kvm_vcpu_state *kvm_states;
+    soft_vcpu_state *soft_states;
 };
 
 memslots *
@@ -169,6 +173,8 @@ vm__free(vm *v)
     if (!v)
         return;
     vm__resume(v);                       /* a paused VM holds the blocker */
+    g_free(v->kvm_states);
+    g_free(v->soft_states);
     kvm_accel__free(v->kvm);
     soft_accel__free(v->soft);
     address_space__free(v->as);
@@ -217,23 +223,37 @@ vm__is_ram(void *opaque, uint64_t gpa)
     return address_space__lookup(v->as, gpa, &s) && s.mr->type == MR_RAM;
 }
 
+/* Boot vCPU @i, or resume it from the migrated state. */
+static gboolean
+vm__start_vcpu(vm *v, vm_vcpu *c, unsigned i, GError **error)
+{
+    guest_params *p = guest_params__get(v->boot->ram, i);
+
+    if (!v->kvm_states && !v->soft_states)
+        guest_params__init(v->boot->ram, i, v->cfg.nr_vcpus, v->touch_start, v->touch_end,
+                           v->hole_start, v->hole_start + v->hole->size);
+    if (v->soft) {
+        c->soft = soft_vcpu__start(v->soft, p, vm__is_ram, v,
+                                   v->soft_states ? &v->soft_states[i] : NULL);
+        return TRUE;
+    }
+    return (c->kvm = kvm_vcpu__create(v->kvm->vm_fd, i, &v->kvm->blocker,
+                                      vm__is_ram, v, error)) &&
+           (!v->kvm_states || kvm_vcpu__load_state(c->kvm, &v->kvm_states[i], error)) &&
+           kvm_vcpu__start(c->kvm, error);
+}
+
 static gboolean
 vm__start_vcpus(vm *v, vm_vcpu *vcpus, GError **error)
 {
-    for (unsigned i = 0; i < v->cfg.nr_vcpus; i++) {
-        guest_params__init(v->boot->ram, i, v->cfg.nr_vcpus, v->touch_start, v->touch_end,
-                           v->hole_start, v->hole_start + v->hole->size);
-        if (v->soft) {
-            vcpus[i].soft = soft_vcpu__start(v->soft, guest_params__get(v->boot->ram, i),
-                                             vm__is_ram, v);
-            continue;
-        }
-        if (!(vcpus[i].kvm = kvm_vcpu__create(v->kvm->vm_fd, i, &v->kvm->blocker,
-                                              vm__is_ram, v, error)) ||
-            !kvm_vcpu__start(vcpus[i].kvm, error))
-            return FALSE;
-    }
-    return TRUE;
+    gboolean ok = TRUE;
+
+    for (unsigned i = 0; ok && i < v->cfg.nr_vcpus; i++)
+        ok = vm__start_vcpu(v, &vcpus[i], i, error);
+    /* A migrated state is used once. */
+    g_clear_pointer(&v->kvm_states, g_free);
+    g_clear_pointer(&v->soft_states, g_free);
+    return ok;
 }
 
 static void
@@ -335,6 +355,119 @@ bool
 vm__paused(vm *v)
 {
     return v->paused;
+}
+
+/* ---- vCPU state for migration ---------------------------------------- */
+
+#define VM_CPUS_HDR 8u
+#define VM_SOFT_STATE_LEN 16u
+
+gboolean
+vm__save_cpus(vm *v, GByteArray *out, GError **error)
+{
+    guint32 hdr[2] = { GUINT32_TO_LE(v->soft ? VM_ACCEL_SOFT : VM_ACCEL_KVM),
+                       GUINT32_TO_LE(v->cfg.nr_vcpus) };
+
+    g_return_val_if_fail(v->vcpus && v->paused, FALSE);
+    g_byte_array_append(out, (guint8 *)hdr, sizeof(hdr));
+    for (unsigned i = 0; i < v->cfg.nr_vcpus; i++) {
+        if (v->soft) {
+            soft_vcpu_state st;
+            guint32 pass;
+            guint64 page;
+
+            soft_vcpu__save_state(v->vcpus[i].soft, &st);
+            pass = GUINT32_TO_LE(st.pass);
+            page = GUINT64_TO_LE(st.next_page);
+            g_byte_array_append(out, (guint8 *)&pass, 4);
+            g_byte_array_append(out, (const guint8 *)"\0\0\0\0", 4);
+            g_byte_array_append(out, (guint8 *)&page, 8);
+        } else {
+            kvm_vcpu_state st;
+
+            /* The kernel's own x86 layout: both ends run this host's KVM. */
+            if (!kvm_vcpu__save_state(v->vcpus[i].kvm, &st, error))
+                return FALSE;
+            g_byte_array_append(out, (guint8 *)&st, sizeof(st));
+        }
+    }
+    return TRUE;
+}
+
+static const char *
+vm__accel_name(guint32 accel)
+{
+    return accel == VM_ACCEL_KVM ? "kvm" : accel == VM_ACCEL_SOFT ? "soft" : "unknown";
+}
+
+gboolean
+vm__load_cpus(vm *v, const guint8 *data, gsize len, GError **error)
+{
+    guint32 accel, nr;
+    gsize each;
+
+    g_return_val_if_fail(!v->vcpus, FALSE);
+    g_clear_pointer(&v->kvm_states, g_free);
+    g_clear_pointer(&v->soft_states, g_free);
+    if (!data)
+        return TRUE;
+    if (len < VM_CPUS_HDR)
+        goto err_len;
+    memcpy(&accel, data, 4);
+    memcpy(&nr, data + 4, 4);
+    accel = GUINT32_FROM_LE(accel);
+    nr = GUINT32_FROM_LE(nr);
+    if (accel != (v->soft ? VM_ACCEL_SOFT : VM_ACCEL_KVM)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                    _("the migration source ran its vCPUs on the %s accelerator, this destination uses %s; run both with the same --accel"),
+                    vm__accel_name(accel), vm__accel_name(v->soft ? VM_ACCEL_SOFT : VM_ACCEL_KVM));
+        return FALSE;
+    }
+    if (nr != v->cfg.nr_vcpus) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    _("the migration source has %u vCPUs, this destination %u; both need the same number"),
+                    nr, v->cfg.nr_vcpus);
+        return FALSE;
+    }
+    each = v->soft ? VM_SOFT_STATE_LEN : sizeof(kvm_vcpu_state);
+    if (len != VM_CPUS_HDR + nr * each)
+        goto err_len;
+    data += VM_CPUS_HDR;
+    if (!v->soft) {
+        v->kvm_states = g_memdup2(data, nr * each);
+        return TRUE;
+    }
+    v->soft_states = g_new0(soft_vcpu_state, nr);
+    for (guint32 i = 0; i < nr; i++, data += each) {
+        guint32 pass;
+        guint64 page;
+
+        memcpy(&pass, data, 4);
+        memcpy(&page, data + 8, 8);
+        v->soft_states[i].pass = GUINT32_FROM_LE(pass);
+        v->soft_states[i].next_page = GUINT64_FROM_LE(page);
+    }
+    return TRUE;
+
+err_len:
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                _("vCPU state of %" G_GSIZE_FORMAT " bytes does not fit %s vCPUs"),
+                len, v->soft ? "soft" : "kvm");
+    return FALSE;
+}
+
+bool
+vm__ram_offset(vm *v, guint64 gpa, guint64 *offset)
+{
+    if (gpa >= VM_RAM_BASE && gpa < VM_RAM_BASE + v->low_size) {
+        *offset = gpa - VM_RAM_BASE;
+        return true;
+    }
+    if (v->high && gpa >= VM_HIGH_BASE && gpa - VM_HIGH_BASE < v->high->size) {
+        *offset = v->low_size + (gpa - VM_HIGH_BASE);
+        return true;
+    }
+    return false;
 }
 
 void

@@ -93,6 +93,19 @@ void vm__pause(vm *v);
 void vm__resume(vm *v);
 bool vm__started(vm *v);                 /* vm__start'ed, not yet stopped */
 bool vm__paused(vm *v);
+/*
+ * vCPU state for a migration (QEMU's cpu vmstate): @v paused, started.
+ * Appends {u32 accel, u32 nr_vcpus} then each vCPU's state.
+ */
+gboolean vm__save_cpus(vm *v, GByteArray *out, GError **error);
+/* On a VM not started: the next vm__start resumes every vCPU from this
+ * state, over the migrated guest_params, instead of booting it.  The
+ * accelerator and the vCPU count must be the source's.  @data NULL:
+ * forget a loaded state. */
+gboolean vm__load_cpus(vm *v, const guint8 *data, gsize len, GError **error);
+/* The offset of @gpa in pc.ram, for dirty pages reported by guest
+ * physical address; false outside pc.ram. */
+bool vm__ram_offset(vm *v, guint64 gpa, guint64 *offset);
 /* The pc.ram range the balloon may take pages from: below the end of low
  * RAM and above the RAM the guest program touches. */
 void vm__balloon_range(vm *v, guint64 *start, guint64 *end);
