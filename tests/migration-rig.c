@@ -4,6 +4,9 @@
  */
 #include "migration-rig.h"
 
+#include "vfio_soft.h"
+#include "viommu.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -28,8 +31,14 @@ best_accel(void)
 vm *
 new_vm(vm_accel accel, guint64 ram_mib)
 {
+    return new_vm_rate(accel, ram_mib, 0);
+}
+
+vm *
+new_vm_rate(vm_accel accel, guint64 ram_mib, guint64 dirty_rate)
+{
     vm_config cfg = { .accel = accel, .atomic = true, .nr_vcpus = 2,
-                      .ram_size = ram_mib * MiB };
+                      .ram_size = ram_mib * MiB, .dirty_rate = dirty_rate };
     g_autoptr(GError) err = NULL;
     vm *v = vm__new(&cfg, &err);
 
@@ -84,4 +93,56 @@ assert_source_runs(vm *src)
     g_assert_cmpuint(r.passes, >, 0);
     g_assert_cmpuint(r.guest_errors, ==, 0);
     g_assert_true(r.checksum_ok);
+}
+
+/* ------------------------------------------------------------------ */
+/* The device model on a VM's memory                                   */
+
+/* A q35 machine whose soft VFIO containers map @v's guest memory;
+ * @with_viommu: an intel-iommu with interrupt remapping. */
+vmm_machine *
+machine_on(vm *v, vm_accel accel, bool iommu_pt, bool with_viommu)
+{
+    vmm_machine_config cfg = {
+        .type = VMM_MACHINE_Q35, .kvm = accel == VM_ACCEL_KVM, .kvm_sync_mmu = true,
+        .split_irqchip = true, .vfio_backend = &vfio_backend_soft,
+        .compat = { .vfio_migration = true, .vfio_enable_migration_onoff = true,
+                    .vfio_multi_device_p2p = true, .x_migration_iommu_pt = iommu_pt },
+    };
+    viommu_config io = { .model = VIOMMU_INTEL, .alias = "iommu0", .intremap = VMM_ON,
+                         .caching_mode = VMM_ON };
+    vmm_machine *m = vmm_machine__new(&cfg);
+
+    m->memory = vm__address_space(v);
+    vmm_machine__init_accel(m);
+    if (with_viommu)
+        m->iommu = viommu__realize(m, &io);
+    g_assert_cmpuint(m->errors->len, ==, 0);
+    return m;
+}
+
+/* An mlx5_vfio_pci-like VF: migration, dirty tracking, P2P. */
+vfio_device *
+add_device(vmm_machine *m, const char *alias, int group, bool caps_migration,
+           vfio_enable_migration enable, bool iommu_pt)
+{
+    vfio_device_config cfg = { .alias = alias, .host = group == 20 ? "0000:3b:00.1" : "0000:3b:00.2",
+                               .kind = VFIO_KIND_PCI, .group = group,
+                               .driver = caps_migration ? "mlx5_vfio_pci" : "vfio-pci",
+                               .enable_migration = enable, .iommu_passthrough = iommu_pt,
+                               .caps_migration = caps_migration,
+                               .caps_dirty_tracking = caps_migration,
+                               .caps_p2p = caps_migration };
+    g_autoptr(GError) err = NULL;
+    vfio_device *dev = vfio_device__realize(m, &cfg, &err);
+
+    g_assert_no_error(err);
+    return dev;
+}
+
+void
+free_machine(vmm_machine *m)
+{
+    vmm_machine__free(m);
+    g_assert_cmpuint(vfio_soft__pinned_pages_total(), ==, 0);
 }

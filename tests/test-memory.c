@@ -290,7 +290,7 @@ stress(bool atomic, guint transactions, double seconds, guint32 *checksum_errors
         params[i] = (guest_params){ .ram_start = 16 * MiB, .ram_end = 36 * MiB,
                                     .hole_start = hole_start, .hole_end = hole_start + MiB,
                                     .id = i, .nr_vcpus = 2 };
-        vcpus[i] = soft_vcpu__start(sa, &params[i], stress_is_ram, &c, NULL);
+        vcpus[i] = soft_vcpu__start(sa, &params[i], stress_is_ram, &c, NULL, 0);
     }
     /* Churn while the vCPUs run: at least @transactions, at least
      * @seconds, so thread start-up cannot hide the window. */

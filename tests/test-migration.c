@@ -288,6 +288,52 @@ test_converges(void)
     vm__free(src);
 }
 
+/* The guest at a dirty rate far below the link's (32 MiB/s): round 0
+ * carries the RAM, the pages dirtied meanwhile fit the 16 MiB target, so
+ * the migration converges where the unthrottled guest of /kvm/full runs
+ * out of rounds; the throttled guest still continues on the destination. */
+static void
+test_dirty_rate_converges(void)
+{
+    migration_params p = { .downtime_bytes = 16 * MiB, .max_rounds = 8, .timeout_ms = 20000,
+                           .return_path = true };
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    vm *src, *dst;
+    receiver *rx;
+    vm_result r;
+    int sv[2];
+
+    if (!kvm_usable()) {
+        g_test_skip("no usable /dev/kvm");
+        return;
+    }
+    src = new_vm_rate(VM_ACCEL_KVM, 256, 32 * MiB);
+    g_assert_true(vm__start(src, &err));
+    wait_passes(src, 1);
+    dst = new_vm(VM_ACCEL_KVM, 256);
+    socket_pair(sv);
+    rx = receiver_start(dst, sv[1]);
+    g_assert_true(migration__send(src, sv[0], &p, &st, &err));
+    g_assert_no_error(err);
+    close(sv[0]);
+    receiver_join(rx);
+    g_assert_no_error(rx->err);
+    g_test_message("%u rounds, %.1f MiB, downtime %.1f ms, %s", st.rounds,
+                   st.bytes / (double)MiB, st.downtime_usec / 1000.0,
+                   st.converged ? "converged" : "round limit reached");
+    g_assert_true(st.converged);
+    g_assert_cmpuint(st.rounds, <, 8);
+    assert_same_ram(src, dst);
+    g_assert_cmpuint(params_of(dst, 0)->pages_per_tick, >, 0);   /* the limit moved too */
+    assert_guest_continues(dst, 0, false);
+    vm__stop(src, &r);
+    g_assert_true(r.checksum_ok);
+    receiver_free(rx);
+    vm__free(dst);
+    vm__free(src);
+}
+
 /* ------------------------------------------------------------------ */
 /* Streams written by hand                                             */
 
@@ -822,6 +868,7 @@ main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_data_func("/migration/kvm/full", GINT_TO_POINTER(VM_ACCEL_KVM), test_full);
     g_test_add_func("/migration/kvm/converges", test_converges);
+    g_test_add_func("/migration/kvm/dirty-rate-converges", test_dirty_rate_converges);
     g_test_add_data_func("/migration/soft/full", GINT_TO_POINTER(VM_ACCEL_SOFT), test_full);
     g_test_add_func("/migration/bad-streams", test_bad_streams);
     g_test_add_func("/migration/running-destination", test_running_destination);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     meson ninja-build gcc pkg-config gettext
     libvirt-dev libvirt-clients libxml2-dev libxml2-utils
-    libglib2.0-dev libjson-glib-dev libgnutls28-dev liburing-dev
+    libglib2.0-dev libjson-glib-dev libgnutls28-dev gnutls-bin liburing-dev
     qemu-system-x86 qemu-system-misc qemu-system-arm
     libvirt-daemon libvirt-daemon-driver-qemu
     python3 python3-docutils valgrind perl

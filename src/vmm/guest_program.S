@@ -6,7 +6,8 @@
  * Entry: EDI = vCPU id, ESP = its stack top (unused), interrupts off.
  *
  * Registers: EBX params block, EBP previous pass number, EDX new pass
- * number, EAX page address, ECX stride (nr_vcpus pages), ESI scratch.
+ * number, EAX page address, ECX stride (nr_vcpus pages), ESI scratch,
+ * EDI pages left until the next dirty-rate tick.
  */
 
 /* Offsets in guest_params (kvm_vcpu.c checks them with offsetof). */
@@ -19,11 +20,13 @@
 #define P_STOP        24
 #define P_ERRORS      28
 #define P_PASS        32
+#define P_PAGES_PER_TICK 36
 #define P_SIZE_SHIFT  6                 /* sizeof(guest_params) == 64 */
 
 #define PARAMS_ADDR   0x8000            /* GUEST_PARAMS_ADDR */
 #define PORT_PASS     0x10              /* GUEST_PORT_PASS */
 #define PORT_DONE     0x11              /* GUEST_PORT_DONE */
+#define PORT_TICK     0x12              /* GUEST_PORT_TICK */
 #define PAGE_SHIFT    12
 
     .section .rodata
@@ -38,6 +41,7 @@ dmg_guest_program_start:
     shll    $P_SIZE_SHIFT, %ebx
     addl    $PARAMS_ADDR, %ebx          /* EBX = &params[id] */
     xorl    %ebp, %ebp                  /* nothing written yet: pass 0 */
+    xorl    %edi, %edi                  /* tick at the first page */
 
 .Lpass:
     leal    1(%ebp), %edx               /* this pass */
@@ -62,6 +66,12 @@ dmg_guest_program_start:
     incl    P_ERRORS(%ebx)
 .Lwrite:
     movl    %edx, (%eax)
+    cmpl    $0, P_PAGES_PER_TICK(%ebx)
+    je      .Lnext                      /* no dirty rate limit */
+    decl    %edi
+    jg      .Lnext
+    movl    P_PAGES_PER_TICK(%ebx), %edi
+    outl    %eax, $PORT_TICK            /* the host may hold this vCPU */
 .Lnext:
     addl    %ecx, %eax
     jnc     .Lpage                      /* wrapped past 4 GiB: done */

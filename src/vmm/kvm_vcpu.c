@@ -39,8 +39,9 @@ G_STATIC_ASSERT(offsetof(guest_params, nr_vcpus) == 20);
 G_STATIC_ASSERT(offsetof(guest_params, stop) == 24);
 G_STATIC_ASSERT(offsetof(guest_params, errors) == 28);
 G_STATIC_ASSERT(offsetof(guest_params, pass) == 32);
+G_STATIC_ASSERT(offsetof(guest_params, pages_per_tick) == 36);
 G_STATIC_ASSERT(GUEST_PARAMS_ADDR == 0x8000);
-G_STATIC_ASSERT(GUEST_PORT_PASS == 0x10 && GUEST_PORT_DONE == 0x11);
+G_STATIC_ASSERT(GUEST_PORT_PASS == 0x10 && GUEST_PORT_DONE == 0x11 && GUEST_PORT_TICK == 0x12);
 
 struct kvm_vcpu {
     unsigned id;
@@ -57,6 +58,8 @@ struct kvm_vcpu {
     bool started;                /* caller side: thread created, not joined */
     gint has_tid;                /* set by the thread before its first ioctl */
     gint quit;                   /* host asks the loop to end */
+    gint stopping;               /* host asked the guest to stop: no throttle */
+    dirty_limit limit;
 
     GMutex lock;                 /* protects finished */
     GCond cond;
@@ -189,6 +192,12 @@ kvm_vcpu__init_regs(kvm_vcpu *vcpu, GError **error)
     if (kvm_vcpu__ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
         return set_errno_error(error, errno, "KVM_SET_REGS");
     return TRUE;
+}
+
+void
+kvm_vcpu__set_throttle(kvm_vcpu *vcpu, guint64 tick_ns)
+{
+    vcpu->limit = (dirty_limit){ .tick_ns = tick_ns };
 }
 
 /* ---- migration ------------------------------------------------------ */
@@ -350,6 +359,12 @@ kvm_vcpu__io(kvm_vcpu *vcpu, bool *done)
         vcpu->stats.guest_errors = value;
         *done = true;
         break;
+    case GUEST_PORT_TICK:
+        /* Outside any ioctl: an inhibitor does not wait for a sleeping
+         * vCPU; a kick's signal wakes it. */
+        if (!g_atomic_int_get(&vcpu->stopping))
+            dirty_limit__tick(&vcpu->limit);
+        break;
     default:
         break;
     }
@@ -455,6 +470,7 @@ kvm_vcpu__start(kvm_vcpu *vcpu, GError **error)
 
     vcpu->finished = false;
     g_atomic_int_set(&vcpu->quit, 0);
+    g_atomic_int_set(&vcpu->stopping, 0);
     err = pthread_create(&vcpu->thread, NULL, kvm_vcpu__thread, vcpu);
     if (err)
         return set_errno_error(error, err, "pthread_create");
@@ -469,6 +485,7 @@ kvm_vcpu__stop(kvm_vcpu *vcpu, guest_params *params, unsigned timeout_ms)
 
     if (params)
         params->stop = 1;
+    g_atomic_int_set(&vcpu->stopping, 1);
     if (!vcpu->started)
         return vcpu->stats;
 

@@ -15,7 +15,8 @@
  * Each pass, for each of its pages, the guest reads the word, compares it
  * with the pass number it wrote there last time (0 before the first
  * pass), counts a mismatch in params.errors, and writes the new pass
- * number.  After each pass it writes its pass number to port
+ * number, and every pages_per_tick pages (if set) writes GUEST_PORT_TICK.
+ * After each pass it writes its pass number to port
  * GUEST_PORT_PASS, then checks params.stop; when set, it writes
  * params.errors to GUEST_PORT_DONE and halts.
  */
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "accel_blocker.h"
+#include "dirty_limit.h"
 
 #define GUEST_BOOT_BASE     0x0ULL
 #define GUEST_BOOT_SIZE     0x100000ULL        /* 1 MiB */
@@ -36,6 +38,7 @@
 #define GUEST_STACK_SIZE    0x1000ULL
 #define GUEST_PORT_PASS     0x10
 #define GUEST_PORT_DONE     0x11
+#define GUEST_PORT_TICK     0x12
 
 /* Read by the guest; 32-bit fields because the guest is 32-bit. */
 typedef struct {
@@ -45,7 +48,11 @@ typedef struct {
     volatile uint32_t stop;              /* host sets it to end the run */
     volatile uint32_t errors;            /* guest: mismatches seen */
     volatile uint32_t pass;              /* guest: last completed pass */
-    uint32_t reserved[7];
+    /* Dirty rate limit: every this many pages written the guest writes
+     * GUEST_PORT_TICK, where the host holds the vCPU as long as the rate
+     * asks (0: no limit, no tick). */
+    uint32_t pages_per_tick;
+    uint32_t reserved[6];
 } guest_params;
 
 /* Decides whether an MMIO exit address is RAM in the committed memory
@@ -94,6 +101,11 @@ gboolean kvm_vcpu__save_state(kvm_vcpu *vcpu, kvm_vcpu_state *state, GError **er
 /* Before kvm_vcpu__start: run from @state instead of the entry point. */
 gboolean kvm_vcpu__load_state(kvm_vcpu *vcpu, const kvm_vcpu_state *state,
                               GError **error);
+
+/* The dirty rate limit: on each GUEST_PORT_TICK the vCPU thread sleeps
+ * so that ticks come @tick_ns apart at most (QEMU's dirty-limit holds a
+ * vCPU in the host the same way).  0: no limit.  Before starting. */
+void kvm_vcpu__set_throttle(kvm_vcpu *vcpu, guint64 tick_ns);
 
 /* Start the thread that loops on KVM_RUN. */
 gboolean kvm_vcpu__start(kvm_vcpu *vcpu, GError **error);

@@ -22,6 +22,7 @@
 #include "dmg_i18n.h"
 #include "memslots.h"
 #include "migration_devices.h"
+#include "migration_tls.h"
 
 #define MiB ((guint64)1024 * 1024)
 #define PAGE ((guint64)4096)
@@ -107,6 +108,7 @@ get64(const guint8 *p)
 
 typedef struct mig_chan {
     int fd;
+    migration_tls *tls;                  /* the session on fd, or NULL */
     bool sock;
     guint timeout_ms;
     guint64 bytes;                       /* moved so far */
@@ -114,11 +116,12 @@ typedef struct mig_chan {
 } mig_chan;
 
 static void
-mig_chan__init(mig_chan *c, int fd, guint timeout_ms, const char *peer)
+mig_chan__init(mig_chan *c, int fd, migration_tls *tls, guint timeout_ms, const char *peer)
 {
     struct stat st;
 
     c->fd = fd;
+    c->tls = tls;
     c->sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
     c->timeout_ms = timeout_ms ? timeout_ms : MIG_DEFAULT_TIMEOUT_MS;
     c->bytes = 0;
@@ -187,9 +190,41 @@ mig_chan__writev_once(mig_chan *c, struct iovec *iov, int n)
     return r;
 }
 
+/* Through TLS: small pieces (record headers) gathered, so a record of
+ * the stream is not split into a TLS record per header. */
+static gboolean
+mig_chan__writev_tls(mig_chan *c, struct iovec *iov, int n, GError **error)
+{
+    guint8 small[256];
+    gsize fill = 0;
+
+    for (int i = 0; i <= n; i++) {
+        bool last = i == n;
+
+        if (!last && iov[i].iov_len <= sizeof(small) - fill) {
+            memcpy(small + fill, iov[i].iov_base, iov[i].iov_len);
+            fill += iov[i].iov_len;
+            continue;
+        }
+        if (fill && !migration_tls__write_all(c->tls, small, fill, c->timeout_ms, error))
+            return FALSE;
+        c->bytes += fill;
+        fill = 0;
+        if (last)
+            break;
+        if (!migration_tls__write_all(c->tls, iov[i].iov_base, iov[i].iov_len,
+                                      c->timeout_ms, error))
+            return FALSE;
+        c->bytes += iov[i].iov_len;
+    }
+    return TRUE;
+}
+
 static gboolean
 mig_chan__writev(mig_chan *c, struct iovec *iov, int n, GError **error)
 {
+    if (c->tls)
+        return mig_chan__writev_tls(c, iov, n, error);
     while (n > 0) {
         gssize r;
 
@@ -222,10 +257,16 @@ mig_chan__read(mig_chan *c, void *buf, gsize len, const char *what, bool eof_ok,
     while (got < len) {
         gssize r;
 
-        if (!mig_chan__wait(c, POLLIN, error))
+        if (c->tls) {
+            if ((r = migration_tls__read(c->tls, (guint8 *)buf + got, len - got,
+                                         c->timeout_ms, error)) < 0)
+                return -1;
+        } else if (!mig_chan__wait(c, POLLIN, error)) {
             return -1;
-        r = c->sock ? recv(c->fd, (guint8 *)buf + got, len - got, MSG_DONTWAIT)
-                    : read(c->fd, (guint8 *)buf + got, len - got);
+        } else {
+            r = c->sock ? recv(c->fd, (guint8 *)buf + got, len - got, MSG_DONTWAIT)
+                        : read(c->fd, (guint8 *)buf + got, len - got);
+        }
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             continue;
         if (r < 0) {
@@ -883,7 +924,7 @@ migration__send_machine(vm *src, vmm_machine *m, int fd, const migration_params 
         s.p = *p;
     s.p.downtime_bytes = s.p.downtime_bytes ? s.p.downtime_bytes : MIG_DEFAULT_DOWNTIME;
     s.p.max_rounds = s.p.max_rounds ? s.p.max_rounds : MIG_DEFAULT_ROUNDS;
-    mig_chan__init(&s.ch, fd, s.p.timeout_ms, _("destination"));
+    mig_chan__init(&s.ch, fd, s.p.tls, s.p.timeout_ms, _("destination"));
     mig_regions(src, s.regions);
     s.ram_pages = s.regions[MIG_REGION_RAM]->size / PAGE;
     s.dirty = g_new0(unsigned long, BITMAP_WORDS(s.ram_pages));
@@ -917,6 +958,7 @@ migration__send_machine(vm *src, vmm_machine *m, int fd, const migration_params 
 typedef struct mig_recv {
     vm *v;
     vmm_machine *m;                      /* its devices, or NULL */
+    const migration_params *p;           /* or NULL */
     mig_chan ch;
     memory_region *regions[MIG_NR_REGIONS];
     mig_hashes hashes;                   /* of the pages as received */
@@ -1119,6 +1161,17 @@ mig_recv__round(mig_recv *r, guint32 len, GError **error)
         return mig_recv__invalid(r, error, _("round %u after the final one"), get32(b));
     r->final_seen = get32(b + 4) & MIG_ROUND_FINAL;
     r->st->rounds++;
+    if (r->p && r->p->progress) {
+        /* The source's figures for the round, as it sent them. */
+        migration_round_stats rs = {
+            .round = get32(b), .final = r->final_seen, .pages = get64(b + 8),
+            .zero_pages = get64(b + 16), .dirty_left = get64(b + 24),
+            .bytes = get64(b + 32), .usec = MAX(1, get64(b + 40)),
+        };
+
+        rs.mb_per_s = (double)rs.bytes / (double)rs.usec;
+        r->p->progress(&rs, r->p->opaque);
+    }
     return TRUE;
 }
 
@@ -1295,7 +1348,7 @@ migration__receive_machine(vm *dst, vmm_machine *m, int fd, const migration_para
                            migration_stats *out, GError **error)
 {
     migration_stats st = { 0 };
-    mig_recv r = { .v = dst, .m = m, .st = &st };
+    mig_recv r = { .v = dst, .m = m, .p = p, .st = &st };
     gint64 t0 = g_get_monotonic_time();
     gboolean ok;
 
@@ -1304,7 +1357,7 @@ migration__receive_machine(vm *dst, vmm_machine *m, int fd, const migration_para
                     _("the migration destination is running; it must be stopped to receive a guest"));
         return FALSE;
     }
-    mig_chan__init(&r.ch, fd, p ? p->timeout_ms : 0, _("source"));
+    mig_chan__init(&r.ch, fd, p ? p->tls : NULL, p ? p->timeout_ms : 0, _("source"));
     mig_regions(dst, r.regions);
     mig_hashes__init(&r.hashes, r.regions);
     if (m && !mig_devices__load_setup(m, error))

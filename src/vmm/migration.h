@@ -61,7 +61,9 @@ typedef struct migration_params {
     guint timeout_ms;                    /* no progress on the fd; 0: 30 s */
     bool return_path;                    /* send: wait for the destination's ACK */
     bool autostart;                      /* receive: vm__start the destination */
-    migration_progress_fn progress;      /* send: after each round */
+    struct migration_tls *tls;           /* the TLS session on the fd, or NULL: plain */
+    migration_progress_fn progress;      /* after each round (receive: the
+                                          * source's figures for it) */
     void *opaque;
 } migration_params;
 

@@ -3,7 +3,14 @@
  * -incoming / migrate URIs name them:
  *   "HOST:PORT", "[IPV6]:PORT", "tcp:HOST:PORT"   TCP
  *   "unix:PATH"                                   a UNIX socket
- * A listener given only "PORT" listens on the loopback address.
+ * A listener given only "PORT" listens on the loopback address
+ * (127.0.0.1); "tcp::PORT" (an empty host) listens on every address, as
+ * in QEMU.  Every fd is the caller's, CLOEXEC; connected fds are
+ * blocking, listeners non-blocking.
+ * Errors: G_IO_ERROR_INVALID_ARGUMENT ("invalid migration address
+ * '%s': expected HOST:PORT or unix:PATH"), G_IO_ERROR_HOST_NOT_FOUND,
+ * G_IO_ERROR_TIMED_OUT, else the G_IO_ERROR of the errno
+ * (CONNECTION_REFUSED, NOT_FOUND for a UNIX path, ADDRESS_IN_USE, ...).
  */
 #pragma once
 
@@ -13,7 +20,9 @@
  * error naming the address ("Connection refused", "unknown host"). */
 int migration_socket__connect(const char *address, guint timeout_ms, GError **error);
 
-/* Bind and listen; port 0 picks a free port (see migration_socket__port). */
+/* Bind and listen; port 0 picks a free port (see migration_socket__port).
+ * A socket file left at a UNIX path is replaced; the caller removes the
+ * file when done. */
 int migration_socket__listen(const char *address, GError **error);
 /* The TCP port @lfd listens on, 0 for a UNIX socket. */
 guint migration_socket__port(int lfd);

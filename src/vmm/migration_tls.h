@@ -39,29 +39,46 @@ typedef struct migration_tls migration_tls;
  * Load the credentials and run the handshake on the connected socket @fd
  * within @timeout_ms (0: 30 s).  @fd is made non-blocking and stays
  * owned by the caller.  Errors name the file, the peer's certificate
- * problem (not trusted, expired, wrong host name, ...) and what to do.
+ * problem (not trusted, expired, wrong host name, ...) and what to do:
+ *   G_IO_ERROR_NOT_FOUND, _PERMISSION_DENIED  a file cannot be read
+ *   G_IO_ERROR_FAILED        a file does not load; a certificate either
+ *                            side refused; the peer does not speak TLS
+ *   G_IO_ERROR_TIMED_OUT     no handshake within @timeout_ms
+ *   G_IO_ERROR_CONNECTION_CLOSED  the peer closed without a word
+ * When this side refuses the peer it sends the peer an alert that says
+ * why and shuts @fd down for writing: the connection is spent.
+ * In TLS 1.3 the client's handshake ends before the server has checked
+ * the client's certificate: a refusal of it reaches the client at its
+ * first read or write, as G_IO_ERROR_FAILED (or _CONNECTION_CLOSED),
+ * with the same advice.
  */
 migration_tls *migration_tls__handshake(int fd, migration_tls_role role,
                                         const migration_tls_config *cfg,
                                         guint timeout_ms, GError **error);
 
 /*
- * Send all of @buf, waiting at most @timeout_ms for the peer to take
- * data.  Errors: G_IO_ERROR_TIMED_OUT, G_IO_ERROR_CONNECTION_CLOSED (the
- * peer went away), G_IO_ERROR_FAILED (a TLS error: gnutls's text).
+ * Send all of @buf, waiting at most @timeout_ms (0: 30 s) each time for
+ * the peer to take data.  Errors: G_IO_ERROR_TIMED_OUT,
+ * G_IO_ERROR_CONNECTION_CLOSED (the peer went away: EOF, ECONNRESET,
+ * EPIPE; never SIGPIPE), G_IO_ERROR_FAILED (a TLS error: gnutls's text),
+ * another G_IO_ERROR from errno.  After an error the session is spent:
+ * free it (no close_notify is sent after a failed write).
  */
 gboolean migration_tls__write_all(migration_tls *t, const void *buf, gsize len,
                                   guint timeout_ms, GError **error);
 /*
- * Read at most @len bytes, waiting at most @timeout_ms for any.  Returns
- * the count, 0 at a clean end of the session (close_notify or EOF), -1
- * with @error as above.
+ * Read at most @len bytes, waiting at most @timeout_ms (0: 30 s) for
+ * any.  Returns the count, 0 at a clean end of the session (the peer's
+ * close_notify), -1 with @error as above: an EOF without close_notify
+ * is G_IO_ERROR_CONNECTION_CLOSED, since it may be a truncation.  A
+ * G_IO_ERROR_TIMED_OUT read may be retried.
+ * A session is for one thread at a time.
  */
 gssize migration_tls__read(migration_tls *t, void *buf, gsize len,
                            guint timeout_ms, GError **error);
 
 /* The negotiated protocol and cipher, e.g. "TLS1.3-AES-256-GCM", for
- * progress output. */
+ * progress output; owned by @t. */
 const char *migration_tls__description(migration_tls *t);
 
 /* Send close_notify (best effort, bounded by the handshake timeout) and

@@ -25,6 +25,8 @@ struct soft_vcpu {
     /* guest state that survives between "runs" */
     guint32 pass;
     guint64 next_page;
+    guint tick_left;                     /* pages until GUEST_PORT_TICK */
+    dirty_limit limit;
 };
 
 static int
@@ -141,9 +143,23 @@ soft_vcpu__touch(soft_vcpu *v, guint64 gpa)
         *(volatile guint32 *)hva = v->pass;
 }
 
-/* One KVM_RUN: a batch of pages, or until kicked. */
+/* guest_program.S's tick: true when this page ends a tick's worth. */
 static bool
-soft_vcpu__run(soft_vcpu *v)
+soft_vcpu__tick_due(soft_vcpu *v)
+{
+    if (!v->params->pages_per_tick)
+        return false;
+    if (v->tick_left > 1) {
+        v->tick_left--;
+        return false;
+    }
+    v->tick_left = v->params->pages_per_tick;
+    return true;
+}
+
+/* One KVM_RUN: a batch of pages, or until kicked or a tick (*tick). */
+static bool
+soft_vcpu__run(soft_vcpu *v, bool *tick)
 {
     guest_params *p = v->params;
     guint64 stride = (guint64)p->nr_vcpus * PAGE_SIZE;
@@ -166,9 +182,13 @@ soft_vcpu__run(soft_vcpu *v)
             v->pass++;
             continue;
         }
-        if (!(gpa >= p->hole_start && gpa < p->hole_end))
+        if (!(gpa >= p->hole_start && gpa < p->hole_end)) {
             soft_vcpu__touch(v, gpa);
+            *tick = soft_vcpu__tick_due(v);
+        }
         v->next_page++;
+        if (*tick)
+            return true;
     }
     return true;
 }
@@ -180,18 +200,23 @@ soft_vcpu__thread(gpointer data)
     bool more = true;
 
     while (more && !g_atomic_int_get(&v->quit)) {
+        bool tick = false;
+
         accel_cpu_ioctl__begin(v->slot);
         v->stats.run_calls++;
-        more = soft_vcpu__run(v);
+        more = soft_vcpu__run(v, &tick);
         g_atomic_int_set(&v->immediate_exit, 0);
         accel_cpu_ioctl__end(v->slot);
+        /* The exit to the host: held there, outside the "ioctl". */
+        if (tick && !v->params->stop)
+            dirty_limit__tick(&v->limit);
     }
     return NULL;
 }
 
 soft_vcpu *
 soft_vcpu__start(soft_accel *sa, guest_params *params, kvm_vcpu_is_ram_fn is_ram,
-                 void *opaque, const soft_vcpu_state *state)
+                 void *opaque, const soft_vcpu_state *state, guint64 tick_ns)
 {
     soft_vcpu *v = g_new0(soft_vcpu, 1);
 
@@ -201,6 +226,7 @@ soft_vcpu__start(soft_accel *sa, guest_params *params, kvm_vcpu_is_ram_fn is_ram
     v->opaque = opaque;
     v->pass = state ? state->pass : 1;
     v->next_page = state ? state->next_page : 0;
+    v->limit.tick_ns = tick_ns;
     v->slot = accel_blocker__add_vcpu(&sa->blocker, v);
     v->thread = g_thread_new("soft-vcpu", soft_vcpu__thread, v);
     return v;

@@ -43,10 +43,11 @@ typedef struct soft_vcpu_state {
 } soft_vcpu_state;
 
 /* A vCPU thread running the guest algorithm over params (kvm_vcpu.h),
- * from its entry point, or from @state (a migrated vCPU; NULL: boot). */
+ * from its entry point, or from @state (a migrated vCPU; NULL: boot),
+ * held to the dirty rate limit @tick_ns (dirty_limit.h; 0: none). */
 soft_vcpu *soft_vcpu__start(soft_accel *sa, guest_params *params,
                             kvm_vcpu_is_ram_fn is_ram, void *opaque,
-                            const soft_vcpu_state *state);
+                            const soft_vcpu_state *state, guint64 tick_ns);
 kvm_vcpu_stats soft_vcpu__stop(soft_vcpu *vcpu);
 /* The vCPU's state; only while the accelerator's ioctls are inhibited
  * (vm__pause), when the thread is between two "KVM_RUN"s. */

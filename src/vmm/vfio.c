@@ -9,6 +9,7 @@
 
 #include "dmg_i18n.h"
 #include "memory_device.h"
+#include "vfio_migration.h"
 #include "vfio_listener.h"
 #include "viommu.h"
 
@@ -574,6 +575,10 @@ vfio_device__realize(vmm_machine *m, const vfio_device_config *cfg,
         vfio_device__migration_realize(m, dev, cfg);
     else if (cfg->kind == VFIO_KIND_CCW || cfg->kind == VFIO_KIND_AP)
         vfio_device__block_unmigratable(m, dev);
+    /* vfio_migration_init(): on the soft backend the device is a soft
+     * function with real migration state (vfio_migration.c). */
+    if (dev->migration)
+        vfio_migration__realize(m, dev, cfg);
     return dev;
 
  err_put:
@@ -587,6 +592,9 @@ vfio_device__unrealize(vmm_machine *m, vfio_device *dev)
 {
     vfio_group *group = dev->group;
 
+    /* vfio_migration_exit(): quiesce the soft function before the
+     * container (and its IOMMU) can go. */
+    vfio_migration__unrealize(m, dev);
     if (dev->blocker)
         migration_blockers__del(&m->migration, dev->blocker);
     g_ptr_array_remove(m->devices, dev);

@@ -15,6 +15,7 @@
 
 typedef struct vfio_container vfio_container;
 typedef struct vfio_group vfio_group;
+typedef struct vfio_migration vfio_migration;   /* vfio_migration.h */
 
 /* An AddressSpace as VFIO sees it: the machine's memory, or the per-device
  * DMA space a vIOMMU creates. */
@@ -116,6 +117,7 @@ typedef struct vfio_device {
     bool p2p;
     bool device_dirty_tracking;          /* uses the device's own tracker */
     migration_blocker *blocker;
+    vfio_migration *mig;                 /* the soft function, soft backend only */
 } vfio_device;
 
 /* vfio_realize(): attach the group, opt in or out of discard, realize

@@ -67,6 +67,22 @@ struct soft_iommu {
     guint64 pinned_pages;
     guint groups;
     bool pfns_hidden;                    /* pagemap shows PFN 0: no CAP_SYS_ADMIN */
+    GPtrArray *logs;                     /* soft_dirty_log *: DMA logging */
+};
+
+/* 512 logged pages per chunk of the sparse dirty bitmap. */
+#define SOFT_LOG_CHUNK_SHIFT 9u
+#define SOFT_LOG_CHUNK_WORDS ((1u << SOFT_LOG_CHUNK_SHIFT) / 64u)
+
+typedef struct soft_dirty_chunk {
+    guint64 index;                       /* first page >> SOFT_LOG_CHUNK_SHIFT; the key */
+    guint64 bits[SOFT_LOG_CHUNK_WORDS];
+} soft_dirty_chunk;
+
+struct soft_dirty_log {
+    guint page_shift;
+    GArray *ranges;                      /* soft_dirty_range, sorted */
+    GHashTable *chunks;                  /* &chunk->index -> soft_dirty_chunk */
 };
 
 static guint64 soft_pinned_total;        /* atomic */
@@ -240,6 +256,146 @@ soft_mapping__unpin(soft_iommu *io, soft_mapping *m, guint nchunks)
 {
     for (guint i = 0; i < nchunks; i++)
         soft_slot__release(io, m->slots[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* DMA dirty logging: a sparse bitmap of pages per log                 */
+
+static void
+soft_dirty_log__free(soft_dirty_log *log)
+{
+    g_array_unref(log->ranges);
+    g_hash_table_unref(log->chunks);
+    g_free(log);
+}
+
+static void
+soft_dirty_log__set(soft_dirty_log *log, guint64 page)
+{
+    guint64 index = page >> SOFT_LOG_CHUNK_SHIFT;
+    guint bit = (guint)(page & ((1u << SOFT_LOG_CHUNK_SHIFT) - 1));
+    soft_dirty_chunk *c = g_hash_table_lookup(log->chunks, &index);
+
+    if (!c) {
+        c = g_new0(soft_dirty_chunk, 1);
+        c->index = index;
+        g_hash_table_insert(log->chunks, &c->index, c);
+    }
+    c->bits[bit / 64] |= 1ULL << (bit % 64);
+}
+
+/* A device write of [iova, iova + len): mark it in every open log, inside
+ * the ranges the log covers.  Called with io->lock held. */
+static void
+soft_iommu__log_write(soft_iommu *io, guint64 iova, gsize len)
+{
+    guint64 end = iova + len;
+
+    for (guint l = 0; l < io->logs->len; l++) {
+        soft_dirty_log *log = g_ptr_array_index(io->logs, l);
+
+        for (guint r = 0; r < log->ranges->len; r++) {
+            soft_dirty_range *rg = &g_array_index(log->ranges, soft_dirty_range, r);
+            guint64 s = MAX(iova, rg->iova), e = MIN(end, rg->iova + rg->length);
+
+            if (s >= e)
+                continue;
+            for (guint64 p = s >> log->page_shift; p <= (e - 1) >> log->page_shift; p++)
+                soft_dirty_log__set(log, p);
+        }
+    }
+}
+
+soft_dirty_log *
+soft_iommu__log_start(soft_iommu *io, const soft_dirty_range *ranges, guint nranges,
+                      guint64 page_size)
+{
+    soft_dirty_log *log = g_new0(soft_dirty_log, 1);
+
+    g_return_val_if_fail(page_size && !(page_size & (page_size - 1)), NULL);
+    log->page_shift = (guint)g_bit_nth_lsf(page_size, -1);
+    log->ranges = g_array_sized_new(FALSE, FALSE, sizeof(soft_dirty_range), nranges);
+    g_array_append_vals(log->ranges, ranges, nranges);
+    log->chunks = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+    g_mutex_lock(&io->lock);
+    g_ptr_array_add(io->logs, log);
+    g_mutex_unlock(&io->lock);
+    return log;
+}
+
+void
+soft_iommu__log_report(soft_iommu *io, soft_dirty_log *log, guint64 iova,
+                       guint64 length, guint64 page_size, guint64 *bitmap)
+{
+    guint64 end = iova + length;
+    GHashTableIter it;
+    soft_dirty_chunk *c;
+
+    g_mutex_lock(&io->lock);
+    g_hash_table_iter_init(&it, log->chunks);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&c)) {
+        bool empty = true;
+
+        for (guint w = 0; w < SOFT_LOG_CHUNK_WORDS; w++) {
+            for (guint b = 0; b < 64 && c->bits[w]; b++) {
+                guint64 page = (c->index << SOFT_LOG_CHUNK_SHIFT) + w * 64 + b;
+                guint64 ps = page << log->page_shift, pe = ps + (1ULL << log->page_shift);
+                guint64 s = MAX(ps, iova), e = MIN(pe, end);
+
+                if (!(c->bits[w] & (1ULL << b)) || s >= e)
+                    continue;
+                /* iova_bitmap_set(): every report unit the page touches. */
+                for (guint64 n = (s - iova) / page_size; n <= (e - 1 - iova) / page_size; n++)
+                    bitmap[n / 64] |= 1ULL << (n % 64);
+                c->bits[w] &= ~(1ULL << b);
+            }
+            empty &= c->bits[w] == 0;
+        }
+        if (empty)
+            g_hash_table_iter_remove(&it);
+    }
+    g_mutex_unlock(&io->lock);
+}
+
+void
+soft_iommu__log_stop(soft_iommu *io, soft_dirty_log *log)
+{
+    if (!log)
+        return;
+    g_mutex_lock(&io->lock);
+    g_ptr_array_remove(io->logs, log);   /* frees it */
+    g_mutex_unlock(&io->lock);
+}
+
+GArray *
+soft_iommu__mappings(soft_iommu *io)
+{
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(soft_dirty_range));
+
+    g_mutex_lock(&io->lock);
+    for (guint k = 0; k < io->maps->len; k++) {
+        soft_mapping *m = g_ptr_array_index(io->maps, k);
+        soft_dirty_range r = { m->iova, m->size };
+
+        g_array_append_val(out, r);
+    }
+    g_mutex_unlock(&io->lock);
+    return out;
+}
+
+gboolean
+soft_iommu__translate(soft_iommu *io, guint64 iova, void **hva, guint64 *len)
+{
+    soft_mapping *m;
+
+    g_mutex_lock(&io->lock);
+    m = soft_maps__lookup(io, iova);
+    if (m) {
+        *hva = m->vaddr + (iova - m->iova);
+        *len = soft_mapping__end(m) - iova;
+    }
+    g_mutex_unlock(&io->lock);
+    return m != NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -451,6 +607,7 @@ soft_iommu__free(soft_iommu *io)
         soft_mapping__free(m);
     }
     g_ptr_array_unref(io->maps);
+    g_ptr_array_unref(io->logs);
     /* Synchronous unpin; the ring's own teardown is deferred work. */
     if (io->table_ok)
         io_uring_unregister_buffers(&io->ring);
@@ -476,6 +633,7 @@ soft_container_open(vfio_container *c, GError **error)
     io->pagemap_fd = -1;
     io->page_size = (gsize)sysconf(_SC_PAGESIZE);
     io->maps = g_ptr_array_new();
+    io->logs = g_ptr_array_new_with_free_func((GDestroyNotify)soft_dirty_log__free);
     io->slot_used = g_new0(guint8, SOFT_TABLE_SLOTS);
     io->slots_free = SOFT_TABLE_SLOTS;
 
@@ -650,6 +808,10 @@ soft_iommu__dma(soft_iommu *io, guint64 iova, void *buf, gsize len,
             break;
         cur = soft_mapping__end(m);
     }
+    /* DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_START): the device
+     * writes the range, mark it before any byte moves. */
+    if (!to_device && io->logs->len)
+        soft_iommu__log_write(io, iova, len);
 
     for (done = 0; done < len;) {
         soft_mapping *m;

@@ -57,3 +57,43 @@ guint64 vfio_soft__pinned_pages_total(void);
 /* Fault injection for tests: make the next dma_map fail as if pinning hit
  * RLIMIT_MEMLOCK (ENOMEM). */
 void vfio_soft__fail_next_map(int err);
+
+/* ------------------------------------------------------------------ */
+/* DMA dirty logging (used by vfio_migration.c)                        */
+
+/* One IOVA range, as struct vfio_device_feature_dma_logging_range. */
+typedef struct soft_dirty_range {
+    guint64 iova;
+    guint64 length;
+} soft_dirty_range;
+
+typedef struct soft_dirty_log soft_dirty_log;
+
+/*
+ * The recording half of VFIO_DEVICE_FEATURE_DMA_LOGGING_START/_REPORT/
+ * _STOP.  While a log is open, every device write through
+ * soft_iommu__dma_write() marks the pages of @page_size it touches inside
+ * @ranges (sorted, non-overlapping, @page_size aligned: the caller
+ * validates them as vfio_ioctl_device_feature_logging_start() does).
+ * Reads are never logged.  The soft IOMMU cannot tell which device of a
+ * container issued a write, so every open log of the container sees every
+ * write: more pages than one device wrote, never fewer.  The bitmap is
+ * sparse, so a log may cover a whole IOVA space.
+ */
+soft_dirty_log *soft_iommu__log_start(soft_iommu *io, const soft_dirty_range *ranges,
+                                      guint nranges, guint64 page_size);
+/* log_read_and_clear(): set (never clear) the bit of every @page_size unit
+ * of [iova, iova + length) with a logged page in it, bit n of
+ * bitmap[n / 64] for iova + n * page_size; and forget the logged pages
+ * the range touches.  @page_size is a power of two >= 4096, @iova and
+ * @length multiples of it. */
+void soft_iommu__log_report(soft_iommu *io, soft_dirty_log *log, guint64 iova,
+                            guint64 length, guint64 page_size, guint64 *bitmap);
+void soft_iommu__log_stop(soft_iommu *io, soft_dirty_log *log);
+
+/* Every mapping of @io, sorted by IOVA (soft_dirty_range elements). */
+GArray *soft_iommu__mappings(soft_iommu *io);
+/* The host address @iova maps to and how many bytes of the mapping follow
+ * it; FALSE when @iova is not mapped. */
+gboolean soft_iommu__translate(soft_iommu *io, guint64 iova, void **hva,
+                               guint64 *len);

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <gio/gio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dmg_i18n.h"
@@ -97,6 +98,11 @@ vm__map_memory(vm *v, GError **error)
     if (!(v->boot = memory_region__new_ram("boot", GUEST_BOOT_SIZE, 0, error)) ||
         !(v->ram = memory_region__new_ram("pc.ram", v->cfg.ram_size, 0, error)))
         return FALSE;
+    /* ram_block_add() -> qemu_madvise(QEMU_MADV_HUGEPAGE): transparent
+     * huge pages for guest RAM, so faulting it in (a migration's
+     * destination writes every page) costs one fault per 2 MiB.  Only a
+     * hint: without THP the RAM works the same. */
+    madvise(v->ram->ram, v->cfg.ram_size, MADV_HUGEPAGE);
     v->low_size = MIN(v->cfg.ram_size, VM_PCI_HOLE - VM_RAM_BASE);
     v->low = memory_region__new_alias("ram-below-4g", v->ram, 0, v->low_size);
     v->hole = memory_region__new_mmio("mmio-hole", 1 * MiB);
@@ -228,18 +234,22 @@ static gboolean
 vm__start_vcpu(vm *v, vm_vcpu *c, unsigned i, GError **error)
 {
     guest_params *p = guest_params__get(v->boot->ram, i);
+    guint64 tick_ns = dirty_limit__tick_ns(v->cfg.dirty_rate, v->cfg.nr_vcpus);
 
-    if (!v->kvm_states && !v->soft_states)
+    if (!v->kvm_states && !v->soft_states) {
         guest_params__init(v->boot->ram, i, v->cfg.nr_vcpus, v->touch_start, v->touch_end,
                            v->hole_start, v->hole_start + v->hole->size);
+        p->pages_per_tick = v->cfg.dirty_rate ? DIRTY_LIMIT_PAGES_PER_TICK : 0;
+    }
     if (v->soft) {
         c->soft = soft_vcpu__start(v->soft, p, vm__is_ram, v,
-                                   v->soft_states ? &v->soft_states[i] : NULL);
+                                   v->soft_states ? &v->soft_states[i] : NULL, tick_ns);
         return TRUE;
     }
-    return (c->kvm = kvm_vcpu__create(v->kvm->vm_fd, i, &v->kvm->blocker,
-                                      vm__is_ram, v, error)) &&
-           (!v->kvm_states || kvm_vcpu__load_state(c->kvm, &v->kvm_states[i], error)) &&
+    if (!(c->kvm = kvm_vcpu__create(v->kvm->vm_fd, i, &v->kvm->blocker, vm__is_ram, v, error)))
+        return FALSE;
+    kvm_vcpu__set_throttle(c->kvm, tick_ns);
+    return (!v->kvm_states || kvm_vcpu__load_state(c->kvm, &v->kvm_states[i], error)) &&
            kvm_vcpu__start(c->kvm, error);
 }
 
@@ -468,6 +478,13 @@ vm__ram_offset(vm *v, guint64 gpa, guint64 *offset)
         return true;
     }
     return false;
+}
+
+void
+vm__touch_range(vm *v, guint64 *start, guint64 *end)
+{
+    *start = v->touch_start;
+    *end = v->touch_end;
 }
 
 void

@@ -33,6 +33,9 @@ typedef struct vm_config {
     GPtrArray *memory_devices;           /* vm_memory_device *, may be NULL */
     guint churn_pause_us;                /* between transactions: lets vCPUs run */
     bool log_dirty;                      /* KVM dirty logging on pc.ram */
+    guint64 dirty_rate;                  /* bytes/s the guest dirties at most, all
+                                          * vCPUs together (dirty_limit.h); 0: as
+                                          * fast as it can */
 } vm_config;
 
 typedef struct vm_result {
@@ -106,6 +109,8 @@ gboolean vm__load_cpus(vm *v, const guint8 *data, gsize len, GError **error);
 /* The offset of @gpa in pc.ram, for dirty pages reported by guest
  * physical address; false outside pc.ram. */
 bool vm__ram_offset(vm *v, guint64 gpa, guint64 *offset);
+/* The pc.ram range the guest program writes. */
+void vm__touch_range(vm *v, guint64 *start, guint64 *end);
 /* The pc.ram range the balloon may take pages from: below the end of low
  * RAM and above the RAM the guest program touches. */
 void vm__balloon_range(vm *v, guint64 *start, guint64 *end);
