@@ -662,6 +662,8 @@ tls__new(int fd, migration_tls_role role, const migration_tls_config *cfg, guint
     return t;
 }
 
+static gboolean tls__confirm(migration_tls *t, guint timeout_ms, GError **error);
+
 migration_tls *
 migration_tls__handshake(int fd, migration_tls_role role, const migration_tls_config *cfg,
                          guint timeout_ms, GError **error)
@@ -669,7 +671,7 @@ migration_tls__handshake(int fd, migration_tls_role role, const migration_tls_co
     g_autoptr(migration_tls) t = tls__new(fd, role, cfg, timeout_ms);
 
     if (!tls__load_creds(t, error) || !tls__session_new(t, error) ||
-        !tls__run_handshake(t, error))
+        !tls__run_handshake(t, error) || !tls__confirm(t, timeout_ms, error))
         return NULL;
     return g_steal_pointer(&t);
 }
@@ -823,4 +825,31 @@ migration_tls__free(migration_tls *t)
     g_free(t->who);
     g_free(t->desc);
     g_free(t);
+}
+
+/*
+ * In TLS 1.3 the client's handshake ends before the server has checked
+ * the client's certificate, so a refused source would start sending the
+ * guest into a dead session.  The server confirms it accepted the client
+ * with one byte, and the source waits for it: a refusal stops the source
+ * before any of the guest leaves it.
+ */
+#define TLS_CONFIRM 0x06                 /* ASCII ACK */
+
+static gboolean
+tls__confirm(migration_tls *t, guint timeout_ms, GError **error)
+{
+    guint8 b = TLS_CONFIRM;
+    gssize n;
+
+    if (t->role == MIGRATION_TLS_SERVER)
+        return migration_tls__write_all(t, &b, 1, timeout_ms, error);
+    n = migration_tls__read(t, &b, 1, timeout_ms, error);
+    if (n == 1 && b == TLS_CONFIRM)
+        return TRUE;
+    if (n >= 0)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    _("%s did not confirm the TLS session (%s): is it a dmaguard migration destination?"),
+                    t->who, n == 0 ? _("it closed the session") : _("unexpected data"));
+    return FALSE;
 }

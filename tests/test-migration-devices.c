@@ -1,0 +1,324 @@
+/*
+ * test-migration-devices.c: device state in a live migration of the
+ * embedded VMM (savevm.h, migration_devices.c), on the real kernel:
+ *
+ *  - a soft VFIO function (vfio_migration.c) whose DMA engine writes a
+ *    ring in guest RAM through pinned pages while the guest runs, and a
+ *    virtio-balloon holding pages: the device goes RUNNING -> PRE_COPY ->
+ *    STOP_COPY -> STOP on the source and RESUMING -> STOP -> RUNNING on
+ *    the destination, where its DMA engine carries on from the migrated
+ *    sequence; the destination's RAM equals the source's, the pages the
+ *    device wrote included (device DMA dirty tracking), the balloon the
+ *    same, the guest continues;
+ *  - the hazard, shown: with device dirty tracking switched off, pages
+ *    the device wrote during the live rounds never reach the destination
+ *    (KVM's dirty log does not see DMA), and the RAMs differ;
+ *  - a destination without the device fails the migration with a clear
+ *    error, and the source device goes back to RUNNING with its DMA.
+ */
+#include <gio/gio.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "balloon.h"
+#include "migration-rig.h"
+#include "migration.h"
+#include "savevm.h"
+#include "vfio_migration.h"
+#include "vfio_soft.h"
+
+#define PAGE 4096ULL
+#define RING_PAGES 64u
+#define BALLOON_PAGES 256u
+
+typedef struct receiver {
+    GThread *thread;
+    vm *dst;
+    vmm_machine *m;
+    int fd;
+    migration_params p;
+    migration_stats st;
+    GError *err;
+    gboolean ok;
+} receiver;
+
+static gpointer
+receiver_main(gpointer data)
+{
+    receiver *rx = data;
+
+    rx->ok = migration__receive_machine(rx->dst, rx->m, rx->fd, &rx->p, &rx->st, &rx->err);
+    close(rx->fd);
+    return NULL;
+}
+
+static receiver *
+receiver_start(vm *dst, vmm_machine *m, int fd)
+{
+    receiver *rx = g_new0(receiver, 1);
+
+    *rx = (receiver){ .dst = dst, .m = m, .fd = fd,
+                      .p = { .timeout_ms = 20000 } };
+    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
+    return rx;
+}
+
+static void
+receiver_free(receiver *rx)
+{
+    if (rx->thread)
+        g_thread_join(rx->thread);
+    g_clear_error(&rx->err);
+    g_free(rx);
+}
+
+/* A guest with a migratable VF and a balloon; on the source the guest
+ * gave BALLOON_PAGES to the balloon and the VF writes its ring. */
+typedef struct side {
+    vm *v;
+    vmm_machine *m;
+    vfio_device *dev;
+    guint64 ring, balloon;               /* guest physical addresses */
+} side;
+
+static void
+side_init(side *s, vm *v, vm_accel accel, bool with_device)
+{
+    virtio_balloon_config bal = { .alias = "balloon0" };
+    guint64 start, end;
+
+    s->v = v;
+    s->m = machine_on(v, accel, false, false);
+    virtio_balloon__realize(s->m, &bal);
+    if (with_device)
+        s->dev = add_device(s->m, "hostdev0", 20, true, VFIO_MIGRATION_AUTO, false);
+    vmm_machine__done(s->m);
+    g_assert_true(migration_blockers__empty(&s->m->migration));
+    vm__balloon_range(v, &start, &end);
+    s->ring = start + MiB;
+    s->balloon = start + 4 * MiB;
+}
+
+/* The guest used the pages, then gave them to the balloon; the VF
+ * writes a record every 50 us. */
+static void
+side_load(side *s)
+{
+    g_autoptr(GError) err = NULL;
+
+    for (guint i = 0; i < BALLOON_PAGES; i++) {
+        *(guint32 *)vm__ram_hva(s->v, s->balloon + i * PAGE) = 0xba110000 + i;
+        g_assert_true(virtio_balloon__inflate(s->m, s->balloon + i * PAGE, &err));
+    }
+    g_assert_true(vfio_migration__dma_start(s->dev, s->ring, RING_PAGES * PAGE, 50, &err));
+    g_assert_no_error(err);
+    g_assert_true(vfio_migration__wait_seq(s->dev, 200, 5000));
+}
+
+static void
+side_free(side *s, bool last)
+{
+    if (last)
+        free_machine(s->m);
+    else
+        vmm_machine__free(s->m);
+    vm__free(s->v);
+}
+
+/* Pages of pc.ram that differ between the two VMs. */
+static guint64
+pages_differing(vm *a, vm *b)
+{
+    memory_region *x = vm__ram_region(a), *y = vm__ram_region(b);
+    guint64 n = 0;
+
+    for (guint64 off = 0; off < x->size; off += PAGE)
+        n += memcmp((guint8 *)x->ram + off, (guint8 *)y->ram + off, PAGE) != 0;
+    return n;
+}
+
+static gboolean
+migrate(side *src, side *dst, migration_stats *st, receiver **rxp, GError **error)
+{
+    migration_params p = { .downtime_bytes = 4 * MiB, .max_rounds = 6, .timeout_ms = 20000,
+                           .return_path = true };
+    int sv[2];
+    gboolean ok;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+    *rxp = receiver_start(dst->v, dst->m, sv[1]);
+    ok = migration__send_machine(src->v, src->m, sv[0], &p, st, error);
+    close(sv[0]);
+    g_thread_join((*rxp)->thread);
+    (*rxp)->thread = NULL;
+    return ok;
+}
+
+static void
+assert_balloon_same(side *src, side *dst)
+{
+    g_assert_cmpuint(dst->m->balloon->inflated_pages, ==, BALLOON_PAGES);
+    g_assert_cmpuint(dst->m->balloon->inflated_pages, ==, src->m->balloon->inflated_pages);
+    for (guint i = 0; i < BALLOON_PAGES; i++) {
+        guint64 gpa = src->balloon + i * PAGE;
+
+        g_assert_true(g_hash_table_contains(dst->m->balloon->inflated, &gpa));
+    }
+}
+
+/* On the destination the VF runs again and its next record, at the
+ * migrated ring position, carries the next sequence number. */
+static void
+assert_device_continues(side *src, side *dst)
+{
+    vfio_migration_info si, di;
+    guint64 seq = 0;
+
+    vfio_migration__get_info(src->dev, &si);
+    g_assert_cmpint(si.state, ==, VFIO_MIG_STATE_STOP);
+    g_assert_true(vfio_migration__wait_seq(dst->dev, si.seq + 20, 5000));
+    vfio_migration__get_info(dst->dev, &di);
+    g_assert_cmpint(di.state, ==, VFIO_MIG_STATE_RUNNING);
+    g_assert_cmpuint(di.regs[VFIO_MIG_REG_RING_LO], ==, si.regs[VFIO_MIG_REG_RING_LO]);
+    g_assert_true(vfio_mig_dma_record__check(vm__ram_hva(dst->v, dst->ring + si.ring_pos),
+                                             si.ring_pos, &seq));
+    g_test_message("device: source stopped at record %" G_GUINT64_FORMAT
+                   " (ring offset %" G_GUINT64_FORMAT "), the destination wrote %"
+                   G_GUINT64_FORMAT " there and is at %" G_GUINT64_FORMAT,
+                   si.seq, si.ring_pos, seq, di.seq);
+    g_assert_cmpuint(seq, ==, si.seq + 1);
+}
+
+static void
+test_vfio_and_balloon(gconstpointer data)
+{
+    vm_accel accel = GPOINTER_TO_INT(data);
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    receiver *rx;
+    side src, dst;
+    vm_result r;
+
+    if (accel == VM_ACCEL_KVM && !kvm_usable()) {
+        g_test_skip("no usable /dev/kvm");
+        return;
+    }
+    side_init(&src, running_vm(accel, 128), accel, true);
+    side_init(&dst, new_vm(accel, 128), accel, true);
+    side_load(&src);
+    g_assert_true(migrate(&src, &dst, &st, &rx, &err));
+    g_assert_no_error(err);
+    g_assert_no_error(rx->err);
+    g_test_message("%u rounds, %" G_GUINT64_FORMAT " pages the device wrote, %"
+                   G_GUINT64_FORMAT " bytes of device state", st.rounds,
+                   st.device_dirty_pages, st.device_bytes);
+    g_assert_cmpuint(st.device_bytes, >, 0);
+    g_assert_cmpuint(rx->st.device_bytes, ==, st.device_bytes);
+    if (accel == VM_ACCEL_KVM)
+        g_assert_cmpuint(st.device_dirty_pages, >, 0);
+    /* Switch-over: the source paused with its device stopped, so its RAM
+     * is final; the destination has every page of it. */
+    g_assert_true(vm__paused(src.v));
+    g_assert_cmpuint(pages_differing(src.v, dst.v), ==, 0);
+    g_assert_cmphex(migration__ram_checksum(src.v), ==, migration__ram_checksum(dst.v));
+    assert_balloon_same(&src, &dst);
+    /* Now start the destination, as autostart does: the guest continues
+     * (vCPU state migrated) and so does the device. */
+    g_assert_true(vm__start(dst.v, &err));
+    savevm__vm_running(dst.m, true);
+    assert_device_continues(&src, &dst);
+    wait_passes(dst.v, 2);
+    vm__stop(dst.v, &r);
+    g_assert_true(r.checksum_ok);
+    g_assert_cmpuint(r.guest_errors, ==, 0);
+    vm__stop(src.v, &r);
+    receiver_free(rx);
+    side_free(&dst, false);
+    side_free(&src, true);
+}
+
+/* The hazard the tracking prevents, on KVM where there are live rounds:
+ * the ring pages the device wrote after they were sent stay stale on the
+ * destination, and the END checksum (of pages as sent) cannot tell. */
+static void
+test_without_dirty_tracking(void)
+{
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    receiver *rx;
+    side src, dst;
+    vm_result r;
+    guint64 differ;
+
+    if (!kvm_usable()) {
+        g_test_skip("no usable /dev/kvm");
+        return;
+    }
+    side_init(&src, running_vm(VM_ACCEL_KVM, 128), VM_ACCEL_KVM, true);
+    side_init(&dst, new_vm(VM_ACCEL_KVM, 128), VM_ACCEL_KVM, true);
+    side_load(&src);
+    vfio_migration__test_disable_dirty_tracking(true);
+    g_assert_true(migrate(&src, &dst, &st, &rx, &err));
+    vfio_migration__test_disable_dirty_tracking(false);
+    g_assert_no_error(err);
+    differ = pages_differing(src.v, dst.v);
+    g_test_message("%u rounds, %" G_GUINT64_FORMAT " device pages marked, %" G_GUINT64_FORMAT
+                   " pages differ after the migration", st.rounds, st.device_dirty_pages, differ);
+    g_assert_cmpuint(st.rounds, >=, 2);
+    g_assert_cmpuint(st.device_dirty_pages, ==, 0);
+    g_assert_cmpuint(differ, >, 0);
+    g_assert_cmpuint(differ, <=, RING_PAGES);
+    g_assert_cmphex(migration__ram_checksum(src.v), !=, migration__ram_checksum(dst.v));
+    vm__stop(dst.v, &r);
+    vm__stop(src.v, &r);
+    receiver_free(rx);
+    side_free(&dst, false);
+    side_free(&src, true);
+}
+
+/* qemu_loadvm_section_start_full(): state for a device the destination
+ * lacks fails the load; the source's VF goes back to RUNNING and DMA. */
+static void
+test_destination_lacks_device(void)
+{
+    g_autoptr(GError) err = NULL;
+    vm_accel accel = best_accel();
+    vfio_migration_info si;
+    migration_stats st;
+    receiver *rx;
+    side src, dst;
+
+    side_init(&src, running_vm(accel, 128), accel, true);
+    side_init(&dst, new_vm(accel, 128), accel, false);
+    side_load(&src);
+    g_assert_false(migrate(&src, &dst, &st, &rx, &err));
+    g_test_message("source: %s", err->message);
+    g_test_message("destination: %s", rx->err->message);
+    g_assert_error(rx->err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+    g_assert_nonnull(strstr(rx->err->message, "carries state for device 'vfio:hostdev0', which this destination does not have"));
+    g_assert_false(vm__started(dst.v));
+    g_assert_nonnull(strstr(err->message, "the guest keeps running on the source"));
+    vfio_migration__get_info(src.dev, &si);
+    g_assert_cmpint(si.state, ==, VFIO_MIG_STATE_RUNNING);
+    g_assert_true(vfio_migration__wait_seq(src.dev, si.seq + 20, 5000));
+    assert_source_runs(src.v);
+    receiver_free(rx);
+    side_free(&dst, false);
+    side_free(&src, true);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_data_func("/migration-devices/kvm/vfio-dma-and-balloon",
+                         GINT_TO_POINTER(VM_ACCEL_KVM), test_vfio_and_balloon);
+    g_test_add_data_func("/migration-devices/soft/vfio-dma-and-balloon",
+                         GINT_TO_POINTER(VM_ACCEL_SOFT), test_vfio_and_balloon);
+    g_test_add_func("/migration-devices/kvm/without-device-dirty-tracking-dma-is-lost",
+                    test_without_dirty_tracking);
+    g_test_add_func("/migration-devices/destination-lacks-device", test_destination_lacks_device);
+    return g_test_run();
+}
