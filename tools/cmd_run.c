@@ -18,6 +18,7 @@
 #include "run_balloon.h"
 #include "vfio_soft.h"
 #include "vm.h"
+#include "vm_options.h"
 #include "xml_util.h"
 
 typedef struct {
@@ -100,40 +101,13 @@ run_parse_args(int argc, char **argv, run_opts *o, GError **error)
 
 /* The memory the realized model has: pc.ram and the plugged part of each
  * memory device. */
-static guint64
-run_scale(guint64 size, double factor)
-{
-    guint64 scaled = (guint64)(size * factor) & ~(2 * 1024 * 1024ULL - 1);
-
-    return size && !scaled ? 2 * 1024 * 1024ULL : scaled;
-}
-
 static void
 run_config(const vmm_machine *m, const run_opts *o, guint64 memory, vm_config *cfg)
 {
-    double factor = memory ? (double)memory / (double)m->cfg.ram_size : 1.0;
+    vm_accel accel = VM_ACCEL_KVM;
 
-    *cfg = (vm_config){
-        .accel = o->accel && strcmp(o->accel, "soft") == 0 ? VM_ACCEL_SOFT : VM_ACCEL_KVM,
-        .kvm_device = o->kvm_device,
-        .atomic = !o->non_atomic,
-        .nr_vcpus = o->vcpus,
-        .ram_size = memory ? memory : m->cfg.ram_size,
-        .memory_devices = g_ptr_array_new_with_free_func(g_free),
-        .churn_pause_us = 100,
-    };
-    for (guint i = 0; i < m->memory_devices->len; i++) {
-        memory_device *md = g_ptr_array_index(m->memory_devices, i);
-        vm_memory_device *d = g_new0(vm_memory_device, 1);
-
-        d->alias = md->alias;
-        d->size = run_scale(md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM ? md->cfg.requested
-                                                                      : md->cfg.size, factor);
-        if (d->size)
-            g_ptr_array_add(cfg->memory_devices, d);
-        else
-            g_free(d);
-    }
+    dmg_vm_parse_accel(o->accel, &accel, NULL);
+    dmg_vm_config(m, accel, o->kvm_device, !o->non_atomic, (unsigned)o->vcpus, memory, cfg);
 }
 
 static void
@@ -277,28 +251,6 @@ run_with_balloon(vm *v, const dmgDomainDef *def, run_opts *o, dmgHostProfile *ho
     return b.stale_pages == 0 && r.checksum_ok ? DMG_EXIT_OK : DMG_EXIT_CONFIG_ERRORS;
 }
 
-/* Every vCPU thread must be gone once the VM is freed.  KVM's own worker
- * (kvm-nx-lpage-recovery, Linux 6.13+) leaves with the VM fd; give it a
- * moment. */
-static gboolean
-run_check_threads(GError **error)
-{
-    guint n = 0;
-
-    for (int i = 0; i < 200; i++) {
-        g_autoptr(GDir) d = g_dir_open("/proc/self/task", 0, NULL);
-
-        for (n = 0; d && g_dir_read_name(d); n++)
-            ;
-        if (n <= 1)
-            return TRUE;
-        g_usleep(10000);
-    }
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                _("internal error: %u threads still run after the VM was freed"), n - 1);
-    return FALSE;
-}
-
 int
 dmg_cmd_run(int argc, char **argv)
 {
@@ -319,26 +271,22 @@ dmg_cmd_run(int argc, char **argv)
         !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
-    if (o.memory && !dmg_size_parse(o.memory, 1024, &memory)) {
-        g_set_error(&err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    _("--memory '%s' is not a memory size; give KiB or a size with a unit such as 512M"),
-                    o.memory);
+    if (!dmg_vm_parse_memory(o.memory, &memory, &err))
         goto out;
-    }
     run_config(m, &o, memory, &cfg);
     if (!(v = vm__new(&cfg, &err)))
         goto out;
     if (o.balloon) {
         ret = run_with_balloon(v, def, &o, host, qemu, &cfg, &err);
         g_clear_pointer(&v, vm__free);
-        if (ret != DMG_EXIT_BAD_INPUT && !run_check_threads(&err))
+        if (ret != DMG_EXIT_BAD_INPUT && !dmg_check_threads(&err))
             ret = DMG_EXIT_CONFIG_ERRORS;
         goto out;
     }
     if (!vm__run(v, o.seconds, (guint64)o.min_transactions, &r, &err))
         goto out;
     g_clear_pointer(&v, vm__free);
-    if (!run_check_threads(&err)) {
+    if (!dmg_check_threads(&err)) {
         ret = DMG_EXIT_CONFIG_ERRORS;
         goto out;
     }
@@ -350,8 +298,7 @@ dmg_cmd_run(int argc, char **argv)
 
  out:
     vm__free(v);
-    if (cfg.memory_devices)
-        g_ptr_array_free(cfg.memory_devices, TRUE);
+    dmg_vm_config_clear(&cfg);
     if (err)
         g_printerr("virt-dmaguard run: %s\n", err->message);
     run_opts_clear(&o);

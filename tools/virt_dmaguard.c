@@ -20,6 +20,10 @@ static const struct {
       N_("print the QEMU command line of a domain") },
     { "run", dmg_cmd_run,
       N_("run the domain's memory layout in the embedded VMM on KVM") },
+    { "migrate", dmg_cmd_migrate,
+      N_("run the domain in the embedded VMM and live-migrate it to 'incoming'") },
+    { "incoming", dmg_cmd_incoming,
+      N_("wait for one 'migrate' and take its guest over") },
 };
 
 static void

@@ -21,6 +21,8 @@ enum {
 int dmg_cmd_check(int argc, char **argv);
 int dmg_cmd_argv(int argc, char **argv);
 int dmg_cmd_run(int argc, char **argv);
+int dmg_cmd_migrate(int argc, char **argv);
+int dmg_cmd_incoming(int argc, char **argv);
 
 /* What every subcommand that reads domains shares: where they come from
  * and the host and QEMU they are judged for. */
