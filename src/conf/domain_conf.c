@@ -757,13 +757,13 @@ dmg_metadata_parse(const dmgXmlCtx *ctx, xmlNodePtr root, dmgDomainDef *def,
         if (cur->type != XML_ELEMENT_NODE)
             continue;
         if (dmg_xml_is(cur, DMG_METADATA_NS, "verdict")) {
-            g_autofree char *balloon = dmg_xml_prop(cur, "balloon");
+            g_autofree char *stored_balloon = dmg_xml_prop(cur, "balloon");
             g_autofree char *migration = dmg_xml_prop(cur, "migration");
 
             def->stored_digest = dmg_xml_prop(cur, "digest");
             def->stored_checked = dmg_xml_prop(cur, "checked");
             def->stored_summary = g_strdup_printf(_("balloon %s, migration %s"),
-                                                  balloon ? balloon : "?",
+                                                  stored_balloon ? stored_balloon : "?",
                                                   migration ? migration : "?");
             continue;
         }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "le_bytes.h"
 #include "dmg_i18n.h"
 #include "migration.h"
 #include "xml_read.h"
@@ -43,40 +44,9 @@ dmg_migration_prepare_clear(dmg_migration_prepare *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* ------------------------------------------------------------------ */
-/* Little-endian fields                                                */
 
-static void
-put32(guint8 *b, guint32 v)
-{
-    v = GUINT32_TO_LE(v);
-    memcpy(b, &v, 4);
-}
 
-static void
-put64(guint8 *b, guint64 v)
-{
-    v = GUINT64_TO_LE(v);
-    memcpy(b, &v, 8);
-}
 
-static guint32
-get32(const guint8 *b)
-{
-    guint32 v;
-
-    memcpy(&v, b, 4);
-    return GUINT32_FROM_LE(v);
-}
-
-static guint64
-get64(const guint8 *b)
-{
-    guint64 v;
-
-    memcpy(&v, b, 8);
-    return GUINT64_FROM_LE(v);
-}
 
 /* Bytes from the peer, printable: "GARBAGE\x0a..." */
 static char *
@@ -203,8 +173,8 @@ prep_send(const dmg_migration_link *l, guint32 type, const guint8 *fixed, gsize 
     g_autofree guint8 *b = g_malloc(len);
 
     memcpy(b, DMG_PREPARE_MAGIC, PREP_MAGIC_LEN);
-    put32(b + PREP_MAGIC_LEN, type);
-    put32(b + PREP_MAGIC_LEN + 4, (guint32)(fixed_len + data_len));
+    le_put32(b + PREP_MAGIC_LEN, type);
+    le_put32(b + PREP_MAGIC_LEN + 4, (guint32)(fixed_len + data_len));
     if (fixed_len)
         memcpy(b + PREP_MAGIC_LEN + PREP_HDR_LEN, fixed, fixed_len);
     if (data_len)
@@ -262,8 +232,8 @@ prep_read_header(const dmg_migration_link *l, const char *what, const char *eof_
                     _("%s closed the connection in the middle of %s"), l->peer, what);
         return FALSE;
     }
-    *type = get32(b + PREP_MAGIC_LEN);
-    *len = get32(b + PREP_MAGIC_LEN + 4);
+    *type = le_get32(b + PREP_MAGIC_LEN);
+    *len = le_get32(b + PREP_MAGIC_LEN + 4);
     return TRUE;
 }
 
@@ -300,9 +270,9 @@ dmg_migration_prepare_send(const dmg_migration_link *l, const dmg_migration_prep
                     p->xml_len, (unsigned)DMG_DOMAIN_XML_MAX);
         return FALSE;
     }
-    put32(fixed, p->accel == VM_ACCEL_SOFT ? PREP_ACCEL_SOFT : PREP_ACCEL_KVM);
-    put32(fixed + 4, p->vcpus);
-    put64(fixed + 8, p->memory);
+    le_put32(fixed, p->accel == VM_ACCEL_SOFT ? PREP_ACCEL_SOFT : PREP_ACCEL_KVM);
+    le_put32(fixed + 4, p->vcpus);
+    le_put64(fixed + 8, p->memory);
     return prep_send(l, PREP_PREPARE, fixed, sizeof(fixed), p->xml, p->xml_len, error);
 }
 
@@ -373,9 +343,9 @@ dmg_migration_prepare_receive(const dmg_migration_link *l, dmg_migration_prepare
     }
     if (!(b = prep_read_payload(l, len, what, error)))
         return FALSE;
-    accel = get32(b);
-    p->vcpus = get32(b + 4);
-    p->memory = get64(b + 8);
+    accel = le_get32(b);
+    p->vcpus = le_get32(b + 4);
+    p->memory = le_get64(b + 8);
     xml_len = len - PREP_FIXED_LEN;
     if (accel != PREP_ACCEL_KVM && accel != PREP_ACCEL_SOFT) {
         msg = g_strdup_printf(_("accelerator %u (0 is kvm, 1 soft)"), accel);

@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "le_bytes.h"
 #include "dmg_i18n.h"
 #include "memslots.h"
 #include "migration_channel.h"
@@ -61,40 +62,9 @@ enum {
 
 static const char *const mig_region_names[MIG_NR_REGIONS] = { "boot", "pc.ram" };
 
-/* ------------------------------------------------------------------ */
-/* Little-endian fields                                                */
 
-static void
-put32(guint8 *p, guint32 v)
-{
-    v = GUINT32_TO_LE(v);
-    memcpy(p, &v, 4);
-}
 
-static void
-put64(guint8 *p, guint64 v)
-{
-    v = GUINT64_TO_LE(v);
-    memcpy(p, &v, 8);
-}
 
-static guint32
-get32(const guint8 *p)
-{
-    guint32 v;
-
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_LE(v);
-}
-
-static guint64
-get64(const guint8 *p)
-{
-    guint64 v;
-
-    memcpy(&v, p, 8);
-    return GUINT64_FROM_LE(v);
-}
 
 /* ------------------------------------------------------------------ */
 /* RAM                                                                 */
@@ -347,8 +317,8 @@ mig_send__record(mig_send *s, guint32 type, const guint8 *payload, guint32 len,
         { (void *)data, data_len },
     };
 
-    put32(hdr, type);
-    put32(hdr + 4, len + (guint32)data_len);
+    le_put32(hdr, type);
+    le_put32(hdr + 4, len + (guint32)data_len);
     return mig_chan__writev(&s->ch, iov, data_len ? 3 : 2, error);
 }
 
@@ -360,9 +330,9 @@ mig_send__batch(mig_send *s, guint region, guint64 first, guint32 count, bool ze
     guint8 b[MIG_BATCH_LEN];
     const guint8 *data = (const guint8 *)s->regions[region]->ram + first * PAGE;
 
-    put32(b, region);
-    put32(b + 4, count);
-    put64(b + 8, first * PAGE);
+    le_put32(b, region);
+    le_put32(b + 4, count);
+    le_put64(b + 8, first * PAGE);
     mig_hashes__update(&s->hashes, region, s->regions[region]->ram, first, count, zero);
     if (zero)
         s->round.zero_pages += count;
@@ -485,12 +455,12 @@ mig_send__setup_record(mig_send *s, GError **error)
     guint8 b[MIG_SETUP_LEN + MIG_NR_REGIONS * MIG_REGION_LEN] = { 0 };
     struct iovec magic = { (void *)MIGRATION_MAGIC, 8 };
 
-    put32(b, PAGE);
-    put32(b + 4, s->p.return_path ? MIG_FLAG_RETURN_PATH : 0);
-    put32(b + 8, MIG_NR_REGIONS);
+    le_put32(b, PAGE);
+    le_put32(b + 4, s->p.return_path ? MIG_FLAG_RETURN_PATH : 0);
+    le_put32(b + 8, MIG_NR_REGIONS);
     for (guint i = 0; i < MIG_NR_REGIONS; i++) {
-        put32(b + MIG_SETUP_LEN + i * MIG_REGION_LEN, i);
-        put64(b + MIG_SETUP_LEN + i * MIG_REGION_LEN + 8, s->regions[i]->size);
+        le_put32(b + MIG_SETUP_LEN + i * MIG_REGION_LEN, i);
+        le_put64(b + MIG_SETUP_LEN + i * MIG_REGION_LEN + 8, s->regions[i]->size);
     }
     return mig_chan__writev(&s->ch, &magic, 1, error) &&
            mig_send__record(s, MIG_REC_SETUP, b, sizeof(b), NULL, 0, error);
@@ -547,13 +517,13 @@ mig_send__round_end(mig_send *s, guint64 dirty_left, GError **error)
 
     r->dirty_left = dirty_left;
     r->usec = MAX(1, g_get_monotonic_time() - s->round_start_us);
-    put32(b, r->round);
-    put32(b + 4, r->final ? MIG_ROUND_FINAL : 0);
-    put64(b + 8, r->pages);
-    put64(b + 16, r->zero_pages);
-    put64(b + 24, r->dirty_left);
-    put64(b + 32, s->ch.bytes - s->round_start_bytes);
-    put64(b + 40, r->usec);
+    le_put32(b, r->round);
+    le_put32(b + 4, r->final ? MIG_ROUND_FINAL : 0);
+    le_put64(b + 8, r->pages);
+    le_put64(b + 16, r->zero_pages);
+    le_put64(b + 24, r->dirty_left);
+    le_put64(b + 32, s->ch.bytes - s->round_start_bytes);
+    le_put64(b + 40, r->usec);
     if (!mig_send__record(s, MIG_REC_ROUND, b, sizeof(b), NULL, 0, error))
         return FALSE;
     r->bytes = s->ch.bytes - s->round_start_bytes;
@@ -610,11 +580,11 @@ mig_send__wait_ack(mig_send *s, GError **error)
         g_propagate_error(error, err);
         return FALSE;
     }
-    if (get32(b) != MIG_REC_ACK || get32(b + 4) != MIG_END_LEN || get64(b + 16) != 0 ||
-        get64(b + 8) != s->st->checksum) {
+    if (le_get32(b) != MIG_REC_ACK || le_get32(b + 4) != MIG_END_LEN || le_get64(b + 16) != 0 ||
+        le_get64(b + 8) != s->st->checksum) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("the migration destination did not acknowledge RAM checksum 0x%016" PRIx64 " (record type %u, checksum 0x%016" PRIx64 ")"),
-                    s->st->checksum, get32(b), get64(b + 8));
+                    s->st->checksum, le_get32(b), le_get64(b + 8));
         return FALSE;
     }
     return TRUE;
@@ -665,8 +635,8 @@ mig_send__complete(mig_send *s, GError **error)
         !mig_send__round_end(s, 0, error))
         return FALSE;
     s->st->checksum = mig_hashes__sum(&s->hashes, s->regions);
-    put64(b, s->st->checksum);
-    put64(b + 8, s->st->pages + s->st->zero_pages);
+    le_put64(b, s->st->checksum);
+    le_put64(b + 8, s->st->pages + s->st->zero_pages);
     /* The last moment a cancel can still keep the destination from
      * taking over. */
     if (!mig_send__check_cancel(s, error) ||
@@ -834,8 +804,8 @@ mig_size(guint64 bytes)
 static gboolean
 mig_recv__region(mig_recv *r, const guint8 *b, guint *seen, GError **error)
 {
-    guint32 id = get32(b);
-    guint64 size = get64(b + 8);
+    guint32 id = le_get32(b);
+    guint64 size = le_get64(b + 8);
     g_autofree char *theirs = NULL, *ours = NULL;
 
     if (id >= MIG_NR_REGIONS)
@@ -864,19 +834,19 @@ mig_recv__setup(mig_recv *r, GError **error)
     r->rec_start = r->ch.bytes;
     if (!mig_chan__read_all(&r->ch, hdr, sizeof(hdr), _("the setup record"), error))
         return FALSE;
-    len = get32(hdr + 4);
-    if (get32(hdr) != MIG_REC_SETUP)
-        return mig_recv__invalid(r, error, _("the first record is of type %u, not setup"), get32(hdr));
+    len = le_get32(hdr + 4);
+    if (le_get32(hdr) != MIG_REC_SETUP)
+        return mig_recv__invalid(r, error, _("the first record is of type %u, not setup"), le_get32(hdr));
     if (len < MIG_SETUP_LEN || len > sizeof(b) || (len - MIG_SETUP_LEN) % MIG_REGION_LEN)
         return mig_recv__invalid(r, error, _("setup record of %u bytes"), len);
     if (!mig_chan__read_all(&r->ch, b, len, _("the setup record"), error))
         return FALSE;
-    nr = get32(b + 8);
-    if (get32(b) != PAGE)
-        return mig_recv__invalid(r, error, _("the source uses %u-byte pages, the destination 4096"), get32(b));
+    nr = le_get32(b + 8);
+    if (le_get32(b) != PAGE)
+        return mig_recv__invalid(r, error, _("the source uses %u-byte pages, the destination 4096"), le_get32(b));
     if (nr != (len - MIG_SETUP_LEN) / MIG_REGION_LEN)
         return mig_recv__invalid(r, error, _("setup record of %u bytes lists %u regions"), len, nr);
-    r->flags = get32(b + 4);
+    r->flags = le_get32(b + 4);
     for (guint i = 0; i < nr; i++)
         if (!mig_recv__region(r, b + MIG_SETUP_LEN + i * MIG_REGION_LEN, &seen, error))
             return FALSE;
@@ -930,9 +900,9 @@ mig_recv__pages(mig_recv *r, guint32 type, guint32 len, GError **error)
         return mig_recv__invalid(r, error, _("page batch record of %u bytes"), len);
     if (!mig_chan__read_all(&r->ch, b, sizeof(b), _("a page batch"), error))
         return FALSE;
-    region = get32(b);
-    count = get32(b + 4);
-    offset = get64(b + 8);
+    region = le_get32(b);
+    count = le_get32(b + 4);
+    offset = le_get64(b + 8);
     if (!mig_recv__batch_check(r, type, len, region, count, offset, error))
         return FALSE;
     hva = (guint8 *)r->regions[region]->ram + offset;
@@ -958,18 +928,18 @@ mig_recv__round(mig_recv *r, guint32 len, GError **error)
         return mig_recv__invalid(r, error, _("round record of %u bytes"), len);
     if (!mig_chan__read_all(&r->ch, b, sizeof(b), _("a round record"), error))
         return FALSE;
-    if (get32(b) != r->st->rounds)
-        return mig_recv__invalid(r, error, _("round %u where round %u was due"), get32(b), r->st->rounds);
+    if (le_get32(b) != r->st->rounds)
+        return mig_recv__invalid(r, error, _("round %u where round %u was due"), le_get32(b), r->st->rounds);
     if (r->final_seen)
-        return mig_recv__invalid(r, error, _("round %u after the final one"), get32(b));
-    r->final_seen = get32(b + 4) & MIG_ROUND_FINAL;
+        return mig_recv__invalid(r, error, _("round %u after the final one"), le_get32(b));
+    r->final_seen = le_get32(b + 4) & MIG_ROUND_FINAL;
     r->st->rounds++;
     if (r->p && r->p->progress) {
         /* The source's figures for the round, as it sent them. */
         migration_round_stats rs = {
-            .round = get32(b), .final = r->final_seen, .pages = get64(b + 8),
-            .zero_pages = get64(b + 16), .dirty_left = get64(b + 24),
-            .bytes = get64(b + 32), .usec = MAX(1, get64(b + 40)),
+            .round = le_get32(b), .final = r->final_seen, .pages = le_get64(b + 8),
+            .zero_pages = le_get64(b + 16), .dirty_left = le_get64(b + 24),
+            .bytes = le_get64(b + 32), .usec = MAX(1, le_get64(b + 40)),
         };
 
         rs.mb_per_s = (double)rs.bytes / (double)rs.usec;
@@ -990,15 +960,15 @@ mig_recv__end(mig_recv *r, guint32 len, GError **error)
         return FALSE;
     if (!r->final_seen)
         return mig_recv__invalid(r, error, _("end record before the stop-and-copy round"));
-    pages = get64(b + 8);
+    pages = le_get64(b + 8);
     if (pages != r->st->pages + r->st->zero_pages)
         return mig_recv__invalid(r, error, _("the end record counts %" PRIu64 " pages, the stream carried %" PRIu64),
                                  pages, r->st->pages + r->st->zero_pages);
     r->st->checksum = mig_hashes__sum(&r->hashes, r->regions);
-    if (r->st->checksum != get64(b)) {
+    if (r->st->checksum != le_get64(b)) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("RAM checksum mismatch after migration: the source has 0x%016" PRIx64 ", the destination 0x%016" PRIx64),
-                    get64(b), r->st->checksum);
+                    le_get64(b), r->st->checksum);
         return FALSE;
     }
     return TRUE;
@@ -1080,26 +1050,26 @@ mig_recv__records(mig_recv *r, GError **error)
                         r->ch.bytes, r->st->rounds);
             return FALSE;
         }
-        switch (get32(hdr)) {
+        switch (le_get32(hdr)) {
         case MIG_REC_PAGES:
         case MIG_REC_ZERO:
-            ok = mig_recv__pages(r, get32(hdr), get32(hdr + 4), error);
+            ok = mig_recv__pages(r, le_get32(hdr), le_get32(hdr + 4), error);
             break;
         case MIG_REC_ROUND:
-            ok = mig_recv__round(r, get32(hdr + 4), error);
+            ok = mig_recv__round(r, le_get32(hdr + 4), error);
             break;
         case MIG_REC_CPUS:
-            ok = mig_recv__cpus(r, get32(hdr + 4), error);
+            ok = mig_recv__cpus(r, le_get32(hdr + 4), error);
             break;
         case MIG_REC_DEVICE:
-            ok = mig_recv__device(r, get32(hdr + 4), error);
+            ok = mig_recv__device(r, le_get32(hdr + 4), error);
             break;
         case MIG_REC_END:
-            return mig_recv__end(r, get32(hdr + 4), error);
+            return mig_recv__end(r, le_get32(hdr + 4), error);
         case MIG_REC_CANCEL:
-            return mig_recv__cancel(r, get32(hdr + 4), error);
+            return mig_recv__cancel(r, le_get32(hdr + 4), error);
         default:
-            ok = mig_recv__invalid(r, error, _("unexpected record type %u"), get32(hdr));
+            ok = mig_recv__invalid(r, error, _("unexpected record type %u"), le_get32(hdr));
             break;
         }
         if (!ok)
@@ -1116,9 +1086,9 @@ mig_recv__ack(mig_recv *r, GError **error)
 
     if (!(r->flags & MIG_FLAG_RETURN_PATH))
         return TRUE;
-    put32(b, MIG_REC_ACK);
-    put32(b + 4, MIG_END_LEN);
-    put64(b + 8, r->st->checksum);
+    le_put32(b, MIG_REC_ACK);
+    le_put32(b + 4, MIG_END_LEN);
+    le_put64(b + 8, r->st->checksum);
     r->ch.peer = _("source");
     return mig_chan__writev(&r->ch, &iov, 1, error);
 }

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "le_bytes.h"
 #include "dmg_i18n.h"
 
 /* The data stream. */
@@ -160,37 +161,9 @@ crc32_ieee(const guint8 *p, gsize len)
     return ~crc;
 }
 
-static void
-put_le32(guint8 *p, guint32 v)
-{
-    v = GUINT32_TO_LE(v);
-    memcpy(p, &v, 4);
-}
 
-static void
-put_le64(guint8 *p, guint64 v)
-{
-    v = GUINT64_TO_LE(v);
-    memcpy(p, &v, 8);
-}
 
-static guint32
-get_le32(const guint8 *p)
-{
-    guint32 v;
 
-    memcpy(&v, p, 4);
-    return GUINT32_FROM_LE(v);
-}
-
-static guint64
-get_le64(const guint8 *p)
-{
-    guint64 v;
-
-    memcpy(&v, p, 8);
-    return GUINT64_FROM_LE(v);
-}
 
 /* ------------------------------------------------------------------ */
 /* Data sessions                                                       */
@@ -217,13 +190,13 @@ vfio_mig__session_end(vfio_migration *mig)
 static gsize
 mig_chunk(guint8 *out, guint type, const guint8 *payload, guint32 len)
 {
-    put_le32(out, STREAM_MAGIC);
+    le_put32(out, STREAM_MAGIC);
     out[4] = STREAM_VERSION & 0xff;
     out[5] = STREAM_VERSION >> 8;
     out[6] = type & 0xff;
     out[7] = type >> 8;
-    put_le32(out + 8, len);
-    put_le32(out + 12, crc32_ieee(payload, len));
+    le_put32(out + 8, len);
+    le_put32(out + 12, crc32_ieee(payload, len));
     memcpy(out + STREAM_HEADER_SIZE, payload, len);
     return STREAM_HEADER_SIZE + len;
 }
@@ -231,9 +204,9 @@ mig_chunk(guint8 *out, guint type, const guint8 *payload, guint32 len)
 static void
 mig_put_regs(guint8 *p, const guint32 *regs)
 {
-    put_le32(p, VFIO_MIG_NR_REGS);
+    le_put32(p, VFIO_MIG_NR_REGS);
     for (guint i = 0; i < VFIO_MIG_NR_REGS; i++)
-        put_le32(p + 4 + 4 * i, regs[i]);
+        le_put32(p + 4 + 4 * i, regs[i]);
 }
 
 /* The device writes one chunk into the saving pipe. */
@@ -247,8 +220,8 @@ mig_save_emit(vfio_migration *mig, guint type, GError **error)
 
     mig_put_regs(payload, mig->regs);
     if (type == STREAM_CHUNK_FINAL) {
-        put_le64(payload + STREAM_REGS_SIZE, mig->ring_pos);
-        put_le64(payload + STREAM_REGS_SIZE + 8, mig->seq);
+        le_put64(payload + STREAM_REGS_SIZE, mig->ring_pos);
+        le_put64(payload + STREAM_REGS_SIZE + 8, mig->seq);
     }
     n = mig_chunk(buf, type, payload, len);
     while (done < n) {
@@ -311,7 +284,7 @@ typedef struct {
 static gboolean
 mig_stream_regs(const guint8 *p, guint32 *regs, GError **error)
 {
-    guint32 n = get_le32(p);
+    guint32 n = le_get32(p);
 
     if (n != VFIO_MIG_NR_REGS) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
@@ -320,7 +293,7 @@ mig_stream_regs(const guint8 *p, guint32 *regs, GError **error)
         return FALSE;
     }
     for (guint i = 0; i < VFIO_MIG_NR_REGS; i++)
-        regs[i] = get_le32(p + 4 + 4 * i);
+        regs[i] = le_get32(p + 4 + 4 * i);
     return TRUE;
 }
 
@@ -353,11 +326,11 @@ mig_stream_parse(const guint8 *buf, gsize len, mig_loaded *out, GError **error)
                         len - off, off);
             return FALSE;
         }
-        magic = get_le32(buf + off);
+        magic = le_get32(buf + off);
         version = buf[off + 4] | (guint)buf[off + 5] << 8;
         type = buf[off + 6] | (guint)buf[off + 7] << 8;
-        plen = get_le32(buf + off + 8);
-        crc = get_le32(buf + off + 12);
+        plen = le_get32(buf + off + 8);
+        crc = le_get32(buf + off + 12);
         if (magic != STREAM_MAGIC) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                         _("the migration data is corrupt: no chunk magic at offset %zu (0x%08x); it does not come from a dmaguard soft VFIO function"),
@@ -400,8 +373,8 @@ mig_stream_parse(const guint8 *buf, gsize len, mig_loaded *out, GError **error)
         if (!mig_stream_regs(buf + off, out->regs, error))
             return FALSE;
         if (type == STREAM_CHUNK_FINAL) {
-            out->ring_pos = get_le64(buf + off + STREAM_REGS_SIZE);
-            out->seq = get_le64(buf + off + STREAM_REGS_SIZE + 8);
+            out->ring_pos = le_get64(buf + off + STREAM_REGS_SIZE);
+            out->seq = le_get64(buf + off + STREAM_REGS_SIZE + 8);
             final = true;
         }
         off += plen;
