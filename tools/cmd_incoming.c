@@ -199,74 +199,35 @@ incoming_print_json(const incoming_opts *o, const char *where, const char *peer,
                     const vm_result *r)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *out = NULL;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "listen");
-    json_builder_add_string_value(b, where);
-    json_builder_set_member_name(b, "source");
-    if (peer)
-        json_builder_add_string_value(b, peer);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "tls");
-    if (tls)
-        json_builder_add_string_value(b, tls);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "domain");
-    if (g->def)
-        json_builder_add_string_value(b, g->def->name);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "result");
-    json_builder_add_string_value(b, result);
-    json_builder_set_member_name(b, "error");
-    if (error)
-        json_builder_add_string_value(b, error);
-    else
-        json_builder_add_null_value(b);
-    if (g->v) {
-        json_builder_set_member_name(b, "accel");
-        json_builder_add_string_value(b, dmg_vm_accel_name(g->cfg.accel));
-        json_builder_set_member_name(b, "vcpus");
-        json_builder_add_int_value(b, g->cfg.nr_vcpus);
-        json_builder_set_member_name(b, "ram_bytes");
-        json_builder_add_int_value(b, (gint64)g->cfg.ram_size);
-    }
+    dmg_json_member_string(b, "listen", where);
+    dmg_json_member_string(b, "source", peer);
+    dmg_json_member_string(b, "tls", tls);
+    dmg_json_member_string(b, "domain", g->def ? g->def->name : NULL);
+    dmg_json_member_string(b, "result", result);
+    dmg_json_member_string(b, "error", error);
+    if (g->v)
+        dmg_json_members_vm(b, &g->cfg);
     json_builder_set_member_name(b, "rounds");
     json_builder_add_int_value(b, rounds->len);
     if (st) {
         g_autofree char *sum = g_strdup_printf("0x%016" PRIx64, st->checksum);
+        const dmg_json_int nums[] = { { "bytes", st->bytes }, { "usec", st->usec } };
 
-        json_builder_set_member_name(b, "bytes");
-        json_builder_add_int_value(b, (gint64)st->bytes);
-        json_builder_set_member_name(b, "usec");
-        json_builder_add_int_value(b, (gint64)st->usec);
-        json_builder_set_member_name(b, "checksum");
-        json_builder_add_string_value(b, sum);
+        dmg_json_member_ints(b, nums, G_N_ELEMENTS(nums));
+        dmg_json_member_string(b, "checksum", sum);
     }
     if (r) {
         json_builder_set_member_name(b, "guest");
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "seconds");
         json_builder_add_double_value(b, r->seconds);
-        json_builder_set_member_name(b, "passes");
-        json_builder_add_int_value(b, (gint64)r->passes);
-        json_builder_set_member_name(b, "guest_errors");
-        json_builder_add_int_value(b, (gint64)r->guest_errors);
-        json_builder_set_member_name(b, "checksum_ok");
-        json_builder_add_boolean_value(b, r->checksum_ok);
+        dmg_json_members_guest(b, r);
         json_builder_end_object(b);
     }
     json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    out = json_generator_to_data(gen, NULL);
-    printf("%s\n", out);
+    dmg_json_print(b);
 }
 
 /* A UNIX socket this command created goes with it. */

@@ -317,17 +317,10 @@ migrate_json_blockers(JsonBuilder *b, vmm_machine *m)
         const migration_blocker *x = g_ptr_array_index(bl, i);
 
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "layer");
-        json_builder_add_string_value(b, migration_layer__to_string(x->layer));
-        json_builder_set_member_name(b, "code");
-        json_builder_add_string_value(b, x->code);
-        json_builder_set_member_name(b, "device");
-        if (x->device)
-            json_builder_add_string_value(b, x->device);
-        else
-            json_builder_add_null_value(b);
-        json_builder_set_member_name(b, "message");
-        json_builder_add_string_value(b, x->message);
+        dmg_json_member_string(b, "layer", migration_layer__to_string(x->layer));
+        dmg_json_member_string(b, "code", x->code);
+        dmg_json_member_string(b, "device", x->device);
+        dmg_json_member_string(b, "message", x->message);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -351,63 +344,38 @@ static void
 migrate_print_json(const migrate_opts *o, const migrate_report *rep)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *out = NULL;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "domain");
-    json_builder_add_string_value(b, rep->name);
-    json_builder_set_member_name(b, "destination");
-    json_builder_add_string_value(b, o->to);
-    json_builder_set_member_name(b, "result");
-    json_builder_add_string_value(b, rep->result);
-    json_builder_set_member_name(b, "error");
-    if (rep->error)
-        json_builder_add_string_value(b, rep->error);
-    else
-        json_builder_add_null_value(b);
-    json_builder_set_member_name(b, "tls");
-    if (rep->tls)
-        json_builder_add_string_value(b, rep->tls);
-    else
-        json_builder_add_null_value(b);
-    if (rep->cfg) {
-        json_builder_set_member_name(b, "accel");
-        json_builder_add_string_value(b, dmg_vm_accel_name(rep->cfg->accel));
-        json_builder_set_member_name(b, "vcpus");
-        json_builder_add_int_value(b, rep->cfg->nr_vcpus);
-        json_builder_set_member_name(b, "ram_bytes");
-        json_builder_add_int_value(b, (gint64)rep->cfg->ram_size);
-    }
+    dmg_json_member_string(b, "domain", rep->name);
+    dmg_json_member_string(b, "destination", o->to);
+    dmg_json_member_string(b, "result", rep->result);
+    dmg_json_member_string(b, "error", rep->error);
+    dmg_json_member_string(b, "tls", rep->tls);
+    if (rep->cfg)
+        dmg_json_members_vm(b, rep->cfg);
     if (rep->blocked)
         migrate_json_blockers(b, rep->blocked);
     json_builder_set_member_name(b, "rounds");
     json_builder_begin_array(b);
     for (guint i = 0; rep->rounds && i < rep->rounds->len; i++) {
         const migration_round_stats *r = &g_array_index(rep->rounds, migration_round_stats, i);
+        const dmg_json_int nums[] = {
+            { "pages", r->pages }, { "zero_pages", r->zero_pages }, { "bytes", r->bytes },
+            { "dirty_left", r->dirty_left }, { "usec", r->usec },
+        };
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "round");
         json_builder_add_int_value(b, r->round);
         json_builder_set_member_name(b, "final");
         json_builder_add_boolean_value(b, r->final);
-        json_builder_set_member_name(b, "pages");
-        json_builder_add_int_value(b, (gint64)r->pages);
-        json_builder_set_member_name(b, "zero_pages");
-        json_builder_add_int_value(b, (gint64)r->zero_pages);
-        json_builder_set_member_name(b, "bytes");
-        json_builder_add_int_value(b, (gint64)r->bytes);
-        json_builder_set_member_name(b, "dirty_left");
-        json_builder_add_int_value(b, (gint64)r->dirty_left);
-        json_builder_set_member_name(b, "usec");
-        json_builder_add_int_value(b, (gint64)r->usec);
+        dmg_json_member_ints(b, nums, G_N_ELEMENTS(nums));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
     if (rep->st && !strcmp(rep->result, "migrated")) {
         g_autofree char *sum = g_strdup_printf("0x%016" PRIx64, rep->st->checksum);
-        struct { const char *k; guint64 v; } nums[] = {
+        const dmg_json_int nums[] = {
             { "pages", rep->st->pages }, { "zero_pages", rep->st->zero_pages },
             { "bytes", rep->st->bytes }, { "usec", rep->st->usec },
             { "downtime_usec", rep->st->downtime_usec },
@@ -415,36 +383,23 @@ migrate_print_json(const migrate_opts *o, const migrate_report *rep)
             { "device_bytes", rep->st->device_bytes },
         };
 
-        for (gsize i = 0; i < G_N_ELEMENTS(nums); i++) {
-            json_builder_set_member_name(b, nums[i].k);
-            json_builder_add_int_value(b, (gint64)nums[i].v);
-        }
+        dmg_json_member_ints(b, nums, G_N_ELEMENTS(nums));
         json_builder_set_member_name(b, "dirty_log");
         json_builder_add_boolean_value(b, rep->st->dirty_log);
         json_builder_set_member_name(b, "converged");
         json_builder_add_boolean_value(b, rep->st->converged);
-        json_builder_set_member_name(b, "checksum");
-        json_builder_add_string_value(b, sum);
+        dmg_json_member_string(b, "checksum", sum);
     }
     if (rep->source_checked) {
         json_builder_set_member_name(b, "source");
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "kept_running");
         json_builder_add_boolean_value(b, rep->source_ok);
-        json_builder_set_member_name(b, "passes");
-        json_builder_add_int_value(b, (gint64)rep->source->passes);
-        json_builder_set_member_name(b, "guest_errors");
-        json_builder_add_int_value(b, (gint64)rep->source->guest_errors);
-        json_builder_set_member_name(b, "checksum_ok");
-        json_builder_add_boolean_value(b, rep->source->checksum_ok);
+        dmg_json_members_guest(b, rep->source);
         json_builder_end_object(b);
     }
     json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    out = json_generator_to_data(gen, NULL);
-    printf("%s\n", out);
+    dmg_json_print(b);
 }
 
 static void

@@ -130,11 +130,8 @@ static void
 run_print_json(const char *name, const vm_config *cfg, const vm_result *r)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
     g_autofree char *sum = g_strdup_printf("0x%" PRIx64 "", r->checksum);
-    g_autofree char *out = NULL;
-    struct { const char *k; guint64 v; } nums[] = {
+    const dmg_json_int nums[] = {
         { "vcpus", cfg->nr_vcpus }, { "ram_bytes", cfg->ram_size },
         { "slots", r->slots_used }, { "transactions", r->transactions },
         { "commits", r->commits }, { "inhibited_commits", r->inhibited_commits },
@@ -144,28 +141,18 @@ run_print_json(const char *name, const vm_config *cfg, const vm_result *r)
     };
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "domain");
-    json_builder_add_string_value(b, name);
-    json_builder_set_member_name(b, "accel");
-    json_builder_add_string_value(b, cfg->accel == VM_ACCEL_KVM ? "kvm" : "soft");
+    dmg_json_member_string(b, "domain", name);
+    dmg_json_member_string(b, "accel", dmg_vm_accel_name(cfg->accel));
     json_builder_set_member_name(b, "atomic");
     json_builder_add_boolean_value(b, cfg->atomic);
     json_builder_set_member_name(b, "seconds");
     json_builder_add_double_value(b, r->seconds);
-    for (gsize i = 0; i < G_N_ELEMENTS(nums); i++) {
-        json_builder_set_member_name(b, nums[i].k);
-        json_builder_add_int_value(b, (gint64)nums[i].v);
-    }
-    json_builder_set_member_name(b, "checksum");
-    json_builder_add_string_value(b, sum);
+    dmg_json_member_ints(b, nums, G_N_ELEMENTS(nums));
+    dmg_json_member_string(b, "checksum", sum);
     json_builder_set_member_name(b, "checksum_ok");
     json_builder_add_boolean_value(b, r->checksum_ok);
     json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    out = json_generator_to_data(gen, NULL);
-    printf("%s\n", out);
+    dmg_json_print(b);
 }
 
 static void
@@ -175,10 +162,7 @@ run_print_balloon(const vmm_machine *m, const balloon_report *b, gboolean json)
 
     if (json) {
         g_autoptr(JsonBuilder) jb = json_builder_new();
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *out = NULL;
-        struct { const char *k; guint64 v; } nums[] = {
+        const dmg_json_int nums[] = {
             { "target_bytes", b->target }, { "inflated_pages", b->inflated_pages },
             { "discarded_pages", b->discarded_pages }, { "skipped_pages", b->skipped_pages },
             { "returned_bytes", b->returned }, { "audited_pages", b->audited_pages },
@@ -186,21 +170,14 @@ run_print_balloon(const vmm_machine *m, const balloon_report *b, gboolean json)
         };
 
         json_builder_begin_object(jb);
-        for (gsize i = 0; i < G_N_ELEMENTS(nums); i++) {
-            json_builder_set_member_name(jb, nums[i].k);
-            json_builder_add_int_value(jb, (gint64)nums[i].v);
-        }
+        dmg_json_member_ints(jb, nums, G_N_ELEMENTS(nums));
         json_builder_set_member_name(jb, "inhibitors");
         json_builder_begin_array(jb);
         for (guint i = 0; i < inh->len; i++)
             json_builder_add_string_value(jb, ((discard_inhibitor *)g_ptr_array_index(inh, i))->code);
         json_builder_end_array(jb);
         json_builder_end_object(jb);
-        root = json_builder_get_root(jb);
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, TRUE);
-        out = json_generator_to_data(gen, NULL);
-        printf("%s\n", out);
+        dmg_json_print(jb);
         return;
     }
     printf(_("  balloon: target %" G_GUINT64_FORMAT " MiB, %" G_GUINT64_FORMAT " pages inflated: %" G_GUINT64_FORMAT " discarded, %" G_GUINT64_FORMAT " skipped\n"),

@@ -1,6 +1,7 @@
 /*
  * vm_options.c: the VM a realized domain runs in, for `run`, `migrate`
- * and `incoming`, and the output both migration commands share.
+ * and `incoming`, the output both migration commands share, and the
+ * pieces of the three commands' --json documents.
  */
 #include "vm_options.h"
 
@@ -231,4 +232,59 @@ guint
 dmg_timeout_ms(double seconds)
 {
     return seconds <= 0 ? 0 : (guint)MIN(seconds * 1000.0 + 0.5, (double)G_MAXUINT);
+}
+
+void
+dmg_json_print(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *out = NULL;
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    out = json_generator_to_data(gen, NULL);
+    printf("%s\n", out);
+}
+
+void
+dmg_json_member_string(JsonBuilder *b, const char *name, const char *value)
+{
+    json_builder_set_member_name(b, name);
+    if (value)
+        json_builder_add_string_value(b, value);
+    else
+        json_builder_add_null_value(b);
+}
+
+void
+dmg_json_member_ints(JsonBuilder *b, const dmg_json_int *ints, gsize n)
+{
+    for (gsize i = 0; i < n; i++) {
+        json_builder_set_member_name(b, ints[i].name);
+        json_builder_add_int_value(b, (gint64)ints[i].value);
+    }
+}
+
+void
+dmg_json_members_vm(JsonBuilder *b, const vm_config *cfg)
+{
+    const dmg_json_int ints[] = {
+        { "vcpus", cfg->nr_vcpus }, { "ram_bytes", cfg->ram_size },
+    };
+
+    dmg_json_member_string(b, "accel", dmg_vm_accel_name(cfg->accel));
+    dmg_json_member_ints(b, ints, G_N_ELEMENTS(ints));
+}
+
+void
+dmg_json_members_guest(JsonBuilder *b, const vm_result *r)
+{
+    const dmg_json_int ints[] = {
+        { "passes", r->passes }, { "guest_errors", r->guest_errors },
+    };
+
+    dmg_json_member_ints(b, ints, G_N_ELEMENTS(ints));
+    json_builder_set_member_name(b, "checksum_ok");
+    json_builder_add_boolean_value(b, r->checksum_ok);
 }

@@ -1,10 +1,12 @@
 /*
  * vm_options.h: what `run`, `migrate` and `incoming` share about the VM
- * a realized domain runs in, and about the output of a migration.
+ * a realized domain runs in, about the output of a migration, and the
+ * pieces of their --json documents.
  */
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -53,3 +55,23 @@ gboolean dmg_migration_address_check(const char *address, bool listening, char *
 
 /* Seconds as a whole count of milliseconds for the migration calls. */
 guint dmg_timeout_ms(double seconds);
+
+/* --json: the object built in @b (begun and ended by the caller), pretty
+ * printed on standard output with a newline. */
+void dmg_json_print(JsonBuilder *b);
+
+/* Member @name: @value, or null when @value is NULL. */
+void dmg_json_member_string(JsonBuilder *b, const char *name, const char *value);
+
+/* Integer members, in the table's order. */
+typedef struct {
+    const char *name;
+    guint64 value;
+} dmg_json_int;
+void dmg_json_member_ints(JsonBuilder *b, const dmg_json_int *ints, gsize n);
+
+/* The VM: accel, vcpus, ram_bytes. */
+void dmg_json_members_vm(JsonBuilder *b, const vm_config *cfg);
+
+/* What the guest program found: passes, guest_errors, checksum_ok. */
+void dmg_json_members_guest(JsonBuilder *b, const vm_result *r);
