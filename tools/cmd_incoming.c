@@ -288,7 +288,7 @@ dmg_cmd_incoming(int argc, char **argv)
     close(lfd);
     lfd = -1;
     peer = migration_socket__peer(fd);
-    who = g_strdup_printf(_("the migration source %s"), peer);
+    who = g_strdup_printf(_("source %s"), peer);
     if (o.tls) {
         migration_tls_config tc = { .x509_dir = o.tls_dir, .verify_peer = !o.no_verify };
 
@@ -301,9 +301,10 @@ dmg_cmd_incoming(int argc, char **argv)
     }
     fflush(info);
     {
-        dmg_migration_link l = { .fd = fd, .tls = tls, .timeout_ms = dmg_timeout_ms(o.timeout),
-                                 .peer = who };
+        dmg_migration_link l;
         g_autoptr(GError) refusal = NULL;
+
+        mig_chan__init(&l.ch, fd, tls, dmg_timeout_ms(o.timeout), who);
 
         if (!dmg_migration_prepare_receive(&l, &prep, &err))
             goto report;

@@ -461,13 +461,13 @@ migrate_connect(migrate_opts *o, const migrate_args *a, const dmgDomainXML *d,
         .accel = cfg->accel, .vcpus = cfg->nr_vcpus, .memory = cfg->ram_size,
         .xml = d->xml, .xml_len = strlen(d->xml),
     };
-    dmg_migration_link l = { .timeout_ms = ms };
+    dmg_migration_link l;
     g_autofree char *where = NULL;
 
     if ((*fd = migration_socket__connect(o->to, ms, error)) < 0)
         return FALSE;
     where = migration_socket__peer(*fd);
-    *peer = g_strdup_printf(_("the migration destination %s"), o->to);
+    *peer = g_strdup_printf(_("destination %s"), o->to);
     if (o->tls) {
         migration_tls_config tc = {
             .x509_dir = o->tls_dir,
@@ -484,9 +484,7 @@ migrate_connect(migrate_opts *o, const migrate_args *a, const dmgDomainXML *d,
             printf(_("connected to %s\n"), where);
         fflush(stdout);
     }
-    l.fd = *fd;
-    l.tls = *tls;
-    l.peer = *peer;
+    mig_chan__init(&l.ch, *fd, *tls, ms, *peer);
     return dmg_migration_prepare_send(&l, &p, error) &&
            dmg_migration_prepare_wait_answer(&l, error);
 }

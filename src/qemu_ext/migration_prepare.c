@@ -1,24 +1,20 @@
 /*
  * migration_prepare.c: the prepare exchange before the migration stream
- * (the format is in migration_prepare.h).  Plain I/O waits with poll()
- * and never blocks past the timeout; over TLS the session's own calls do.
+ * (the format is in migration_prepare.h), on the migration channel
+ * (migration_channel.h), which never blocks past its timeout.
  */
 #include "migration_prepare.h"
 
-#include <errno.h>
 #include <gio/gio.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <sys/uio.h>
 
 #include "le_bytes.h"
 #include "dmg_i18n.h"
 #include "migration.h"
 #include "xml_read.h"
 
-#define PREP_DEFAULT_TIMEOUT_MS 30000u
 #define PREP_MAGIC_LEN 8u
 #define PREP_HDR_LEN 8u                  /* {u32 type, u32 length} */
 #define PREP_FIXED_LEN 16u               /* {u32 accel, u32 vcpus, u64 memory} */
@@ -44,10 +40,6 @@ dmg_migration_prepare_clear(dmg_migration_prepare *p)
     memset(p, 0, sizeof(*p));
 }
 
-
-
-
-
 /* Bytes from the peer, printable: "GARBAGE\x0a..." */
 static char *
 prep_escape(const guint8 *b, gsize n)
@@ -66,151 +58,73 @@ prep_escape(const guint8 *b, gsize n)
 }
 
 /* ------------------------------------------------------------------ */
-/* I/O                                                                 */
-
-static guint
-prep_ms(const dmg_migration_link *l)
-{
-    return l->timeout_ms ? l->timeout_ms : PREP_DEFAULT_TIMEOUT_MS;
-}
+/* I/O: the channel's, its errors said to be in the prepare exchange   */
 
 static gboolean
-prep_wait(const dmg_migration_link *l, short events, GError **error)
+prep_io_failed(GError **error)
 {
-    struct pollfd pfd = { .fd = l->fd, .events = events };
-    int r;
-
-    do
-        r = poll(&pfd, 1, (int)MIN(prep_ms(l), (guint)G_MAXINT));
-    while (r < 0 && errno == EINTR);
-    if (r > 0)
-        return TRUE;
-    if (r == 0)
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                    events == POLLIN ? _("no answer from %s for %u ms in the prepare exchange")
-                                     : _("%s took no data for %u ms in the prepare exchange"),
-                    l->peer, prep_ms(l));
-    else
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    _("waiting for %s failed: %s"), l->peer, g_strerror(errno));
+    g_prefix_error(error, _("in the prepare exchange: "));
     return FALSE;
-}
-
-static gboolean
-prep_errno(const dmg_migration_link *l, int err, bool writing, GError **error)
-{
-    if (err == EPIPE || err == ECONNRESET || err == ENOTCONN)
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                    _("%s went away in the prepare exchange: %s"), l->peer, g_strerror(err));
-    else
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
-                    writing ? _("sending to %s failed: %s") : _("receiving from %s failed: %s"),
-                    l->peer, g_strerror(err));
-    return FALSE;
-}
-
-static gboolean
-prep_write(const dmg_migration_link *l, const guint8 *buf, gsize len, GError **error)
-{
-    gsize off = 0;
-
-    if (l->tls)
-        return migration_tls__write_all(l->tls, buf, len, prep_ms(l), error);
-    while (off < len) {
-        gssize r;
-
-        if (!prep_wait(l, POLLOUT, error))
-            return FALSE;
-        r = send(l->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            continue;
-        if (r < 0)
-            return prep_errno(l, errno, true, error);
-        off += r;
-    }
-    return TRUE;
 }
 
 /* Exactly @len bytes, or fewer in *@got at the end of the connection
  * (returns TRUE then too: the caller says what was cut short). */
 static gboolean
-prep_read(const dmg_migration_link *l, guint8 *buf, gsize len, gsize *got, GError **error)
+prep_read(dmg_migration_link *l, guint8 *buf, gsize len, gsize *got, GError **error)
 {
-    *got = 0;
-    while (*got < len) {
-        gssize r;
-
-        if (l->tls) {
-            if ((r = migration_tls__read(l->tls, buf + *got, len - *got, prep_ms(l), error)) < 0)
-                return FALSE;
-        } else if (!prep_wait(l, POLLIN, error)) {
-            return FALSE;
-        } else {
-            r = recv(l->fd, buf + *got, len - *got, MSG_DONTWAIT);
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                continue;
-            /* a reset before anything arrived is a peer that went away */
-            if (r < 0 && errno == ECONNRESET)
-                r = 0;
-            if (r < 0)
-                return prep_errno(l, errno, false, error);
-        }
-        if (r == 0)
-            return TRUE;
-        *got += r;
-    }
-    return TRUE;
+    return mig_chan__read_upto(&l->ch, buf, len, got, error) || prep_io_failed(error);
 }
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
 static gboolean
-prep_send(const dmg_migration_link *l, guint32 type, const guint8 *fixed, gsize fixed_len,
+prep_send(dmg_migration_link *l, guint32 type, const guint8 *fixed, gsize fixed_len,
           const void *data, gsize data_len, GError **error)
 {
-    gsize len = PREP_MAGIC_LEN + PREP_HDR_LEN + fixed_len + data_len;
-    g_autofree guint8 *b = g_malloc(len);
+    guint8 hdr[PREP_MAGIC_LEN + PREP_HDR_LEN];
+    struct iovec iov[3] = { { hdr, sizeof(hdr) } };
+    int n = 1;
 
-    memcpy(b, DMG_PREPARE_MAGIC, PREP_MAGIC_LEN);
-    le_put32(b + PREP_MAGIC_LEN, type);
-    le_put32(b + PREP_MAGIC_LEN + 4, (guint32)(fixed_len + data_len));
+    memcpy(hdr, DMG_PREPARE_MAGIC, PREP_MAGIC_LEN);
+    le_put32(hdr + PREP_MAGIC_LEN, type);
+    le_put32(hdr + PREP_MAGIC_LEN + 4, (guint32)(fixed_len + data_len));
     if (fixed_len)
-        memcpy(b + PREP_MAGIC_LEN + PREP_HDR_LEN, fixed, fixed_len);
+        iov[n++] = (struct iovec){ (void *)fixed, fixed_len };
     if (data_len)
-        memcpy(b + PREP_MAGIC_LEN + PREP_HDR_LEN + fixed_len, data, data_len);
-    return prep_write(l, b, len, error);
+        iov[n++] = (struct iovec){ (void *)data, data_len };
+    return mig_chan__writev(&l->ch, iov, n, error) || prep_io_failed(error);
 }
 
 /* The magic and header of the next message: what did arrive instead,
  * in words.  @what: "the prepare message" or "an answer". */
 static gboolean
-prep_bad_magic(const dmg_migration_link *l, const guint8 *b, gsize n, const char *what,
+prep_bad_magic(dmg_migration_link *l, const guint8 *b, gsize n, const char *what,
                GError **error)
 {
     g_autofree char *seen = prep_escape(b, n);
 
     if (n >= 6 && !memcmp(b, MIGRATION_MAGIC, 6))
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("%s started the migration stream without %s: it is not a virt-dmaguard with the prepare exchange (virt-dmaguard migrate / incoming)"),
-                    l->peer, what);
+                    _("the migration %s started the migration stream without %s: it is not a virt-dmaguard with the prepare exchange (virt-dmaguard migrate / incoming)"),
+                    l->ch.peer, what);
     /* a TLS record: handshake (0x16) from a client, alert (0x15) from a
      * server that gave up on our plain bytes */
     else if (n >= 2 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03)
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("%s speaks TLS, this side does not: use --tls on both sides or on neither"),
-                    l->peer);
+                    _("the migration %s speaks TLS, this side does not: use --tls on both sides or on neither"),
+                    l->ch.peer);
     else
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("%s is not a virt-dmaguard migration peer: it sent \"%s\" instead of %s"),
-                    l->peer, seen, what);
+                    _("the migration %s is not a virt-dmaguard migration peer: it sent \"%s\" instead of %s"),
+                    l->ch.peer, seen, what);
     return FALSE;
 }
 
 /* Read magic and header; *@type and *@len.  @what names the message
  * expected, for errors; @eof_hint explains a connection closed before it. */
 static gboolean
-prep_read_header(const dmg_migration_link *l, const char *what, const char *eof_hint,
+prep_read_header(dmg_migration_link *l, const char *what, const char *eof_hint,
                  guint32 *type, guint32 *len, GError **error)
 {
     guint8 b[PREP_MAGIC_LEN + PREP_HDR_LEN];
@@ -220,7 +134,8 @@ prep_read_header(const dmg_migration_link *l, const char *what, const char *eof_
         return FALSE;
     if (got == 0) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                    _("%s closed the connection before sending %s%s"), l->peer, what, eof_hint);
+                    _("the migration %s closed the connection before sending %s%s"),
+                    l->ch.peer, what, eof_hint);
         return FALSE;
     }
     if (memcmp(b, DMG_PREPARE_MAGIC, MIN(got, PREP_MAGIC_LEN)) != 0)
@@ -229,7 +144,8 @@ prep_read_header(const dmg_migration_link *l, const char *what, const char *eof_
         return FALSE;
     if (got < PREP_HDR_LEN) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                    _("%s closed the connection in the middle of %s"), l->peer, what);
+                    _("the migration %s closed the connection in the middle of %s"),
+                    l->ch.peer, what);
         return FALSE;
     }
     *type = le_get32(b + PREP_MAGIC_LEN);
@@ -238,7 +154,7 @@ prep_read_header(const dmg_migration_link *l, const char *what, const char *eof_
 }
 
 static guint8 *
-prep_read_payload(const dmg_migration_link *l, guint32 len, const char *what, GError **error)
+prep_read_payload(dmg_migration_link *l, guint32 len, const char *what, GError **error)
 {
     g_autofree guint8 *b = g_malloc(len + 1);
     gsize got;
@@ -247,8 +163,8 @@ prep_read_payload(const dmg_migration_link *l, guint32 len, const char *what, GE
         return NULL;
     if (got < len) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                    _("%s closed the connection after %zu of the %u bytes of %s"),
-                    l->peer, got, len, what);
+                    _("the migration %s closed the connection after %zu of the %u bytes of %s"),
+                    l->ch.peer, got, len, what);
         return NULL;
     }
     b[len] = '\0';
@@ -259,7 +175,7 @@ prep_read_payload(const dmg_migration_link *l, guint32 len, const char *what, GE
 /* The source                                                          */
 
 gboolean
-dmg_migration_prepare_send(const dmg_migration_link *l, const dmg_migration_prepare *p,
+dmg_migration_prepare_send(dmg_migration_link *l, const dmg_migration_prepare *p,
                            GError **error)
 {
     guint8 fixed[PREP_FIXED_LEN];
@@ -277,7 +193,7 @@ dmg_migration_prepare_send(const dmg_migration_link *l, const dmg_migration_prep
 }
 
 gboolean
-dmg_migration_prepare_wait_answer(const dmg_migration_link *l, GError **error)
+dmg_migration_prepare_wait_answer(dmg_migration_link *l, GError **error)
 {
     const char *what = _("an answer to the prepare message");
     g_autofree guint8 *reason = NULL;
@@ -292,8 +208,8 @@ dmg_migration_prepare_wait_answer(const dmg_migration_link *l, GError **error)
         return TRUE;
     if (type != PREP_REFUSE || len > DMG_PREPARE_REASON_MAX) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("%s answered the prepare message with a message of type %u and %u bytes; expected ACCEPT or REFUSE"),
-                    l->peer, type, len);
+                    _("the migration %s answered the prepare message with a message of type %u and %u bytes; expected ACCEPT or REFUSE"),
+                    l->ch.peer, type, len);
         return FALSE;
     }
     if (!(reason = prep_read_payload(l, len, what, error)))
@@ -304,7 +220,7 @@ dmg_migration_prepare_wait_answer(const dmg_migration_link *l, GError **error)
         if ((guchar)*c < 0x20 && *c != '\n')
             *c = ' ';
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                _("%s refused the domain: %s"), l->peer, shown);
+                _("the migration %s refused the domain: %s"), l->ch.peer, shown);
     return FALSE;
 }
 
@@ -312,15 +228,15 @@ dmg_migration_prepare_wait_answer(const dmg_migration_link *l, GError **error)
 /* The destination                                                     */
 
 static gboolean
-prep_invalid(const dmg_migration_link *l, GError **error, const char *msg)
+prep_invalid(dmg_migration_link *l, GError **error, const char *msg)
 {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                _("%s sent an invalid prepare message: %s"), l->peer, msg);
+                _("the migration %s sent an invalid prepare message: %s"), l->ch.peer, msg);
     return FALSE;
 }
 
 gboolean
-dmg_migration_prepare_receive(const dmg_migration_link *l, dmg_migration_prepare *p,
+dmg_migration_prepare_receive(dmg_migration_link *l, dmg_migration_prepare *p,
                               GError **error)
 {
     const char *what = _("the prepare message");
@@ -370,7 +286,7 @@ dmg_migration_prepare_receive(const dmg_migration_link *l, dmg_migration_prepare
 }
 
 gboolean
-dmg_migration_prepare_answer(const dmg_migration_link *l, const char *refusal, GError **error)
+dmg_migration_prepare_answer(dmg_migration_link *l, const char *refusal, GError **error)
 {
     const char *end;
     gsize len;

@@ -23,21 +23,20 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#include "migration_tls.h"
+#include "migration_channel.h"
 #include "vm.h"
 
 #define DMG_PREPARE_MAGIC "DMGPREP1"
 #define DMG_PREPARE_REASON_MAX 4096u
 #define DMG_PREPARE_MAX_VCPUS 64u
 
-/* The connection: @tls when the handshake was made on @fd, else plain
- * I/O on @fd, each wait bounded by @timeout_ms (0: 30 s).  @peer names the
- * other side in messages: "the migration destination 127.0.0.1:4567". */
+/* The connection: a channel (migration_channel.h) on the socket, over
+ * the TLS session when the handshake was made on it, each wait bounded by
+ * its timeout.  Its peer names the other side as the channel's messages
+ * do, after "the migration ": "destination 127.0.0.1:4567".  Errors of
+ * the channel come prefixed with "in the prepare exchange: ". */
 typedef struct dmg_migration_link {
-    int fd;
-    migration_tls *tls;
-    guint timeout_ms;
-    const char *peer;
+    mig_chan ch;
 } dmg_migration_link;
 
 typedef struct dmg_migration_prepare {
@@ -52,16 +51,16 @@ void dmg_migration_prepare_clear(dmg_migration_prepare *p);
 
 /* The source: send PREPARE, then wait for the answer.  A REFUSE is
  * G_IO_ERROR_PERMISSION_DENIED carrying the destination's reason. */
-gboolean dmg_migration_prepare_send(const dmg_migration_link *l,
+gboolean dmg_migration_prepare_send(dmg_migration_link *l,
                                     const dmg_migration_prepare *p, GError **error);
-gboolean dmg_migration_prepare_wait_answer(const dmg_migration_link *l, GError **error);
+gboolean dmg_migration_prepare_wait_answer(dmg_migration_link *l, GError **error);
 
 /* The destination: read PREPARE into @p (cleared first).  Garbage is
  * G_IO_ERROR_INVALID_DATA, a connection that ends early
  * G_IO_ERROR_PARTIAL_INPUT or G_IO_ERROR_CONNECTION_CLOSED. */
-gboolean dmg_migration_prepare_receive(const dmg_migration_link *l,
+gboolean dmg_migration_prepare_receive(dmg_migration_link *l,
                                        dmg_migration_prepare *p, GError **error);
 /* Answer ACCEPT (@refusal NULL) or REFUSE with @refusal (cut to
  * DMG_PREPARE_REASON_MAX bytes on a character boundary). */
-gboolean dmg_migration_prepare_answer(const dmg_migration_link *l, const char *refusal,
+gboolean dmg_migration_prepare_answer(dmg_migration_link *l, const char *refusal,
                                       GError **error);

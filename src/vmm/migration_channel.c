@@ -36,7 +36,7 @@ mig_chan__wait(mig_chan *c, short events, GError **error)
     int r;
 
     do
-        r = poll(&pfd, 1, (int)c->timeout_ms);
+        r = poll(&pfd, 1, (int)MIN(c->timeout_ms, (guint)G_MAXINT));
     while (r < 0 && errno == EINTR);
     if (r > 0)
         return TRUE;
@@ -147,49 +147,68 @@ mig_chan__writev(mig_chan *c, struct iovec *iov, int n, GError **error)
     return TRUE;
 }
 
+/* Into @buf until *@got == @len or the end of the stream (TRUE both);
+ * ECONNRESET counts as that end when @reset_ends. */
+static gboolean
+mig_chan__fill(mig_chan *c, void *buf, gsize len, gsize *got, bool reset_ends,
+               GError **error)
+{
+    *got = 0;
+    while (*got < len) {
+        gssize r;
+
+        if (c->tls) {
+            if ((r = migration_tls__read(c->tls, (guint8 *)buf + *got, len - *got,
+                                         c->timeout_ms, error)) < 0)
+                return FALSE;
+        } else if (!mig_chan__wait(c, POLLIN, error)) {
+            return FALSE;
+        } else {
+            r = c->sock ? recv(c->fd, (guint8 *)buf + *got, len - *got, MSG_DONTWAIT)
+                        : read(c->fd, (guint8 *)buf + *got, len - *got);
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            continue;
+        if (r < 0 && errno == ECONNRESET && reset_ends)
+            r = 0;
+        if (r < 0)
+            return mig_chan__errno(c, errno, false, error);
+        if (r == 0)
+            return TRUE;
+        *got += r;
+        c->bytes += r;
+    }
+    return TRUE;
+}
+
 /* 1: @len bytes read; 0: end of stream before the first byte, when
  * @eof_ok; -1: error (a stream ending inside @what is truncated). */
 int
 mig_chan__read(mig_chan *c, void *buf, gsize len, const char *what, bool eof_ok,
                GError **error)
 {
-    gsize got = 0;
+    gsize got;
 
-    while (got < len) {
-        gssize r;
-
-        if (c->tls) {
-            if ((r = migration_tls__read(c->tls, (guint8 *)buf + got, len - got,
-                                         c->timeout_ms, error)) < 0)
-                return -1;
-        } else if (!mig_chan__wait(c, POLLIN, error)) {
-            return -1;
-        } else {
-            r = c->sock ? recv(c->fd, (guint8 *)buf + got, len - got, MSG_DONTWAIT)
-                        : read(c->fd, (guint8 *)buf + got, len - got);
-        }
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            continue;
-        if (r < 0) {
-            mig_chan__errno(c, errno, false, error);
-            return -1;
-        }
-        if (r == 0 && got == 0 && eof_ok)
-            return 0;
-        if (r == 0) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
-                        _("migration stream ended after %" PRIu64 " bytes in the middle of %s"),
-                        c->bytes, what);
-            return -1;
-        }
-        got += r;
-        c->bytes += r;
-    }
-    return 1;
+    if (!mig_chan__fill(c, buf, len, &got, false, error))
+        return -1;
+    if (got == len)
+        return 1;
+    if (got == 0 && eof_ok)
+        return 0;
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                _("migration stream ended after %" PRIu64 " bytes in the middle of %s"),
+                c->bytes, what);
+    return -1;
 }
 
 gboolean
 mig_chan__read_all(mig_chan *c, void *buf, gsize len, const char *what, GError **error)
 {
     return mig_chan__read(c, buf, len, what, false, error) == 1;
+}
+
+gboolean
+mig_chan__read_upto(mig_chan *c, void *buf, gsize len, gsize *got, GError **error)
+{
+    return mig_chan__fill(c, buf, len, got, true, error);
 }
