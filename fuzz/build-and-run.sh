@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# build-and-run.sh [SECONDS] [WORKDIR]
+# build-and-run.sh [TARGET] [SECONDS] [WORKDIR]
 #
-# Build the libFuzzer target fuzz/fuzz-domain-parse.c with clang
+# Build one of the libFuzzer targets with clang
 # (-fsanitize=fuzzer,address,undefined), compiling src/conf/*.c,
-# src/vmm/*.c and src/qemu_ext/*.c directly (no meson), seed a corpus from
-# tests/domains*/*.xml, the domains of examples/*.xml and a few generated
-# benchmark domains, and fuzz for SECONDS (default 120).
+# src/vmm/*.c and src/qemu_ext/*.c directly (no meson), seed its corpus
+# and fuzz for SECONDS (default 120).  TARGET (default domain-parse; also
+# from $DMG_FUZZ_TARGET, the argument wins):
 #
-# WORKDIR (default: build-fuzz/ in the source root, ignored by git) holds
-# the binary, corpus/ (grows across runs), artifacts/ (crash-*, leak-*,
+#   domain-parse      fuzz/fuzz-domain-parse.c, dmg_check_xml(); seeds:
+#                     tests/domains*/*.xml, the domains of examples/*.xml
+#                     and a few generated benchmark domains
+#   migration-stream  fuzz/fuzz-migration-stream.c, the destination of a
+#                     migration (migration__receive_machine()); seeds: real
+#                     streams the binary itself writes with
+#                     DMG_FUZZ_MAKE_SEEDS=DIR, truncated and corrupted
+#                     variants of them, and fuzz/reproducers/*.mig
+#
+# WORKDIR (default: build-fuzz/ for domain-parse, build-fuzz-TARGET/ for
+# the others, in the source root, ignored by git) holds the binary,
+# corpus/ (grows across runs), seeds/, artifacts/ (crash-*, leak-*,
 # timeout-*, oom-* reproducers) and fuzz.log.
 #
-# Environment: CC (default clang-14, else clang), DMG_FUZZ_JOBS (1),
-# DMG_FUZZ_ARGS (extra libFuzzer flags).
+# Environment: DMG_FUZZ_TARGET, CC (default clang-14, else clang),
+# DMG_FUZZ_JOBS (1), DMG_FUZZ_ARGS (extra libFuzzer flags).
 #
 # Not part of CI.  Exit status: libFuzzer's (0 when nothing was found).
-# Reproduce a finding: WORKDIR/fuzz-domain-parse WORKDIR/artifacts/crash-...
+# Reproduce a finding: WORKDIR/fuzz-TARGET WORKDIR/artifacts/crash-...
 
 set -euo pipefail
 
@@ -27,9 +37,25 @@ esac
 script_dir=$(cd "$script_dir" && pwd)
 srcdir=${script_dir%/*}
 
+target=${DMG_FUZZ_TARGET:-domain-parse}
+case ${1:-} in
+    '' | *[!a-z-]*) ;;                   # SECONDS (a number) or nothing
+    *) target=$1; shift ;;
+esac
+case $target in
+    domain-parse) default_workdir=$srcdir/build-fuzz ;;
+    migration-stream) default_workdir=$srcdir/build-fuzz-$target ;;
+    *)
+        echo "build-and-run: unknown target '$target' (domain-parse, migration-stream)" >&2
+        exit 2
+        ;;
+esac
 seconds=${1:-120}
-workdir=${2:-$srcdir/build-fuzz}
+workdir=${2:-$default_workdir}
 jobs=${DMG_FUZZ_JOBS:-1}
+case $seconds in
+    '' | *[!0-9]*) echo "build-and-run: SECONDS must be a number, not '$seconds'" >&2; exit 2 ;;
+esac
 
 if [ -z "${CC:-}" ]; then
     if command -v clang-14 >/dev/null; then CC=clang-14; else CC=clang; fi
@@ -38,10 +64,12 @@ command -v "$CC" >/dev/null || { echo "build-and-run: $CC not found" >&2; exit 2
 
 mkdir -p "$workdir/corpus" "$workdir/seeds" "$workdir/artifacts"
 workdir=$(cd "$workdir" && pwd)
-bin=$workdir/fuzz-domain-parse
+bin=$workdir/fuzz-$target
 
 # --- build -----------------------------------------------------------------
-pkgs="libvirt libxml-2.0 glib-2.0 gio-2.0 json-glib-1.0"
+# src/vmm needs gnutls (migration_tls.c) and liburing (vfio_soft.c pins
+# with io_uring), as src/meson.build links them.
+pkgs="libvirt libxml-2.0 glib-2.0 gio-2.0 json-glib-1.0 gnutls liburing"
 # shellcheck disable=SC2086  # $pkgs is a list of package names
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs)"
 # shellcheck disable=SC2086
@@ -69,42 +97,11 @@ echo "  ${#sources[@]} sources from src/conf, src/vmm, src/qemu_ext"
     -I"$srcdir" -I"$srcdir/src" -I"$srcdir/src/conf" -I"$srcdir/src/vmm" \
     -I"$srcdir/src/qemu_ext" \
     "${pkg_cflags[@]}" \
-    "$script_dir/fuzz-domain-parse.c" "${sources[@]}" \
+    "$script_dir/fuzz-$target.c" "${sources[@]}" \
     "${pkg_libs[@]}" -o "$bin"
 
 # --- seeds -----------------------------------------------------------------
-rm -f "$workdir"/seeds/*
-n=0
-for f in "$srcdir"/tests/domains*/*.xml; do
-    cp "$f" "$workdir/seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
-    n=$((n + 1))
-done
-# A test-driver <node> file holds several domains: each is a seed, and so is
-# the whole file (a non-<domain> root).
-for f in "$srcdir"/examples/*.xml; do
-    cp "$f" "$workdir/seeds/examples-$(basename "$f")"
-    n=$((n + 1))
-    if command -v xmllint >/dev/null; then
-        count=$(xmllint --xpath 'count(/node/domain)' "$f" 2>/dev/null || echo 0)
-        case $count in ''|*[!0-9]*) count=0 ;; esac
-        for ((i = 1; i <= count; i++)); do
-            xmllint --xpath "/node/domain[$i]" "$f" \
-                >"$workdir/seeds/examples-$(basename "$f" .xml)-$i.xml" 2>/dev/null &&
-                n=$((n + 1))
-        done
-    fi
-done
-if command -v python3 >/dev/null; then
-    python3 "$srcdir/bench/gen-domains.py" -n 16 --seed 7 "$workdir/seeds/gen" 2>/dev/null &&
-        for f in "$workdir"/seeds/gen/*.xml; do
-            mv "$f" "$workdir/seeds/bench-$(basename "$f")"
-            n=$((n + 1))
-        done
-    rmdir "$workdir/seeds/gen" 2>/dev/null || true
-fi
-echo "  $n seeds in $workdir/seeds, corpus in $workdir/corpus"
-
-# --- run -------------------------------------------------------------------
+# The run's environment; the seed generator runs under it too.
 # GSlice's magazines would hide leaks of json-glib nodes from LeakSanitizer.
 export G_SLICE=always-malloc G_DEBUG=gc-friendly
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
@@ -112,14 +109,76 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export DMG_FUZZ_SYSFS=$srcdir/tests/sysfs/host1
 export LC_ALL=C.UTF-8
 
+seed_domains() {
+    rm -f "$workdir"/seeds/*
+    n=0
+    for f in "$srcdir"/tests/domains*/*.xml; do
+        cp "$f" "$workdir/seeds/$(basename "$(dirname "$f")")-$(basename "$f")"
+        n=$((n + 1))
+    done
+    # A test-driver <node> file holds several domains: each is a seed, and so is
+    # the whole file (a non-<domain> root).
+    for f in "$srcdir"/examples/*.xml; do
+        cp "$f" "$workdir/seeds/examples-$(basename "$f")"
+        n=$((n + 1))
+        if command -v xmllint >/dev/null; then
+            count=$(xmllint --xpath 'count(/node/domain)' "$f" 2>/dev/null || echo 0)
+            case $count in ''|*[!0-9]*) count=0 ;; esac
+            for ((i = 1; i <= count; i++)); do
+                xmllint --xpath "/node/domain[$i]" "$f" \
+                    >"$workdir/seeds/examples-$(basename "$f" .xml)-$i.xml" 2>/dev/null &&
+                    n=$((n + 1))
+            done
+        fi
+    done
+    if command -v python3 >/dev/null; then
+        python3 "$srcdir/bench/gen-domains.py" -n 16 --seed 7 "$workdir/seeds/gen" 2>/dev/null &&
+            for f in "$workdir"/seeds/gen/*.xml; do
+                mv "$f" "$workdir/seeds/bench-$(basename "$f")"
+                n=$((n + 1))
+            done
+        rmdir "$workdir/seeds/gen" 2>/dev/null || true
+    fi
+    echo "  $n seeds in $workdir/seeds, corpus in $workdir/corpus"
+}
+
+# Real streams: the binary migrates a small guest into files
+# (fuzz-migration-stream.c, make_seeds()).
+# The reproducers of past findings go in too, so a regression shows at once.
+seed_migration() {
+    rm -f "$workdir"/seeds/*
+    DMG_FUZZ_MAKE_SEEDS=$workdir/seeds "$bin"
+    for f in "$script_dir"/reproducers/*.mig; do
+        cp "$f" "$workdir/seeds/reproducer-$(basename "$f")"
+    done
+    n=$(find "$workdir/seeds" -type f | wc -l)
+    echo "  $n seeds in $workdir/seeds, corpus in $workdir/corpus"
+}
+
+case $target in
+    domain-parse)
+        seed_domains
+        dict=$script_dir/domain.dict
+        max_len=65536
+        ;;
+    migration-stream)
+        seed_migration
+        dict=$script_dir/migration.dict
+        # A PAGES record carries up to 256 pages (1 MiB); the seeds are
+        # about 60 KiB.
+        max_len=262144
+        ;;
+esac
+
+# --- run -------------------------------------------------------------------
 args=(
     -max_total_time="$seconds"
     -timeout=10
     -rss_limit_mb=2048
-    -max_len=65536
+    -max_len="$max_len"
     -print_final_stats=1
     -artifact_prefix="$workdir/artifacts/"
-    -dict="$script_dir/domain.dict"
+    -dict="$dict"
 )
 if [ "$jobs" -gt 1 ]; then
     args+=(-jobs="$jobs" -workers="$jobs")

@@ -470,6 +470,15 @@ test_bad_streams(void)
     b = stream_start(64 * MiB);
     append_batch(b, 2, 1, 2, 0, 1);              /* says 2 pages, carries 1 */
     expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "page batch of 2 pages in a record of 4112 bytes");
+    /* Batches are of 256 pages at most, as the source sends them: one
+     * ZERO record cannot have the destination read all its RAM. */
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 16384, 0, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "zero page batch of 16384 pages; a batch has at most 256 (record at byte 64)");
+    b = stream_start(64 * MiB);
+    append_batch(b, 2, 1, 257, 0, 0);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "page batch of 257 pages; a batch has at most 256");
     b = stream_start(64 * MiB);
     append_hdr(b, 99, 0);
     expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "unexpected record type 99 (record at byte 64)");
@@ -492,6 +501,77 @@ test_bad_streams(void)
     b = bytes_of(MIGRATION_MAGIC, 8);
     append_hdr(b, 2, 16);
     expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "the first record is of type 2, not setup");
+    vm__free(dst);
+}
+
+/* ZERO and PAGES records over the same pages: the destination checks a
+ * page a ZERO record cleared only once, until a PAGES record writes it.
+ * Each stream ends with END checksum 0; the checksum the destination
+ * computed (migration_stats.checksum) depends only on the final content
+ * of the pages the stream sent. */
+static guint64
+receive_checksum(vm *dst, GByteArray *b, guint64 pages)
+{
+    migration_params p = { .timeout_ms = 5000 };
+    g_autoptr(GError) err = NULL;
+    migration_stats st;
+    int fd = memfd_create("stream", MFD_CLOEXEC);
+
+    append_round(b, 0, true);
+    append_hdr(b, 5, 16);
+    append64(b, 0);
+    append64(b, pages);
+    g_assert_cmpint(write(fd, b->data, b->len), ==, (gssize)b->len);
+    g_assert_cmpint(lseek(fd, 0, SEEK_SET), ==, 0);
+    g_assert_false(migration__receive(dst, fd, &p, &st, &err));
+    g_assert_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+    g_assert_nonnull(strstr(err->message, "RAM checksum mismatch"));
+    close(fd);
+    g_byte_array_unref(b);
+    return st.checksum;
+}
+
+static void
+test_zero_pages(void)
+{
+    vm *dst = new_vm(VM_ACCEL_SOFT, 64);
+    guint32 *p3 = vm__ram_hva(dst, 16 * MiB + 3 * PAGE);
+    guint32 *p5 = vm__ram_hva(dst, 16 * MiB + 5 * PAGE);
+    guint64 zeroed, written, c;
+    GByteArray *b;
+
+    /* What the destination had before is cleared. */
+    *p3 = 0x77;
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 8, 0, 0);
+    zeroed = receive_checksum(dst, b, 8);
+    g_assert_cmpuint(*p3, ==, 0);
+
+    /* Zero, written, zero again: zero, and hashed as zero. */
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 8, 0, 0);
+    append_batch(b, 2, 1, 1, 5 * PAGE, 1);
+    append_batch(b, 3, 1, 8, 0, 0);
+    append_batch(b, 3, 1, 8, 0, 0);
+    c = receive_checksum(dst, b, 8 + 1 + 8 + 8);
+    g_assert_cmpuint(*p5, ==, 0);
+    g_assert_cmphex(c, ==, zeroed);
+
+    /* Zero, then written: the data stays. */
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 5, 0, 0);
+    append_batch(b, 2, 1, 1, 5 * PAGE, 1);
+    append_batch(b, 3, 1, 2, 6 * PAGE, 0);
+    written = receive_checksum(dst, b, 8);
+    g_assert_cmphex(*p5, ==, 0x5a5a5a5a);
+    g_assert_cmphex(written, !=, zeroed);
+    b = stream_start(64 * MiB);
+    append_batch(b, 3, 1, 8, 0, 0);
+    append_batch(b, 3, 1, 8, 0, 0);
+    append_batch(b, 2, 1, 1, 5 * PAGE, 1);
+    c = receive_checksum(dst, b, 8 + 8 + 1);
+    g_assert_cmphex(*p5, ==, 0x5a5a5a5a);
+    g_assert_cmphex(c, ==, written);
     vm__free(dst);
 }
 
@@ -871,6 +951,7 @@ main(int argc, char **argv)
     g_test_add_func("/migration/kvm/dirty-rate-converges", test_dirty_rate_converges);
     g_test_add_data_func("/migration/soft/full", GINT_TO_POINTER(VM_ACCEL_SOFT), test_full);
     g_test_add_func("/migration/bad-streams", test_bad_streams);
+    g_test_add_func("/migration/zero-pages", test_zero_pages);
     g_test_add_func("/migration/running-destination", test_running_destination);
     g_test_add_func("/migration/truncated", test_truncated);
     g_test_add_func("/migration/peer-gone-mid-stream", test_peer_gone_mid_stream);

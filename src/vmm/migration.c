@@ -735,6 +735,9 @@ typedef struct mig_recv {
     mig_chan ch;
     memory_region *regions[MIG_NR_REGIONS];
     mig_hashes hashes;                   /* of the pages as received */
+    /* Pages a ZERO record of this stream cleared, not written since by a
+     * PAGES record: zero, and hashed as zero, already. */
+    unsigned long *zeroed[MIG_NR_REGIONS];
     migration_stats *st;
     guint32 flags;
     bool final_seen;
@@ -856,13 +859,24 @@ mig_recv__setup(mig_recv *r, GError **error)
     return TRUE;
 }
 
-/* ram_handle_zero(): only pages that are not zero yet are written. */
+/* ram_handle_zero(): only pages that are not zero yet are written.  A
+ * page an earlier ZERO record cleared, and no PAGES record wrote since, is
+ * neither read nor hashed again: ZERO records repeated over the same
+ * pages cost no more than the RAM once, not a read of count pages each. */
 static void
-mig_recv__zero(guint8 *hva, guint32 count)
+mig_recv__zero(mig_recv *r, guint region, guint64 first, guint32 count)
 {
-    for (guint32 i = 0; i < count; i++, hva += PAGE)
-        if (!mig_page_is_zero(hva))
-            memset(hva, 0, PAGE);
+    unsigned long *zeroed = r->zeroed[region];
+    guint8 *base = r->regions[region]->ram;
+
+    for (guint64 p = first; p < first + count; p++) {
+        if (zeroed[p / 64] & (1UL << (p % 64)))
+            continue;
+        if (!mig_page_is_zero(base + p * PAGE))
+            memset(base + p * PAGE, 0, PAGE);
+        zeroed[p / 64] |= 1UL << (p % 64);
+        mig_hashes__update(&r->hashes, region, base, p, 1, true);
+    }
 }
 
 static gboolean
@@ -876,8 +890,16 @@ mig_recv__batch_check(mig_recv *r, guint32 type, guint32 len, guint32 region,
     size = r->regions[region]->size;
     if (!count || offset % PAGE)
         return mig_recv__invalid(r, error, _("page batch of %u pages at offset 0x%" PRIx64), count, offset);
-    if (type == MIG_REC_PAGES &&
-        (count > MIG_BATCH_PAGES || len != MIG_BATCH_LEN + count * PAGE))
+    /* The source sends both kinds in batches of MIG_BATCH_PAGES at most
+     * (mig_send__run()): a ZERO record of more would have the
+     * destination check that many pages for 24 bytes of stream. */
+    if (count > MIG_BATCH_PAGES && type == MIG_REC_ZERO)
+        return mig_recv__invalid(r, error, _("zero page batch of %u pages; a batch has at most %u"),
+                                 count, MIG_BATCH_PAGES);
+    if (count > MIG_BATCH_PAGES)
+        return mig_recv__invalid(r, error, _("page batch of %u pages; a batch has at most %u"),
+                                 count, MIG_BATCH_PAGES);
+    if (type == MIG_REC_PAGES && len != MIG_BATCH_LEN + count * PAGE)
         return mig_recv__invalid(r, error, _("page batch of %u pages in a record of %u bytes"), count, len);
     if (offset >= size || count > (size - offset) / PAGE)
         return mig_recv__invalid(r, error, _("page 0x%" PRIx64 " of %s is outside the destination's %" PRIu64 " MiB of %s"),
@@ -905,17 +927,18 @@ mig_recv__pages(mig_recv *r, guint32 type, guint32 len, GError **error)
     offset = le_get64(b + 8);
     if (!mig_recv__batch_check(r, type, len, region, count, offset, error))
         return FALSE;
-    hva = (guint8 *)r->regions[region]->ram + offset;
     if (type == MIG_REC_ZERO) {
-        mig_recv__zero(hva, count);
+        mig_recv__zero(r, region, offset / PAGE, count);
         r->st->zero_pages += count;
-    } else if (mig_chan__read_all(&r->ch, hva, count * PAGE, _("a page batch"), error)) {
-        r->st->pages += count;
-    } else {
-        return FALSE;
+        return TRUE;
     }
-    mig_hashes__update(&r->hashes, region, r->regions[region]->ram, offset / PAGE, count,
-                       type == MIG_REC_ZERO);
+    for (guint64 p = offset / PAGE; p < offset / PAGE + count; p++)
+        r->zeroed[region][p / 64] &= ~(1UL << (p % 64));
+    hva = (guint8 *)r->regions[region]->ram + offset;
+    if (!mig_chan__read_all(&r->ch, hva, count * PAGE, _("a page batch"), error))
+        return FALSE;
+    r->st->pages += count;
+    mig_hashes__update(&r->hashes, region, r->regions[region]->ram, offset / PAGE, count, false);
     return TRUE;
 }
 
@@ -1132,9 +1155,11 @@ migration__receive_machine(vm *dst, vmm_machine *m, int fd, const migration_para
     }
     mig_chan__init(&r.ch, fd, p ? p->tls : NULL, p ? p->timeout_ms : 0, _("source"));
     mig_regions(dst, r.regions);
-    mig_hashes__init(&r.hashes, r.regions);
     if (m && !mig_devices__load_setup(m, error))
         return FALSE;
+    mig_hashes__init(&r.hashes, r.regions);
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        r.zeroed[i] = g_new0(unsigned long, BITMAP_WORDS(r.regions[i]->size / PAGE));
     ok = mig_recv__magic(&r, error) && mig_recv__setup(&r, error) &&
          mig_recv__records(&r, error) &&
          (!m || mig_devices__load_complete(m, error)) && mig_recv__ack(&r, error);
@@ -1144,6 +1169,8 @@ migration__receive_machine(vm *dst, vmm_machine *m, int fd, const migration_para
         vm__load_cpus(dst, NULL, 0, NULL);   /* a half-received state is not used */
     ok = ok && (!p || !p->autostart || mig_recv__start(dst, m, error));
     mig_hashes__free(&r.hashes);
+    for (guint i = 0; i < MIG_NR_REGIONS; i++)
+        g_free(r.zeroed[i]);
     st.bytes = r.ch.bytes;
     st.usec = g_get_monotonic_time() - t0;
     if (out)

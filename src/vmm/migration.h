@@ -11,6 +11,7 @@
  *   SETUP  page size, flags, the RAM regions {id, size}; first record
  *   PAGES  {u32 region, u32 count, u64 offset} then count pages of data
  *   ZERO   {u32 region, u32 count, u64 offset}: count pages of zeros
+ *          (both: 1 to 256 pages)
  *   ROUND  end of a round: its number and the sender's figures
  *   END    a checksum of the whole RAM (every region, every page) as
  *          the source has it at switch-over, and the number of pages
