@@ -501,6 +501,12 @@ test_bad_streams(void)
     b = bytes_of(MIGRATION_MAGIC, 8);
     append_hdr(b, 2, 16);
     expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA, "the first record is of type 2, not setup");
+    /* Nothing may change the guest after stop-and-copy closed. */
+    b = stream_start(64 * MiB);
+    append_round(b, 0, true);
+    append_batch(b, 2, 1, 1, 0, 1);
+    expect_rejected(dst, b, G_IO_ERROR_INVALID_DATA,
+                    "record of type 2 after the stop-and-copy round, where only the end record may come");
     vm__free(dst);
 }
 

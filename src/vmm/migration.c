@@ -953,8 +953,6 @@ mig_recv__round(mig_recv *r, guint32 len, GError **error)
         return FALSE;
     if (le_get32(b) != r->st->rounds)
         return mig_recv__invalid(r, error, _("round %u where round %u was due"), le_get32(b), r->st->rounds);
-    if (r->final_seen)
-        return mig_recv__invalid(r, error, _("round %u after the final one"), le_get32(b));
     r->final_seen = le_get32(b + 4) & MIG_ROUND_FINAL;
     r->st->rounds++;
     if (r->p && r->p->progress) {
@@ -1073,6 +1071,11 @@ mig_recv__records(mig_recv *r, GError **error)
                         r->ch.bytes, r->st->rounds);
             return FALSE;
         }
+        /* The final ROUND closes stop-and-copy: only END or CANCEL may
+         * follow, nothing that would change the guest after it. */
+        if (r->final_seen && le_get32(hdr) != MIG_REC_END && le_get32(hdr) != MIG_REC_CANCEL)
+            return mig_recv__invalid(r, error, _("record of type %u after the stop-and-copy round, where only the end record may come"),
+                                     le_get32(hdr));
         switch (le_get32(hdr)) {
         case MIG_REC_PAGES:
         case MIG_REC_ZERO:
