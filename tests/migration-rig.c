@@ -8,6 +8,7 @@
 #include "viommu.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 bool
@@ -145,4 +146,52 @@ free_machine(vmm_machine *m)
 {
     vmm_machine__free(m);
     g_assert_cmpuint(vfio_soft__pinned_pages_total(), ==, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The destination's thread                                            */
+
+static gpointer
+receiver_main(gpointer data)
+{
+    receiver *rx = data;
+
+    rx->ok = migration__receive_machine(rx->dst, rx->m, rx->fd, &rx->p, &rx->st, &rx->err);
+    close(rx->fd);
+    return NULL;
+}
+
+receiver *
+receiver_start(vm *dst, vmm_machine *m, int fd, const migration_params *p)
+{
+    receiver *rx = g_new0(receiver, 1);
+
+    rx->dst = dst;
+    rx->m = m;
+    rx->fd = fd;
+    rx->p = p ? *p : (migration_params){ .timeout_ms = 20000 };
+    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
+    return rx;
+}
+
+void
+receiver_join(receiver *rx)
+{
+    if (rx->thread)
+        g_thread_join(rx->thread);
+    rx->thread = NULL;
+}
+
+void
+receiver_free(receiver *rx)
+{
+    receiver_join(rx);
+    g_clear_error(&rx->err);
+    g_free(rx);
+}
+
+void
+socket_pair(int sv[2])
+{
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
 }

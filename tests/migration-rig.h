@@ -8,6 +8,7 @@
 
 #include "kvm_vcpu.h"
 #include "machine.h"
+#include "migration.h"
 #include "vfio.h"
 #include "vm.h"
 
@@ -38,3 +39,23 @@ vfio_device *add_device(vmm_machine *m, const char *alias, int group, bool caps_
                         vfio_enable_migration enable, bool iommu_pt);
 /* Free @m; no page may stay pinned. */
 void free_machine(vmm_machine *m);
+
+/* A destination on a thread: it receives into @dst (with the devices of
+ * @m, or none) and closes @fd when done, as a process would.  @p NULL: a
+ * 20 s timeout, no autostart. */
+typedef struct receiver {
+    GThread *thread;
+    vm *dst;
+    vmm_machine *m;
+    int fd;
+    migration_params p;
+    migration_stats st;
+    GError *err;
+    gboolean ok;
+} receiver;
+
+receiver *receiver_start(vm *dst, vmm_machine *m, int fd, const migration_params *p);
+/* Wait for the receive to end; receiver_free waits if this was not called. */
+void receiver_join(receiver *rx);
+void receiver_free(receiver *rx);
+void socket_pair(int sv[2]);

@@ -51,12 +51,6 @@ skip_without(vm_accel accel)
     return false;
 }
 
-static void
-socket_pair(int sv[2])
-{
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
-}
-
 /* Nothing was written to the peer of @fd. */
 static void
 assert_nothing_sent(int fd)
@@ -91,57 +85,6 @@ has_condition(vmm_machine *m, const char *code)
     return false;
 }
 
-
-/* ------------------------------------------------------------------ */
-/* A receiver thread, as in test-migration.c                           */
-
-typedef struct receiver {
-    GThread *thread;
-    vm *dst;
-    vmm_machine *m;                      /* the destination's devices */
-    int fd;
-    migration_params p;
-    migration_stats st;
-    GError *err;
-    gboolean ok;
-} receiver;
-
-static gpointer
-receiver_main(gpointer data)
-{
-    receiver *rx = data;
-
-    rx->ok = migration__receive_machine(rx->dst, rx->m, rx->fd, &rx->p, &rx->st, &rx->err);
-    close(rx->fd);
-    return NULL;
-}
-
-static receiver *
-receiver_start(vm *dst, vmm_machine *m, int fd, bool autostart)
-{
-    receiver *rx = g_new0(receiver, 1);
-
-    rx->dst = dst;
-    rx->m = m;
-    rx->fd = fd;
-    rx->p.timeout_ms = 20000;
-    rx->p.autostart = autostart;
-    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
-    return rx;
-}
-
-static void
-receiver_finish(receiver *rx)
-{
-    g_thread_join(rx->thread);
-}
-
-static void
-receiver_free(receiver *rx)
-{
-    g_clear_error(&rx->err);
-    g_free(rx);
-}
 
 /* ------------------------------------------------------------------ */
 /* The guest maps through its vIOMMU from another thread               */
@@ -316,10 +259,10 @@ test_seed004_cancel(gconstpointer data)
     g_cond_init(&mp.cond);
     mapper_thread = g_thread_new("guest-viommu", mapper_main, &mp);
     socket_pair(sv);
-    rx = receiver_start(dst, dm, sv[1], true);
+    rx = receiver_start(dst, dm, sv[1], &(migration_params){ .timeout_ms = 20000, .autostart = true });
     g_assert_false(migration__send_machine(src, m, sv[0], &p, &st, &err));
     close(sv[0]);
-    receiver_finish(rx);
+    receiver_join(rx);
     /* A migration that failed before round 1 never let the mapper go:
      * let it, so the test fails on the assertions below, not hangs. */
     g_mutex_lock(&mp.lock);
@@ -389,11 +332,11 @@ test_seed004_completes(gconstpointer data)
     g_assert_true(migration_blockers__empty(&m->migration));
     mp.m = m;
     socket_pair(sv);
-    rx = receiver_start(dst, dm, sv[1], false);
+    rx = receiver_start(dst, dm, sv[1], NULL);
     g_assert_true(migration__send_machine(src, m, sv[0], &p, &st, &err));
     g_assert_no_error(err);
     close(sv[0]);
-    receiver_finish(rx);
+    receiver_join(rx);
     g_assert_no_error(rx->err);
     g_assert_true(rx->ok);
     g_test_message("%u rounds, %.1f MiB, downtime %.1f ms", st.rounds, st.bytes / (double)MiB,

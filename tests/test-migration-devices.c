@@ -33,47 +33,6 @@
 #define RING_PAGES 64u
 #define BALLOON_PAGES 256u
 
-typedef struct receiver {
-    GThread *thread;
-    vm *dst;
-    vmm_machine *m;
-    int fd;
-    migration_params p;
-    migration_stats st;
-    GError *err;
-    gboolean ok;
-} receiver;
-
-static gpointer
-receiver_main(gpointer data)
-{
-    receiver *rx = data;
-
-    rx->ok = migration__receive_machine(rx->dst, rx->m, rx->fd, &rx->p, &rx->st, &rx->err);
-    close(rx->fd);
-    return NULL;
-}
-
-static receiver *
-receiver_start(vm *dst, vmm_machine *m, int fd)
-{
-    receiver *rx = g_new0(receiver, 1);
-
-    *rx = (receiver){ .dst = dst, .m = m, .fd = fd,
-                      .p = { .timeout_ms = 20000 } };
-    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
-    return rx;
-}
-
-static void
-receiver_free(receiver *rx)
-{
-    if (rx->thread)
-        g_thread_join(rx->thread);
-    g_clear_error(&rx->err);
-    g_free(rx);
-}
-
 /* A guest with a migratable VF and a balloon; on the source the guest
  * gave BALLOON_PAGES to the balloon and the VF writes its ring. */
 typedef struct side {
@@ -147,12 +106,11 @@ migrate(side *src, side *dst, migration_stats *st, receiver **rxp, GError **erro
     int sv[2];
     gboolean ok;
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
-    *rxp = receiver_start(dst->v, dst->m, sv[1]);
+    socket_pair(sv);
+    *rxp = receiver_start(dst->v, dst->m, sv[1], NULL);
     ok = migration__send_machine(src->v, src->m, sv[0], &p, st, error);
     close(sv[0]);
-    g_thread_join((*rxp)->thread);
-    (*rxp)->thread = NULL;
+    receiver_join(*rxp);
     return ok;
 }
 

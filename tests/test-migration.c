@@ -25,60 +25,6 @@
 #define PAGE 4096ULL
 
 
-/* ------------------------------------------------------------------ */
-/* A receiver thread; it closes its end when done, as a process would.  */
-
-typedef struct receiver {
-    GThread *thread;
-    vm *dst;
-    int fd;
-    migration_params p;
-    migration_stats st;
-    GError *err;
-    gboolean ok;
-} receiver;
-
-static gpointer
-receiver_main(gpointer data)
-{
-    receiver *rx = data;
-
-    rx->ok = migration__receive(rx->dst, rx->fd, &rx->p, &rx->st, &rx->err);
-    close(rx->fd);
-    return NULL;
-}
-
-static receiver *
-receiver_start(vm *dst, int fd)
-{
-    receiver *rx = g_new0(receiver, 1);
-
-    rx->dst = dst;
-    rx->fd = fd;
-    rx->p.timeout_ms = 20000;
-    rx->thread = g_thread_new("migration-rx", receiver_main, rx);
-    return rx;
-}
-
-static void
-receiver_join(receiver *rx)
-{
-    g_thread_join(rx->thread);
-}
-
-static void
-receiver_free(receiver *rx)
-{
-    g_clear_error(&rx->err);
-    g_free(rx);
-}
-
-static void
-socket_pair(int sv[2])
-{
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
-}
-
 static void
 log_round(const migration_round_stats *r, void *opaque)
 {
@@ -223,7 +169,7 @@ test_full(gconstpointer data)
     src = running_vm(accel, 256);
     dst = new_vm(accel, 256);
     socket_pair(sv);
-    rx = receiver_start(dst, sv[1]);
+    rx = receiver_start(dst, NULL, sv[1], NULL);
     g_assert_true(migration__send(src, sv[0], &p, &st, &err));
     g_assert_no_error(err);
     close(sv[0]);
@@ -268,7 +214,7 @@ test_converges(void)
     src = running_vm(VM_ACCEL_KVM, 64);
     dst = new_vm(VM_ACCEL_KVM, 64);
     socket_pair(sv);
-    rx = receiver_start(dst, sv[1]);
+    rx = receiver_start(dst, NULL, sv[1], NULL);
     g_assert_true(migration__send(src, sv[0], &p, &st, &err));
     g_assert_no_error(err);
     close(sv[0]);
@@ -313,7 +259,7 @@ test_dirty_rate_converges(void)
     wait_passes(src, 1);
     dst = new_vm(VM_ACCEL_KVM, 256);
     socket_pair(sv);
-    rx = receiver_start(dst, sv[1]);
+    rx = receiver_start(dst, NULL, sv[1], NULL);
     g_assert_true(migration__send(src, sv[0], &p, &st, &err));
     g_assert_no_error(err);
     close(sv[0]);
@@ -866,7 +812,7 @@ test_size_mismatch_both_fail(void)
     int sv[2];
 
     socket_pair(sv);
-    rx = receiver_start(dst, sv[1]);
+    rx = receiver_start(dst, NULL, sv[1], NULL);
     g_assert_false(migration__send(src, sv[0], &p, NULL, &err));
     close(sv[0]);
     receiver_join(rx);
@@ -928,8 +874,7 @@ test_no_leak(void)
     g_clear_error(&err);
     g_assert_false(vm__paused(src));
     socket_pair(sv);
-    rx = receiver_start(dst, sv[1]);
-    rx->p = p;
+    rx = receiver_start(dst, NULL, sv[1], &p);
     g_assert_true(migration__send(src, sv[0], &p, NULL, &err));
     g_assert_no_error(err);
     close(sv[0]);

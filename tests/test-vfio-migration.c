@@ -35,6 +35,7 @@
 #include "vfio.h"
 #include "vfio_migration.h"
 #include "vfio_soft.h"
+#include "uring-probe.h"
 
 #define MiB (1024ULL * 1024)
 #define PAGE 4096ULL
@@ -47,39 +48,6 @@
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
-
-/* As test-vfio-soft.c: skip where io_uring cannot be set up. */
-static const char *
-uring_unusable(void)
-{
-    static const char *why;
-    static gsize once;
-
-    if (g_once_init_enter(&once)) {
-        struct io_uring ring;
-        int ret;
-
-        if (g_getenv("DMG_TEST_NO_URING")) {
-            why = "DMG_TEST_NO_URING is set";
-        } else if ((ret = io_uring_queue_init(1, &ring, 0)) < 0) {
-            why = g_strdup_printf("io_uring_setup failed: %s", g_strerror(-ret));
-        } else {
-            if ((ret = io_uring_register_buffers_sparse(&ring, 1)) < 0)
-                why = g_strdup_printf("sparse fixed buffers: %s", g_strerror(-ret));
-            io_uring_queue_exit(&ring);
-        }
-        g_once_init_leave(&once, 1);
-    }
-    return why;
-}
-
-#define SKIP_IF_NO_URING()                                              \
-    do {                                                                \
-        if (uring_unusable()) {                                         \
-            g_test_skip(uring_unusable());                              \
-            return;                                                     \
-        }                                                               \
-    } while (0)
 
 static guint
 count_dir(const char *path, bool skip_io_workers)

@@ -16,6 +16,7 @@
 #include "machine.h"
 #include "vfio.h"
 #include "vfio_soft.h"
+#include "uring-probe.h"
 
 #define KiB 1024ULL
 #define MiB (1024ULL * KiB)
@@ -26,43 +27,6 @@ static gsize page_size;
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
-
-/* Skip where io_uring cannot be set up (kernel.io_uring_disabled, a
- * seccomp filter, an old kernel) or when DMG_TEST_NO_URING is set.
- * valgrind 3.19 runs these tests: it wraps io_uring_setup/enter/register,
- * and the data the kernel moves through the fixed buffers lands in mmap'd
- * guest memory (always "defined" to memcheck) or comes back by pread. */
-static const char *
-uring_unusable(void)
-{
-    static const char *why;
-    static gsize once;
-
-    if (g_once_init_enter(&once)) {
-        struct io_uring ring;
-        int ret;
-
-        if (g_getenv("DMG_TEST_NO_URING")) {
-            why = "DMG_TEST_NO_URING is set";
-        } else if ((ret = io_uring_queue_init(1, &ring, 0)) < 0) {
-            why = g_strdup_printf("io_uring_setup failed: %s", g_strerror(-ret));
-        } else {
-            if ((ret = io_uring_register_buffers_sparse(&ring, 1)) < 0)
-                why = g_strdup_printf("sparse fixed buffers: %s", g_strerror(-ret));
-            io_uring_queue_exit(&ring);
-        }
-        g_once_init_leave(&once, 1);
-    }
-    return why;
-}
-
-#define SKIP_IF_NO_URING()                                              \
-    do {                                                                \
-        if (uring_unusable()) {                                         \
-            g_test_skip(uring_unusable());                              \
-            return;                                                     \
-        }                                                               \
-    } while (0)
 
 /* VmPin from /proc/self/status, in KiB: io_uring accounts every pinned
  * page in mm->pinned_vm, so this is the kernel's own count. */
