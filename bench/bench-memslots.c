@@ -30,10 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvm.h"
-#include "kvm_vcpu.h"
-#include "memory.h"
-#include "memslots.h"
+#include "accel/kvm.h"
+#include "accel/kvm_vcpu.h"
+#include "memory/memory.h"
+#include "memory/memslots.h"
 #include "vm.h"
 
 #define MiB (1024ULL * 1024)

@@ -37,9 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "migration.h"
-#include "migration_socket.h"
-#include "migration_tls.h"
+#include "migration/migration.h"
+#include "migration/socket.h"
+#include "migration/tls.h"
 #include "vm.h"
 
 #define MiB (G_GUINT64_CONSTANT(1024) * 1024)

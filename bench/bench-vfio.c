@@ -28,10 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "balloon.h"
-#include "memory.h"
-#include "vfio.h"
-#include "vfio_soft.h"
+#include "virtio/balloon.h"
+#include "memory/memory.h"
+#include "machine.h"
+#include "vfio/device.h"
+#include "vfio/soft.h"
 
 #define MiB (G_GUINT64_CONSTANT(1024) * 1024)
 #define GiB (1024 * MiB)

@@ -1,10 +1,10 @@
 /*
  * fuzz-migration-stream.c: libFuzzer target for the destination side of
- * the embedded VMM's live migration (src/vmm/migration.h).
+ * the embedded VMM's live migration (src/vmm/migration/migration.h).
  *
  * The input bytes are the whole migration stream as a source would send
  * it: the magic, SETUP, then PAGES, ZERO, ROUND, DEVICE, CPUS records and
- * END or CANCEL (the format is in migration.h and docs/migration.rst).
+ * END or CANCEL (the format is in migration/migration.h and docs/migration.rst).
  * They are written to a memfd, and migration__receive_machine() reads
  * them into a destination VM that is created once: the software
  * accelerator, 2 vCPUs, 64 MiB, and a machine with a virtio-balloon (its
@@ -36,11 +36,11 @@
 
 #include <gio/gio.h>
 
-#include "balloon.h"
-#include "kvm_vcpu.h"
-#include "le_bytes.h"
+#include "virtio/balloon.h"
+#include "accel/kvm_vcpu.h"
+#include "migration/le_bytes.h"
 #include "machine.h"
-#include "migration.h"
+#include "migration/migration.h"
 #include "vm.h"
 
 #define MiB (1024ULL * 1024)
@@ -97,8 +97,8 @@ new_machine(vm *v)
     vmm_machine__init_accel(m);
     virtio_balloon__realize(m, &bal);
     vmm_machine__done(m);
-    if (m->errors->len)
-        die("the machine has %u error(s)", m->errors->len);
+    if (m->findings.errors->len)
+        die("the machine has %u error(s)", m->findings.errors->len);
     if (!migration_blockers__empty(&m->migration))
         die("the machine has migration blockers");
     return m;

@@ -3,8 +3,10 @@
  * program, and the check that a source survived a failed migration.
  */
 #include "migration-rig.h"
+#include "machine.h"
+#include "vfio/device.h"
 
-#include "vfio_soft.h"
+#include "vfio/soft.h"
 #include "viommu.h"
 
 #include <fcntl.h>
@@ -118,7 +120,7 @@ machine_on(vm *v, vm_accel accel, bool iommu_pt, bool with_viommu)
     vmm_machine__init_accel(m);
     if (with_viommu)
         m->iommu = viommu__realize(m, &io);
-    g_assert_cmpuint(m->errors->len, ==, 0);
+    g_assert_cmpuint(m->findings.errors->len, ==, 0);
     return m;
 }
 

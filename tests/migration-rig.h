@@ -6,10 +6,10 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#include "kvm_vcpu.h"
+#include "accel/kvm_vcpu.h"
 #include "machine.h"
-#include "migration.h"
-#include "vfio.h"
+#include "migration/migration.h"
+#include "vfio/vfio.h"
 #include "vm.h"
 
 #define MiB (1024ULL * 1024)

@@ -13,8 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "accel_blocker.h"
-#include "kvm_vcpu.h"
+#include "accel/accel_blocker.h"
+#include "accel/kvm_vcpu.h"
 
 #define NR_VCPUS       2
 #define TEST_RAM_BASE  0x1000000ULL         /* 16 MiB */

@@ -6,9 +6,9 @@
 #include <glib.h>
 #include <string.h>
 
-#include "memory.h"
-#include "memslots.h"
-#include "soft_accel.h"
+#include "memory/memory.h"
+#include "memory/memslots.h"
+#include "accel/soft_accel.h"
 
 #define MiB (1024ULL * 1024)
 

@@ -1,6 +1,6 @@
 /*
  * test-migration-blockers.c: the source side of a migration tied to the
- * device model (migration__send_machine, src/vmm/migration.c).
+ * device model (migration__send_machine, src/vmm/migration/migration.c).
  *
  *  - a blocker in the machine's registry (QEMU's migrate_add_blocker(),
  *    the registry `virt-dmaguard check` reads) refuses the migration
@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "migration-rig.h"
-#include "migration.h"
-#include "vfio.h"
-#include "vfio_listener.h"
-#include "vfio_soft.h"
+#include "migration/migration.h"
+#include "vfio/vfio.h"
+#include "vfio/listener.h"
+#include "vfio/soft.h"
 #include "viommu.h"
 #include "vm.h"
 

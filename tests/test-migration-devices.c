@@ -1,8 +1,8 @@
 /*
  * test-migration-devices.c: device state in a live migration of the
- * embedded VMM (savevm.h, migration_devices.c), on the real kernel:
+ * embedded VMM (migration/savevm.h, migration/devices.c), on the real kernel:
  *
- *  - a soft VFIO function (vfio_migration.c) whose DMA engine writes a
+ *  - a soft VFIO function (vfio/migration_v2_savevm.c) whose DMA engine writes a
  *    ring in guest RAM through pinned pages while the guest runs, and a
  *    virtio-balloon holding pages: the device goes RUNNING -> PRE_COPY ->
  *    STOP_COPY -> STOP on the source and RESUMING -> STOP -> RUNNING on
@@ -22,12 +22,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "balloon.h"
+#include "virtio/balloon.h"
 #include "migration-rig.h"
-#include "migration.h"
-#include "savevm.h"
-#include "vfio_migration.h"
-#include "vfio_soft.h"
+#include "migration/migration.h"
+#include "migration/savevm.h"
+#include "vfio/migration_v2.h"
+#include "vfio/soft.h"
 
 #define PAGE 4096ULL
 #define RING_PAGES 64u

@@ -1,6 +1,6 @@
 /*
  * test-migration-tls.c: live migration of a running guest over TCP on
- * loopback with TLS (migration_tls.c, gnutls, certificates made by
+ * loopback with TLS (migration/tls.c, gnutls, certificates made by
  * tls-certs.sh with certtool), and the bad peers of the issue: a wrong
  * certificate, a peer that disappears mid-stream, garbage inside the
  * TLS session.  Every failure leaves the source running with its memory
@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "migration-rig.h"
-#include "migration.h"
-#include "migration_socket.h"
-#include "migration_tls.h"
+#include "migration/migration.h"
+#include "migration/socket.h"
+#include "migration/tls.h"
 
 #ifndef TLS_CERTS_SCRIPT
 #error "TLS_CERTS_SCRIPT: tests/meson.build passes the path of tls-certs.sh"

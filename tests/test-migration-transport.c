@@ -1,7 +1,7 @@
 /*
  * test-migration-transport.c: the migration stream's transports, TCP and
- * UNIX sockets (src/vmm/migration_socket.c) and TLS over them
- * (src/vmm/migration_tls.c), over loopback with certificates that
+ * UNIX sockets (src/vmm/migration/socket.c) and TLS over them
+ * (src/vmm/migration/tls.c), over loopback with certificates that
  * tests/tls-certs.sh makes with certtool at run time.
  *
  * The peer runs in a thread; every case checks that both ends finish
@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "migration_socket.h"
-#include "migration_tls.h"
+#include "migration/socket.h"
+#include "migration/tls.h"
 
 #ifndef TLS_CERTS_SCRIPT
 #error "TLS_CERTS_SCRIPT: tests/meson.build passes the path of tls-certs.sh"

@@ -12,7 +12,8 @@
 #include "domain_conf.h"
 #include "domain_realize.h"
 #include "verdict.h"
-#include "vfio.h"
+#include "machine.h"
+#include "vfio/device.h"
 
 #define GIB (1024LL * 1024 * 1024)
 

@@ -19,11 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "balloon.h"
-#include "memory.h"
-#include "vfio.h"
-#include "vfio_listener.h"
-#include "vfio_soft.h"
+#include "virtio/balloon.h"
+#include "memory/memory.h"
+#include "machine.h"
+#include "vfio/device.h"
+#include "vfio/listener.h"
+#include "vfio/soft.h"
 #include "viommu.h"
 
 #define MiB (1024ULL * 1024)
@@ -347,7 +348,7 @@ test_viommu_notifications(void)
     rig_init(&r, false);
     r.m->cfg.split_irqchip = true;
     r.m->iommu = viommu__realize(r.m, &io);
-    g_assert_cmpuint(r.m->errors->len, ==, 0);
+    g_assert_cmpuint(r.m->findings.errors->len, ==, 0);
     dev = rig_device(&r, "ua-vf0", VFIO_KIND_PCI, 20, false);
     g_assert_true(dev->group->container->space->viommu);
     g_assert_cmpuint(vfio_container__mapped_pages(dev->group->container), ==, 0);

@@ -2,7 +2,7 @@
  * test-vfio-migration.c: VFIO migration v2 of the soft VFIO function on
  * the real kernel: guest RAM is mapped (pinned with io_uring) by a soft
  * container, the device's DMA engine writes a ring through the pinned
- * pages, and its savevm handlers are driven the way migration.c drives
+ * pages, and its savevm handlers are driven the way migration/migration.c drives
  * them, between two machines.
  *
  *  - the FSM: the kernel's arcs (vfio_mig_get_next_state()), the paths
@@ -30,11 +30,11 @@
 #include <liburing.h>
 
 #include "machine.h"
-#include "memory.h"
-#include "savevm.h"
-#include "vfio.h"
-#include "vfio_migration.h"
-#include "vfio_soft.h"
+#include "memory/memory.h"
+#include "migration/savevm.h"
+#include "vfio/device.h"
+#include "vfio/migration_v2.h"
+#include "vfio/soft.h"
 #include "uring-probe.h"
 
 #define MiB (1024ULL * 1024)
@@ -555,7 +555,7 @@ carry(savevm_entry *d, GByteArray *bytes)
     g_byte_array_set_size(bytes, 0);
 }
 
-/* What migration.c does: setup, a bulk copy of RAM, rounds of device data
+/* What migration/migration.c does: setup, a bulk copy of RAM, rounds of device data
  * and dirty pages, the switch-over with the vCPUs stopped. */
 static void
 test_migrate(gconstpointer data)
@@ -986,7 +986,7 @@ test_corrupt_stream(void)
             break;
         }
         }
-        /* Through the savevm handlers, as migration.c loads. */
+        /* Through the savevm handlers, as migration/migration.c loads. */
         g_assert_true(d->ops->load_setup(d->opaque, &err));
         g_assert_no_error(err);
         if (s->len)

@@ -14,8 +14,8 @@
 #include <liburing.h>
 
 #include "machine.h"
-#include "vfio.h"
-#include "vfio_soft.h"
+#include "vfio/device.h"
+#include "vfio/soft.h"
 #include "uring-probe.h"
 
 #define KiB 1024ULL

@@ -26,8 +26,9 @@
 
 #include <linux/vfio.h>
 
-#include "vfio.h"
-#include "vfio_type1.h"
+#include "machine.h"
+#include "vfio/device.h"
+#include "vfio/type1.h"
 
 #define FAKE_FIRST_FD 100
 #define MAP_IOVA 0x100000000ull

@@ -6,9 +6,10 @@
 #include <errno.h>
 #include <glib.h>
 
-#include "balloon.h"
-#include "discard_manager.h"
-#include "vfio.h"
+#include "virtio/balloon.h"
+#include "virtio/discard_manager.h"
+#include "machine.h"
+#include "vfio/device.h"
 
 /* softmmu/physmem.c: a hard disable and a require exclude each other; an
  * uncoordinated disable excludes only an uncoordinated require. */

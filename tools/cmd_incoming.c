@@ -18,11 +18,11 @@
 #include "dmg_i18n.h"
 #include "domain_conf.h"
 #include "domain_realize.h"
-#include "migration.h"
+#include "migration/migration.h"
 #include "migration_prepare.h"
-#include "migration_socket.h"
-#include "migration_tls.h"
-#include "vfio_soft.h"
+#include "migration/socket.h"
+#include "migration/tls.h"
+#include "vfio/soft.h"
 #include "vm.h"
 #include "vm_options.h"
 
@@ -173,9 +173,9 @@ incoming_prepare(const incoming_opts *o, const dmg_migration_prepare *p, dmgHost
     if (!(g->def = dmg_domain_def_parse_string(p->xml, p->xml_len, _("the source's domain XML"), error)))
         return FALSE;
     dry = dmg_domain_realize(g->def, host, qemu, NULL);
-    if (dry->errors->len)
+    if (dry->findings.errors->len)
         return incoming_refuse_findings(_("the domain would not start on this host"),
-                                        dry->errors, false, error);
+                                        dry->findings.errors, false, error);
     /* the hook's rule: an incoming migration of a blocked domain is refused */
     if (!migration_blockers__empty(&dry->migration))
         return incoming_refuse_findings(_("the domain has migration blockers on this host"),
@@ -186,9 +186,9 @@ incoming_prepare(const incoming_opts *o, const dmg_migration_prepare *p, dmgHost
         return FALSE;
     }
     g->m = dmg_domain_realize_on(g->def, host, qemu, &vfio_backend_soft, vm__address_space(g->v));
-    if (g->m->errors->len)
+    if (g->m->findings.errors->len)
         return incoming_refuse_findings(_("the domain's devices failed to realize on this host"),
-                                        g->m->errors, false, error);
+                                        g->m->findings.errors, false, error);
     return TRUE;
 }
 

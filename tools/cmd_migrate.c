@@ -23,11 +23,11 @@
 #include "domain_conf.h"
 #include "domain_realize.h"
 #include "libvirt_source.h"
-#include "migration.h"
+#include "migration/migration.h"
 #include "migration_prepare.h"
-#include "migration_socket.h"
-#include "migration_tls.h"
-#include "vfio_soft.h"
+#include "migration/socket.h"
+#include "migration/tls.h"
+#include "vfio/soft.h"
 #include "vm.h"
 #include "vm_options.h"
 #include "xml_util.h"
@@ -540,8 +540,8 @@ dmg_cmd_migrate(int argc, char **argv)
     if (!(v = vm__new(&cfg, &err)))
         goto out;
     m = dmg_domain_realize_on(def, host, qemu, &vfio_backend_soft, vm__address_space(v));
-    for (guint i = 0; i < m->errors->len; i++)
-        g_printerr(_("virt-dmaguard migrate: %s\n"), ((vmm_finding *)g_ptr_array_index(m->errors, i))->message);
+    for (guint i = 0; i < m->findings.errors->len; i++)
+        g_printerr(_("virt-dmaguard migrate: %s\n"), ((vmm_finding *)g_ptr_array_index(m->findings.errors, i))->message);
     if (!vm__start(v, &err))
         goto out;
     if (!o.json)

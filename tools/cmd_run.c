@@ -14,9 +14,9 @@
 #include "domain_conf.h"
 #include "domain_realize.h"
 #include "libvirt_source.h"
-#include "memory_device.h"
+#include "virtio/memory_device.h"
 #include "run_balloon.h"
-#include "vfio_soft.h"
+#include "vfio/soft.h"
 #include "vm.h"
 #include "vm_options.h"
 #include "xml_util.h"
@@ -213,8 +213,8 @@ run_with_balloon(vm *v, const dmgDomainDef *def, run_opts *o, dmgHostProfile *ho
         return DMG_EXIT_BAD_INPUT;
     }
     m = dmg_domain_realize_on(def, host, qemu, &vfio_backend_soft, vm__address_space(v));
-    for (guint i = 0; i < m->errors->len; i++)
-        g_printerr(_("virt-dmaguard run: %s\n"), ((vmm_finding *)g_ptr_array_index(m->errors, i))->message);
+    for (guint i = 0; i < m->findings.errors->len; i++)
+        g_printerr(_("virt-dmaguard run: %s\n"), ((vmm_finding *)g_ptr_array_index(m->findings.errors, i))->message);
     if (!vm__start(v, error))
         return DMG_EXIT_BAD_INPUT;
     if (!run_balloon(v, m, cfg->ram_size, target, &b, error)) {

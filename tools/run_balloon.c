@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "balloon.h"
+#include "virtio/balloon.h"
 #include "dmg_i18n.h"
-#include "vfio_listener.h"
-#include "vfio_soft.h"
+#include "vfio/listener.h"
+#include "vfio/soft.h"
 
 #define PAGE 4096ULL
 

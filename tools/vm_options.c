@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "dmg_i18n.h"
-#include "memory_device.h"
-#include "migration_tls.h"
+#include "virtio/memory_device.h"
+#include "migration/tls.h"
 #include "xml_util.h"
 
 #define MiB (1024.0 * 1024.0)

@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "machine.h"
-#include "migration.h"
+#include "migration/migration.h"
 #include "vm.h"
 
 #define DMG_VM_MAX_VCPUS 64

@@ -8,25 +8,9 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "conf_error.h"
 #include "dmg_enum.h"
 
-#define DMG_CONF_ERROR (dmg_conf_error_quark())
-GQuark dmg_conf_error_quark(void);
-
-typedef enum {
-    DMG_CONF_ERROR_XML,          /* not well-formed, DTD, entities */
-    DMG_CONF_ERROR_INVALID,      /* a value of the wrong type or range */
-    DMG_CONF_ERROR_MISSING,      /* a required element or attribute */
-    DMG_CONF_ERROR_UNSUPPORTED,  /* valid libvirt XML that we refuse */
-} dmgConfError;
-
-/* libvirt's virTristateBool / virTristateSwitch share this shape. */
-typedef enum {
-    DMG_TRISTATE_ABSENT = 0,
-    DMG_TRISTATE_ON,
-    DMG_TRISTATE_OFF,
-    DMG_TRISTATE_LAST
-} dmgTristate;
 
 typedef enum {
     DMG_DOMAIN_VIRT_QEMU,

@@ -13,7 +13,7 @@
 #include <libxml/parser.h>
 #include <string.h>
 
-#include "domain_conf.h"
+#include "conf_error.h"
 #include "dmg_i18n.h"
 
 typedef struct {

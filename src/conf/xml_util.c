@@ -11,7 +11,6 @@
 
 #define DMG_MESSAGE_VALUE_MAX 64
 
-G_DEFINE_QUARK(dmg-conf-error-quark, dmg_conf_error)
 
 bool
 dmg_xml_is(xmlNodePtr node, const char *ns, const char *name)

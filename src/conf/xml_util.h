@@ -12,7 +12,8 @@
 #include <glib.h>
 #include <libxml/tree.h>
 
-#include "domain_conf.h"
+#include "conf_error.h"
+#include "dmg_enum.h"
 
 typedef struct {
     const char *source;          /* file or domain name for messages */

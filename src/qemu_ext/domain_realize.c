@@ -7,10 +7,10 @@
 
 #include <string.h>
 
-#include "balloon.h"
+#include "virtio/balloon.h"
 #include "dmg_i18n.h"
-#include "memory_device.h"
-#include "vfio.h"
+#include "virtio/memory_device.h"
+#include "vfio/device.h"
 #include "viommu.h"
 
 #define DMG_VIRTIO_MEM_DEFAULT_BLOCK (2 * 1024 * 1024)
@@ -90,7 +90,7 @@ static void
 dmg_realize_parse_warnings(const dmgDomainDef *def, vmm_machine *m)
 {
     for (guint i = 0; i < def->parse_warnings->len; i++)
-        vmm_machine__warn(m, "xml-ignored", NULL,
+        vmm_findings__warn(&m->findings, "xml-ignored", NULL,
                           g_ptr_array_index(def->parse_warnings, i));
 }
 
@@ -143,7 +143,7 @@ dmg_realize_memory_devices(const dmgDomainDef *def, vmm_machine *m)
         else
             continue;
         if (!memory_device__realize(m, &cfg, &err))
-            vmm_machine__error_from(m, mem->alias, err);
+            vmm_findings__error_from(&m->findings, mem->alias, err);
     }
 }
 
@@ -181,11 +181,11 @@ dmg_realize_prop_available(const dmgHostdevDef *h, const dmgQemuProfile *qemu,
     if (src == DMG_PROP_SRC_QEMU_OVERRIDE) {
         msg = g_strdup_printf(_("%s: <qemu:override> sets %s, but QEMU %s has no such vfio-pci property (it needs %s), so QEMU refuses to start: \"Property 'vfio-pci.%s' not found\". Remove the override"),
                               h->alias, prop, qver, why, prop);
-        vmm_machine__error(m, "qemu-property-missing", h->alias, msg);
+        vmm_findings__error(&m->findings, "qemu-property-missing", h->alias, msg);
     } else if (on) {
         msg = g_strdup_printf(_("%s: metadata asks for %s, but QEMU %s lacks it (it needs %s); the setting has no effect"),
                               h->alias, prop, qver, why);
-        vmm_machine__warn(m, "qemu-property-missing", h->alias, msg);
+        vmm_findings__warn(&m->findings, "qemu-property-missing", h->alias, msg);
     }
     return false;
 }
@@ -211,7 +211,7 @@ dmg_realize_driver(const dmgHostdevDef *h, const dmgHostDevice *hd,
         g_autofree char *msg = g_strdup_printf(_("%s: the host device is bound to %s, not to a VFIO driver; with managed='yes' libvirt rebinds it to vfio-pci at start, otherwise the start fails. Judged as vfio-pci"),
                                                h->alias, *driver);
 
-        vmm_machine__warn(m, "host-driver-not-vfio", h->alias, msg);
+        vmm_findings__warn(&m->findings, "host-driver-not-vfio", h->alias, msg);
         *driver = "vfio-pci";
         caps = dmg_host_profile_driver_caps(host, *driver);
     }
@@ -275,7 +275,7 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     if (!hd->present) {
         g_autofree char *msg = g_strdup_printf(_("%s: host device %s is not present under %s; it is analyzed as a singleton IOMMU group with driver vfio-pci. Check the address, or pass --sysfs for another host"),
                                                h->alias, host_name, host->sysfs_root);
-        vmm_machine__warn(m, "device-not-on-host", h->alias, msg);
+        vmm_findings__warn(&m->findings, "device-not-on-host", h->alias, msg);
     }
     caps = dmg_realize_driver(h, hd, host, m, &cfg.driver);
     cfg.alias = h->alias;
@@ -292,7 +292,7 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     while (!vfio_device__realize(m, &cfg, &err)) {
         bool retry;
 
-        vmm_machine__error_from(m, h->alias, err);
+        vmm_findings__error_from(&m->findings, h->alias, err);
         retry = dmg_realize_apply_fix(m, err, &cfg);
         g_clear_error(&err);
         if (!retry)

@@ -9,8 +9,8 @@
 #include "host_profile.h"
 #include "machine.h"
 #include "qemu_profile.h"
-#include "memory.h"
-#include "vfio.h"
+#include "memory/memory.h"
+#include "vfio/vfio.h"
 
 /* Realize @def's devices on a new machine, with the dry-run backend unless
  * @backend is given.  Configuration errors become error findings on the

@@ -1,7 +1,7 @@
 /*
  * migration_prepare.c: the prepare exchange before the migration stream
  * (the format is in migration_prepare.h), on the migration channel
- * (migration_channel.h), which never blocks past its timeout.
+ * (migration/channel.h), which never blocks past its timeout.
  */
 #include "migration_prepare.h"
 
@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "le_bytes.h"
+#include "migration/le_bytes.h"
 #include "dmg_i18n.h"
-#include "migration.h"
+#include "migration/migration.h"
 #include "xml_read.h"
 
 #define PREP_MAGIC_LEN 8u

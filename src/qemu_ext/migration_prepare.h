@@ -1,6 +1,6 @@
 /*
  * migration_prepare.h: the prepare exchange that comes before the
- * migration stream (migration.h), on the same connection, plain or TLS.
+ * migration stream (migration/migration.h), on the same connection, plain or TLS.
  * It plays libvirt's Begin and Prepare phases: the source sends the
  * domain XML and the shape of the VM it runs in; the destination parses
  * and realizes the domain, creates the VM, and answers whether it takes
@@ -23,14 +23,14 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#include "migration_channel.h"
+#include "migration/channel.h"
 #include "vm.h"
 
 #define DMG_PREPARE_MAGIC "DMGPREP1"
 #define DMG_PREPARE_REASON_MAX 4096u
 #define DMG_PREPARE_MAX_VCPUS 64u
 
-/* The connection: a channel (migration_channel.h) on the socket, over
+/* The connection: a channel (migration/channel.h) on the socket, over
  * the TLS session when the handshake was made on it, each wait bounded by
  * its timeout.  Its peer names the other side as the channel's messages
  * do, after "the migration ": "destination 127.0.0.1:4567".  Errors of

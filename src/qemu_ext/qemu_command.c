@@ -13,10 +13,10 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#include "balloon.h"
+#include "virtio/balloon.h"
 #include "dmg_i18n.h"
-#include "memory_device.h"
-#include "vfio.h"
+#include "virtio/memory_device.h"
+#include "vfio/vfio.h"
 #include "viommu.h"
 
 G_DEFINE_QUARK(dmg-qemu-command-error-quark, dmg_qemu_command_error)
@@ -77,7 +77,7 @@ cmd_has(cmd_ctx *c, const char *device, const char *driver, const char *prop)
     ver = dmg_qemu_version_string(c->qemu->version);
     msg = g_strdup_printf(_("%s: unsupported configuration: %s property '%s' is not supported by QEMU %s (it needs %s); remove the setting or choose a QEMU that has it"),
                           device, driver, prop, ver, why);
-    vmm_machine__error(c->m, "qemu-property-missing", device, msg);
+    vmm_findings__error(&c->m->findings, "qemu-property-missing", device, msg);
     return false;
 }
 
@@ -88,7 +88,7 @@ cmd_refuse_setting(cmd_ctx *c, const char *device, const char *driver,
     g_autofree char *msg = g_strdup_printf(_("%s: unsupported configuration: %s has no '%s' setting; remove it from <iommu><driver>"),
                                            device, driver, setting);
 
-    vmm_machine__error(c->m, "qemu-setting-unsupported", device, msg);
+    vmm_findings__error(&c->m->findings, "qemu-setting-unsupported", device, msg);
 }
 
 static JsonBuilder *
@@ -399,8 +399,8 @@ cmd_refuse(vmm_machine *m, GError **error)
     g_autoptr(GPtrArray) msgs = g_ptr_array_new();
     g_autofree char *joined = NULL;
 
-    for (guint i = 0; i < m->errors->len; i++)
-        g_ptr_array_add(msgs, ((vmm_finding *)g_ptr_array_index(m->errors, i))->message);
+    for (guint i = 0; i < m->findings.errors->len; i++)
+        g_ptr_array_add(msgs, ((vmm_finding *)g_ptr_array_index(m->findings.errors, i))->message);
     joined = cmd_join_refusals(msgs);
     g_set_error_literal(error, DMG_QEMU_COMMAND_ERROR, DMG_QEMU_COMMAND_ERROR_CONFIG, joined);
 }
@@ -423,7 +423,7 @@ dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **erro
     for (guint i = 0; i < m->devices->len; i++)
         cmd_vfio_device(&c, g_ptr_array_index(m->devices, i));
     cmd_balloon(&c);
-    if (m->errors->len) {
+    if (m->findings.errors->len) {
         cmd_refuse(m, error);
         return NULL;
     }

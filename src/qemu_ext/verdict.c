@@ -9,10 +9,11 @@
 #include <libxml/tree.h>
 #include <string.h>
 
-#include "balloon.h"
+#include "virtio/balloon.h"
 #include "dmg_i18n.h"
 #include "domain_realize.h"
-#include "vfio.h"
+#include "vfio/vfio.h"
+#include "virtio/memory_device.h"
 
 #define GIB (1024ULL * 1024 * 1024)
 
@@ -102,7 +103,7 @@ dmg_verdict_inhibitors(JsonBuilder *b, vmm_machine *m)
     json_builder_begin_array(b);
     for (guint i = 0; i < list->len; i++) {
         const discard_inhibitor *who = g_ptr_array_index(list, i);
-        g_autofree char *msg = dmg_inhibitor_message(who, vmm_machine__virtio_mem_count(m) > 0);
+        g_autofree char *msg = dmg_inhibitor_message(who, memory_devices__virtio_mem_count(m) > 0);
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "code");
@@ -224,8 +225,8 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host)
         json_builder_add_null_value(b);
     else
         json_builder_add_int_value(b, (gint64)memlock);
-    dmg_verdict_findings(b, "errors", m->errors, def, host);
-    dmg_verdict_findings(b, "warnings", m->warnings, def, host);
+    dmg_verdict_findings(b, "errors", m->findings.errors, def, host);
+    dmg_verdict_findings(b, "warnings", m->findings.warnings, def, host);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     dmg_verdict_compare_stored(def, root);

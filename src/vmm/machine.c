@@ -1,93 +1,21 @@
 /*
- * machine.c: the machine object, its accelerator and memory backend, and
- * the findings a realize leaves behind.
+ * machine.c: the machine object: it creates and frees every device
+ * (QEMU's hw/core/machine.c), takes the discard disables of its
+ * accelerator and memory backend, and evaluates the conditions that
+ * depend on every device once creation is done.
  */
 #include "machine.h"
 
 #include <errno.h>
 
-#include "balloon.h"
-#include "memory_device.h"
-#include "savevm.h"
-#include "dmg_enum.h"
 #include "dmg_i18n.h"
-#include "vfio.h"
+#include "migration/savevm.h"
+#include "vfio/container.h"
+#include "vfio/device.h"
+#include "vfio/listener.h"
+#include "virtio/balloon.h"
+#include "virtio/memory_device.h"
 #include "viommu.h"
-
-G_DEFINE_QUARK(vmm-error-quark, vmm_error)
-
-static const char *const vmm_error_codes[] = {
-    [VMM_ERR_BALLOON_OPTIN_NOT_MDEV] = "balloon-optin-not-mdev",
-    [VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP] = "balloon-optin-inconsistent-group",
-    [VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC] = "iommu-intremap-needs-split-ioapic",
-    [VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP] = "iommu-eim-needs-intremap",
-    [VMM_ERR_IOMMU_EIM_NEEDS_KVM] = "iommu-eim-needs-kvm",
-    [VMM_ERR_IOMMU_INTEL_NEEDS_Q35] = "iommu-intel-needs-q35",
-    [VMM_ERR_IOMMU_NEEDS_MACHINE] = "iommu-model-needs-machine",
-    [VMM_ERR_IOMMU_CACHING_MODE_REQUIRED] = "iommu-caching-mode-required",
-    [VMM_ERR_DISCARD_BUSY] = "discard-busy",
-    [VMM_ERR_GROUP_ADDRESS_SPACE] = "group-address-space-conflict",
-    [VMM_ERR_VFIO_BACKEND] = "vfio-backend",
-};
-G_STATIC_ASSERT(G_N_ELEMENTS(vmm_error_codes) == VMM_ERR_LAST);
-
-const char *
-vmm_error_code__to_string(int code)
-{
-    return dmg_enum_to_string(vmm_error_codes, VMM_ERR_LAST, code);
-}
-
-static void
-vmm_finding__free(vmm_finding *f)
-{
-    g_free(f->code);
-    g_free(f->device);
-    g_free(f->message);
-    g_free(f);
-}
-
-static void
-vmm_findings__add(GPtrArray *list, const char *code, const char *device,
-                  const char *message)
-{
-    vmm_finding *f;
-
-    /* The same warning for the same device once is enough. */
-    for (guint i = 0; i < list->len; i++) {
-        f = g_ptr_array_index(list, i);
-        if (g_strcmp0(f->code, code) == 0 && g_strcmp0(f->device, device) == 0 &&
-            g_strcmp0(f->message, message) == 0)
-            return;
-    }
-    f = g_new0(vmm_finding, 1);
-    f->code = g_strdup(code);
-    f->device = g_strdup(device);
-    f->message = g_strdup(message);
-    g_ptr_array_add(list, f);
-}
-
-void
-vmm_machine__error(vmm_machine *m, const char *code, const char *device,
-                   const char *message)
-{
-    vmm_findings__add(m->errors, code, device, message);
-}
-
-void
-vmm_machine__warn(vmm_machine *m, const char *code, const char *device,
-                  const char *message)
-{
-    vmm_findings__add(m->warnings, code, device, message);
-}
-
-void
-vmm_machine__error_from(vmm_machine *m, const char *device, const GError *err)
-{
-    const char *code = err->domain == VMM_ERROR
-                       ? vmm_error_code__to_string(err->code) : NULL;
-
-    vmm_machine__error(m, code ? code : "realize-failed", device, err->message);
-}
 
 vmm_machine *
 vmm_machine__new(const vmm_machine_config *cfg)
@@ -98,8 +26,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
     m->cfg.arch = g_strdup(cfg->arch ? cfg->arch : "x86_64");
     discard_manager__init(&m->discard);
     migration_blockers__init(&m->migration);
-    m->errors = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_finding__free);
-    m->warnings = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_finding__free);
+    vmm_findings__init(&m->findings);
     m->address_spaces = g_ptr_array_new_with_free_func((GDestroyNotify)vfio_address_space__free);
     m->groups = g_ptr_array_new();
     m->devices = g_ptr_array_new();
@@ -108,6 +35,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
     discard_inhibitor__init(&m->kvm_inhibitor, "kvm-no-sync-mmu", -1);
     discard_inhibitor__init(&m->lock_inhibitor, "memory-locked", -1);
     vfio_address_space__get(m, "memory", false);
+    m->memory_device_plugged = vfio_containers__memory_device_plugged;
     return m;
 }
 
@@ -141,8 +69,7 @@ vmm_machine__free(vmm_machine *m)
     g_ptr_array_unref(m->savevm);
     g_ptr_array_unref(m->groups);
     g_ptr_array_unref(m->address_spaces);
-    g_ptr_array_unref(m->errors);
-    g_ptr_array_unref(m->warnings);
+    vmm_findings__destroy(&m->findings);
     discard_inhibitor__clear(&m->kvm_inhibitor);
     discard_inhibitor__clear(&m->lock_inhibitor);
     migration_blockers__destroy(&m->migration);
@@ -166,19 +93,6 @@ vmm_machine__init_accel(vmm_machine *m)
         discard_manager__disable(&m->discard, true, &m->lock_inhibitor);
 }
 
-guint
-vmm_machine__virtio_mem_count(const vmm_machine *m)
-{
-    guint n = 0;
-
-    for (guint i = 0; i < m->memory_devices->len; i++) {
-        const memory_device *md = g_ptr_array_index(m->memory_devices, i);
-
-        n += md->cfg.model == MEMORY_DEVICE_VIRTIO_MEM;
-    }
-    return n;
-}
-
 /* Conditions that only make sense once every device exists.  Seed 004:
  * with x-migration-iommu-pt on every device, a vIOMMU no longer blocks
  * migration up front; vfio_listener_region_add() cancels it instead when
@@ -193,7 +107,7 @@ vmm_machine__done(vmm_machine *m)
         g_autofree char *msg = g_strdup_printf(_("guest memory is backed by %s huge pages; the balloon frees a huge page only after the guest inflated every 4 KiB page of it, so it returns memory slowly and partially. Use virtio-mem with a matching block size for predictable resizing"),
                                                size);
 
-        vmm_machine__warn(m, "hugepage-partial-discard", m->balloon->alias, msg);
+        vmm_findings__warn(&m->findings, "hugepage-partial-discard", m->balloon->alias, msg);
     }
 
     for (guint i = 0; i < m->devices->len; i++)

@@ -1,132 +1,13 @@
 /*
- * machine.h: the embedded VMM's machine object.  It owns the discard
- * manager, the migration blocker registry, the address spaces and every
- * realized device.  A dry run realizes the same objects without KVM,
- * pinning or DMA; verdicts are read off them afterwards.
+ * machine.h: the embedded VMM's machine object: its lifecycle.  It owns the
+ * discard manager, the migration blocker registry, the address spaces and
+ * every realized device (machine_state.h).  A dry run realizes the same
+ * objects without KVM, pinning or DMA; verdicts are read off them
+ * afterwards.
  */
 #pragma once
 
-#include <glib.h>
-#include <stdbool.h>
-
-#include "discard_manager.h"
-#include "migration_blocker.h"
-
-typedef struct vfio_backend_ops vfio_backend_ops;
-typedef struct address_space address_space;
-typedef struct viommu viommu;
-typedef struct virtio_balloon virtio_balloon;
-
-/* QEMU behaviour that changed between versions.  The values come from the
- * version table in src/qemu_ext/qemu_profile.c; the rules that read them
- * live here, in the device models. */
-typedef struct vmm_compat {
-    bool vfio_migration;                 /* 8.0: VFIO migration v2 */
-    bool vfio_enable_migration_onoff;    /* 8.1: enable-migration=on forces */
-    bool vfio_multi_device_p2p;          /* 8.1: several devices if all P2P */
-    bool viommu_blocks_device_dirty_only;/* 11.0 cycle */
-    bool x_migration_iommu_pt;           /* downstream, seed 004 */
-} vmm_compat;
-
-typedef enum {
-    VMM_MACHINE_PC,                      /* i440fx */
-    VMM_MACHINE_Q35,
-    VMM_MACHINE_VIRT,                    /* ARM virt */
-    VMM_MACHINE_S390_CCW,
-    VMM_MACHINE_OTHER,
-} vmm_machine_type;
-
-/* QEMU's OnOffAuto-like "did the configuration say so": a command line
- * carries only what the domain asked for. */
-typedef enum {
-    VMM_UNSET,
-    VMM_ON,
-    VMM_OFF,
-} vmm_switch;
-
-typedef struct {
-    bool present;
-    unsigned bus, slot, function;
-} vmm_pci_addr;
-
-typedef struct vmm_machine_config {
-    vmm_machine_type type;
-    const char *arch;                    /* copied by vmm_machine__new */
-    bool kvm;                            /* KVM, not TCG */
-    bool kvm_sync_mmu;                   /* KVM_CAP_SYNC_MMU */
-    unsigned kvm_nr_memslots;            /* 0: QEMU's guess of 512 */
-    bool split_irqchip;                  /* ioapic driver='qemu' */
-    bool mem_locked;                     /* -overcommit mem-lock=on */
-    guint64 ram_size;                    /* initial RAM, without memory devices */
-    guint64 maxmem;                      /* 0: no device memory region */
-    unsigned ram_slots;
-    guint64 backend_page_size;           /* hugepages: the page size, else 0 */
-    guint64 dma_entry_limit;             /* type1 dma_entry_limit */
-    vmm_compat compat;
-    const vfio_backend_ops *vfio_backend;/* NULL: the dry-run backend */
-    /* Tests only: VFIO groups skip their discard disable, so the balloon
-     * zaps pinned pages, the bug seeds 000-002 fixed. */
-    bool test_bypass_discard_inhibit;
-} vmm_machine_config;
-
-/* Error codes of device realize, named as in docs/codes.rst. */
-typedef enum {
-    VMM_ERR_BALLOON_OPTIN_NOT_MDEV,
-    VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP,
-    VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC,
-    VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP,
-    VMM_ERR_IOMMU_EIM_NEEDS_KVM,
-    VMM_ERR_IOMMU_INTEL_NEEDS_Q35,
-    VMM_ERR_IOMMU_NEEDS_MACHINE,
-    VMM_ERR_IOMMU_CACHING_MODE_REQUIRED,
-    VMM_ERR_DISCARD_BUSY,
-    VMM_ERR_GROUP_ADDRESS_SPACE,
-    VMM_ERR_VFIO_BACKEND,
-    VMM_ERR_LAST
-} vmm_error_code;
-
-#define VMM_ERROR (vmm_error_quark())
-GQuark vmm_error_quark(void);
-/* The stable code string of a VMM_ERROR code, e.g. "balloon-optin-not-mdev". */
-const char *vmm_error_code__to_string(int code);
-
-typedef struct vmm_finding {
-    char *code;
-    char *device;                        /* alias or NULL */
-    char *message;
-} vmm_finding;
-
-typedef struct vmm_machine {
-    vmm_machine_config cfg;
-    discard_manager discard;
-    migration_blockers migration;
-
-    GPtrArray *errors;                   /* vmm_finding * */
-    GPtrArray *warnings;                 /* vmm_finding * */
-
-    GPtrArray *address_spaces;           /* vfio_address_space *, [0] = memory */
-    GPtrArray *groups;                   /* vfio_group * */
-    GPtrArray *devices;                  /* vfio_device * */
-    GPtrArray *memory_devices;           /* memory_device * */
-    viommu *iommu;
-    virtio_balloon *balloon;
-
-    /* Guest memory, when the machine really runs: VFIO containers map it
-     * and the balloon discards from it.  NULL in a dry run. */
-    address_space *memory;
-
-    discard_inhibitor kvm_inhibitor;     /* kvm_init() without sync MMU */
-    discard_inhibitor lock_inhibitor;    /* mlock()ed guest memory */
-
-    /* A migration set up or active (migration_is_setup_or_active()) and
-     * the reason that cancels it (vfio_set_migration_error(), seed 004).
-     * migration.c owns both, under its lock: use migration__active() and
-     * migration__set_error(). */
-    bool migration_active;
-    char *migration_cancel;
-
-    GPtrArray *savevm;                   /* savevm_entry *, savevm.h */
-} vmm_machine;
+#include "machine_state.h"
 
 vmm_machine *vmm_machine__new(const vmm_machine_config *cfg);
 void vmm_machine__free(vmm_machine *m);
@@ -139,13 +20,3 @@ void vmm_machine__init_accel(vmm_machine *m);
  * device (qemu_machine_creation_done / the seed 004 run-time check). */
 void vmm_machine__done(vmm_machine *m);
 
-void vmm_machine__error(vmm_machine *m, const char *code, const char *device,
-                        const char *message);
-void vmm_machine__warn(vmm_machine *m, const char *code, const char *device,
-                       const char *message);
-/* Record a failed realize as an error finding on @device. */
-void vmm_machine__error_from(vmm_machine *m, const char *device,
-                             const GError *err);
-
-/* How many virtio-mem devices the machine has. */
-guint vmm_machine__virtio_mem_count(const vmm_machine *m);

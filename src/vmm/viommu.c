@@ -53,7 +53,7 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
                               ? _("IOMMU device: '%s' is only supported with ARM Virt machines; use machine type 'virt'")
                               : _("IOMMU device: '%s' is only supported with Q35 machines; set <type machine='q35'> (for virtio-iommu, Q35 or ARM virt)"),
                               name);
-        vmm_machine__error(m, vmm_error_code__to_string(cfg->model == VIOMMU_INTEL
+        vmm_findings__error(&m->findings, vmm_error_code__to_string(cfg->model == VIOMMU_INTEL
                                                          ? VMM_ERR_IOMMU_INTEL_NEEDS_Q35
                                                          : VMM_ERR_IOMMU_NEEDS_MACHINE),
                            cfg->alias, msg);
@@ -62,7 +62,7 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
     /* libvirt: interrupt remapping lives in QEMU's IOAPIC; QEMU itself
      * says "Intel Interrupt Remapping cannot work with kernel-irqchip=on". */
     if (cfg->intremap == VMM_ON && !m->cfg.split_irqchip) {
-        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC),
+        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC),
                            cfg->alias,
                            _("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
         ok = false;
@@ -70,14 +70,14 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
     /* vtd_decide_config(): x2APIC interrupt remapping is KVM's split
      * irqchip; TCG has none: "eim=on requires accel=kvm,kernel-irqchip=split" */
     if (cfg->model == VIOMMU_INTEL && cfg->eim == VMM_ON && !m->cfg.kvm) {
-        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_KVM),
+        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_KVM),
                            cfg->alias,
                            _("eim=on requires accel=kvm,kernel-irqchip=split: QEMU refuses extended interrupt mode under TCG; use <domain type='kvm'> or remove eim='on'"));
         ok = false;
     }
     /* vtd_decide_config(): "eim=on cannot be selected without intremap=on" */
     if (cfg->eim == VMM_ON && cfg->intremap != VMM_ON) {
-        vmm_machine__error(m, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
+        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
                            cfg->alias,
                            _("IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
         ok = false;

@@ -8,7 +8,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#include "machine.h"
+#include "machine_state.h"
 
 typedef enum {
     VIOMMU_INTEL,

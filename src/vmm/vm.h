@@ -9,10 +9,10 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#include "kvm.h"
-#include "kvm_vcpu.h"
-#include "memory.h"
-#include "soft_accel.h"
+#include "accel/kvm.h"
+#include "accel/kvm_vcpu.h"
+#include "memory/memory.h"
+#include "accel/soft_accel.h"
 
 typedef enum {
     VM_ACCEL_KVM,
@@ -34,7 +34,7 @@ typedef struct vm_config {
     guint churn_pause_us;                /* between transactions: lets vCPUs run */
     bool log_dirty;                      /* KVM dirty logging on pc.ram */
     guint64 dirty_rate;                  /* bytes/s the guest dirties at most, all
-                                          * vCPUs together (dirty_limit.h); 0: as
+                                          * vCPUs together (accel/dirty_limit.h); 0: as
                                           * fast as it can */
 } vm_config;
 
