@@ -2,8 +2,8 @@
 # build-and-run.sh [TARGET] [SECONDS] [WORKDIR]
 #
 # Build one of the libFuzzer targets with clang
-# (-fsanitize=fuzzer,address,undefined), compiling src/conf/*.c,
-# src/vmm/*.c and src/qemu_ext/*.c directly (no meson), seed its corpus
+# (-fsanitize=fuzzer,address,undefined), compiling src/util, src/conf,
+# src/vmm (with its subsystem folders) and src/qemu_ext directly (no meson), seed its corpus
 # and fuzz for SECONDS (default 120).  TARGET (default domain-parse; also
 # from $DMG_FUZZ_TARGET, the argument wins):
 #
@@ -67,8 +67,8 @@ workdir=$(cd "$workdir" && pwd)
 bin=$workdir/fuzz-$target
 
 # --- build -----------------------------------------------------------------
-# src/vmm needs gnutls (migration_tls.c) and liburing (vfio_soft.c pins
-# with io_uring), as src/meson.build links them.
+# src/vmm needs gnutls (migration/tls.c) and liburing (vfio/soft.c pins
+# with io_uring), as src/vmm/meson.build links them.
 pkgs="libvirt libxml-2.0 glib-2.0 gio-2.0 json-glib-1.0 gnutls liburing"
 # shellcheck disable=SC2086  # $pkgs is a list of package names
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs)"
@@ -87,14 +87,16 @@ defines=(
 )
 
 shopt -s nullglob
-sources=("$srcdir"/src/conf/*.c "$srcdir"/src/vmm/*.c "$srcdir"/src/vmm/*.S "$srcdir"/src/qemu_ext/*.c)
+sources=("$srcdir"/src/util/*.c "$srcdir"/src/conf/*.c
+         "$srcdir"/src/vmm/*.c "$srcdir"/src/vmm/*/*.c "$srcdir"/src/vmm/*/*.S
+         "$srcdir"/src/qemu_ext/*.c)
 echo "building $bin with $CC ($(${CC} --version | head -n1))"
-echo "  ${#sources[@]} sources from src/conf, src/vmm, src/qemu_ext"
+echo "  ${#sources[@]} sources from src/util, src/conf, src/vmm, src/qemu_ext"
 "$CC" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -Wall -Wno-unused-parameter -Wno-unused-variable \
     "${defines[@]}" \
-    -I"$srcdir" -I"$srcdir/src" -I"$srcdir/src/conf" -I"$srcdir/src/vmm" \
+    -I"$srcdir/src/util" -I"$srcdir/src/conf" -I"$srcdir/src/vmm" \
     -I"$srcdir/src/qemu_ext" \
     "${pkg_cflags[@]}" \
     "$script_dir/fuzz-$target.c" "${sources[@]}" \
