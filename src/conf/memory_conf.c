@@ -1,0 +1,231 @@
+/*
+ * memory_conf.c: what decides how guest memory is sized, backed, given
+ * back and translated for DMA: <memory>, <currentMemory>, <maxMemory>,
+ * <memtune>, <memoryBacking>, and the devices <memballoon>, <iommu> and
+ * <memory model=...>, after libvirt's src/conf/domain_conf.c
+ * (virDomainDefParseMemory, virDomainMemballoonDefParseXML,
+ * virDomainIOMMUDefParseXML, virDomainMemoryDefParseXML).
+ */
+#include "domain_conf_priv.h"
+
+#include "dmg_i18n.h"
+
+void
+dmg_memory_def_free(dmgMemoryDef *m)
+{
+    if (!m)
+        return;
+    g_free(m->alias);
+    g_free(m);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgMemoryDef, dmg_memory_def_free);
+
+/* ------------------------------------------------------------------ */
+/* <memballoon>, <iommu>, <memory model=...>                           */
+
+int
+dmg_memballoon_parse(const dmgXmlCtx *ctx, xmlNodePtr node,
+                     dmgDomainDef *def, GError **error)
+{
+    g_autofree dmgMemballoonDef *b = g_new0(dmgMemballoonDef, 1);
+    xmlNodePtr stats = dmg_xml_child(node, "stats");
+    unsigned period;
+    int found;
+
+    if (def->memballoon) {
+        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
+                    _("%s:%ld: only a single memory balloon device is supported; remove the second <memballoon>"),
+                    ctx->source, xmlGetLineNo(node));
+        return -1;
+    }
+    b->line = xmlGetLineNo(node);
+    b->stats_period = -1;
+    found = dmg_xml_prop_enum(ctx, node, "model", dmgMemballoonModelTypeFromString,
+                              _("'virtio', 'virtio-transitional', 'virtio-non-transitional', 'xen' or 'none'"),
+                              &b->model, error);
+    if (found < 0)
+        return -1;
+    if (found == 0) {
+        dmg_xml_error_missing(ctx, node, _("the attribute 'model'"), error);
+        return -1;
+    }
+    if (dmg_xml_prop_on_off(ctx, node, "autodeflate", &b->autodeflate, error) < 0 ||
+        dmg_xml_prop_on_off(ctx, node, "freePageReporting",
+                            &b->free_page_reporting, error) < 0)
+        return -1;
+    if (stats) {
+        found = dmg_xml_prop_uint(ctx, stats, "period", 10, G_MAXINT, &period, error);
+        if (found < 0)
+            return -1;
+        if (found)
+            b->stats_period = period;
+    }
+    if (dmg_parse_guest_address(ctx, node, &b->guest, error) < 0)
+        return -1;
+    b->alias = dmg_parse_alias(node);
+    def->memballoon = g_steal_pointer(&b);
+    return 0;
+}
+
+int
+dmg_iommu_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
+                GError **error)
+{
+    g_autofree dmgIOMMUDef *io = g_new0(dmgIOMMUDef, 1);
+    xmlNodePtr drv = dmg_xml_child(node, "driver");
+    int found;
+
+    if (def->iommu) {
+        g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
+                    _("%s:%ld: only a single IOMMU device is supported; remove the second <iommu>"),
+                    ctx->source, xmlGetLineNo(node));
+        return -1;
+    }
+    io->line = xmlGetLineNo(node);
+    found = dmg_xml_prop_enum(ctx, node, "model", dmgIOMMUModelTypeFromString,
+                              _("'intel', 'smmuv3', 'virtio' or 'amd'"),
+                              &io->model, error);
+    if (found <= 0) {
+        if (found == 0)
+            dmg_xml_error_missing(ctx, node, _("the attribute 'model'"), error);
+        return -1;
+    }
+    if (drv &&
+        (dmg_xml_prop_on_off(ctx, drv, "intremap", &io->intremap, error) < 0 ||
+         dmg_xml_prop_on_off(ctx, drv, "caching_mode", &io->caching_mode, error) < 0 ||
+         dmg_xml_prop_on_off(ctx, drv, "eim", &io->eim, error) < 0 ||
+         dmg_xml_prop_on_off(ctx, drv, "iotlb", &io->iotlb, error) < 0 ||
+         dmg_xml_prop_uint(ctx, drv, "aw_bits", 10, 64, &io->aw_bits, error) < 0 ||
+         dmg_xml_prop_on_off(ctx, drv, "dma_translation", &io->dma_translation, error) < 0 ||
+         dmg_xml_prop_on_off(ctx, drv, "passthrough", &io->passthrough, error) < 0))
+        return -1;
+    io->alias = dmg_parse_alias(node);
+    def->iommu = g_steal_pointer(&io);
+    return 0;
+}
+
+static int
+dmg_memory_target_parse(const dmgXmlCtx *ctx, xmlNodePtr target,
+                        dmgMemoryDef *m, GError **error)
+{
+    xmlNodePtr size = dmg_xml_child(target, "size");
+    xmlNodePtr block = dmg_xml_child(target, "block");
+    xmlNodePtr requested = dmg_xml_child(target, "requested");
+    xmlNodePtr node = dmg_xml_child(target, "node");
+    unsigned n;
+
+    if (!size) {
+        dmg_xml_error_missing(ctx, target, _("<size>"), error);
+        return -1;
+    }
+    if (dmg_xml_scaled_value(ctx, size, 1024, &m->size, error) < 0 ||
+        (block && dmg_xml_scaled_value(ctx, block, 1024, &m->block, error) < 0) ||
+        (requested &&
+         dmg_xml_scaled_value(ctx, requested, 1024, &m->requested, error) < 0))
+        return -1;
+    if (node) {
+        if (dmg_xml_uint_text(ctx, node, G_MAXINT, &n, error) < 0)
+            return -1;
+        m->node = n;
+    }
+    return 0;
+}
+
+int
+dmg_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
+                 GError **error)
+{
+    g_autoptr(dmgMemoryDef) m = g_new0(dmgMemoryDef, 1);
+    xmlNodePtr target = dmg_xml_child(node, "target");
+    xmlNodePtr pagesize = dmg_xml_child(dmg_xml_child(node, "source"), "pagesize");
+    int found;
+
+    m->line = xmlGetLineNo(node);
+    m->node = -1;
+    found = dmg_xml_prop_enum(ctx, node, "model", dmgMemoryModelTypeFromString,
+                              _("'dimm', 'nvdimm', 'virtio-pmem', 'virtio-mem' or 'sgx-epc'"),
+                              &m->model, error);
+    if (found <= 0) {
+        if (found == 0)
+            dmg_xml_error_missing(ctx, node, _("the attribute 'model'"), error);
+        return -1;
+    }
+    if (!target) {
+        dmg_xml_error_missing(ctx, node, _("<target>"), error);
+        return -1;
+    }
+    if (dmg_memory_target_parse(ctx, target, m, error) < 0 ||
+        (pagesize &&
+         dmg_xml_scaled_value(ctx, pagesize, 1024, &m->source_pagesize, error) < 0))
+        return -1;
+    m->alias = dmg_parse_alias(node);
+    g_ptr_array_add(def->memories, g_steal_pointer(&m));
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The guest's memory                                                  */
+
+static int
+dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
+                         GError **error)
+{
+    xmlNodePtr huge = dmg_xml_child(mb, "hugepages");
+    xmlNodePtr page = dmg_xml_child(huge, "page");
+    guint64 kib_size;
+
+    def->locked = dmg_xml_child(mb, "locked") != NULL;
+    def->hugepages = huge != NULL;
+    if (page) {
+        g_autofree char *size = dmg_xml_prop(page, "size");
+        g_autofree char *unit = dmg_xml_prop(page, "unit");
+
+        /* <page size='1' unit='G'/>: size is an attribute here, so reuse
+         * the element parser on a scratch node holding it as text. */
+        if (size) {
+            xmlNodePtr tmp = xmlNewNode(NULL, BAD_CAST "page");
+            int ret;
+
+            xmlNodeSetContent(tmp, BAD_CAST size);
+            if (unit)
+                xmlSetProp(tmp, BAD_CAST "unit", BAD_CAST unit);
+            tmp->line = page->line;
+            ret = dmg_xml_scaled_value(ctx, tmp, 1024, &kib_size, error);
+            xmlFreeNode(tmp);
+            if (ret < 0)
+                return -1;
+            def->hugepage_size = kib_size;
+        }
+    }
+    return 0;
+}
+
+int
+dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
+                        dmgDomainDef *def, GError **error)
+{
+    xmlNodePtr mem = dmg_xml_child(root, "memory");
+    xmlNodePtr cur = dmg_xml_child(root, "currentMemory");
+    xmlNodePtr max = dmg_xml_child(root, "maxMemory");
+    xmlNodePtr vcpu = dmg_xml_child(root, "vcpu");
+    xmlNodePtr hard = dmg_xml_child(dmg_xml_child(root, "memtune"), "hard_limit");
+    xmlNodePtr mb = dmg_xml_child(root, "memoryBacking");
+
+    if (!mem) {
+        dmg_xml_error_missing(ctx, root, _("<memory>, the guest's memory size"),
+                              error);
+        return -1;
+    }
+    if (dmg_xml_scaled_value(ctx, mem, 1024, &def->memory, error) < 0 ||
+        (cur && dmg_xml_scaled_value(ctx, cur, 1024, &def->current_memory, error) < 0) ||
+        (max && dmg_xml_scaled_value(ctx, max, 1024, &def->max_memory, error) < 0) ||
+        (max && dmg_xml_prop_uint(ctx, max, "slots", 10, 4096,
+                                  &def->max_memory_slots, error) < 0) ||
+        (vcpu && dmg_xml_uint_text(ctx, vcpu, 16384, &def->vcpus, error) < 0) ||
+        (hard && dmg_xml_scaled_value(ctx, hard, 1024, &def->hard_limit, error) < 0) ||
+        (mb && dmg_memory_backing_parse(ctx, mb, def, error) < 0))
+        return -1;
+    if (!cur)
+        def->current_memory = def->memory;
+    return 0;
+}
