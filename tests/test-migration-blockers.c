@@ -1,6 +1,6 @@
 /*
  * test-migration-blockers.c: the source side of a migration tied to the
- * device model (migration__send_machine, src/vmm/migration/migration.c).
+ * device model (migration__send_machine, src/vmm/migration/outgoing.c).
  *
  *  - a blocker in the machine's registry (QEMU's migrate_add_blocker(),
  *    the registry `virt-dmaguard check` reads) refuses the migration

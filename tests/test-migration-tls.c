@@ -1,6 +1,6 @@
 /*
  * test-migration-tls.c: live migration of a running guest over TCP on
- * loopback with TLS (migration/tls.c, gnutls, certificates made by
+ * loopback with TLS (migration/tls_session.c and tls_creds.c, gnutls, certificates made by
  * tls-certs.sh with certtool), and the bad peers of the issue: a wrong
  * certificate, a peer that disappears mid-stream, garbage inside the
  * TLS session.  Every failure leaves the source running with its memory

@@ -1,7 +1,7 @@
 /*
  * test-migration-transport.c: the migration stream's transports, TCP and
  * UNIX sockets (src/vmm/migration/socket.c) and TLS over them
- * (src/vmm/migration/tls.c), over loopback with certificates that
+ * (src/vmm/migration/tls_session.c), over loopback with certificates that
  * tests/tls-certs.sh makes with certtool at run time.
  *
  * The peer runs in a thread; every case checks that both ends finish

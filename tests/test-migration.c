@@ -1,6 +1,6 @@
 /*
  * test-migration.c: precopy migration of a running guest's RAM between
- * two VMs of this process over a socketpair (src/vmm/migration/migration.c).
+ * two VMs of this process over a socketpair (src/vmm/migration/outgoing.c and incoming.c).
  *
  * The guest program writes every page of its range each pass.  On KVM
  * the migration is live: dirty logging, iterative rounds, stop-and-copy.

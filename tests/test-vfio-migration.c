@@ -2,7 +2,7 @@
  * test-vfio-migration.c: VFIO migration v2 of the soft VFIO function on
  * the real kernel: guest RAM is mapped (pinned with io_uring) by a soft
  * container, the device's DMA engine writes a ring through the pinned
- * pages, and its savevm handlers are driven the way migration/migration.c drives
+ * pages, and its savevm handlers are driven the way migration/outgoing.c drives
  * them, between two machines.
  *
  *  - the FSM: the kernel's arcs (vfio_mig_get_next_state()), the paths
@@ -555,7 +555,7 @@ carry(savevm_entry *d, GByteArray *bytes)
     g_byte_array_set_size(bytes, 0);
 }
 
-/* What migration/migration.c does: setup, a bulk copy of RAM, rounds of device data
+/* What migration/outgoing.c and incoming.c do: setup, a bulk copy of RAM, rounds of device data
  * and dirty pages, the switch-over with the vCPUs stopped. */
 static void
 test_migrate(gconstpointer data)
@@ -986,7 +986,7 @@ test_corrupt_stream(void)
             break;
         }
         }
-        /* Through the savevm handlers, as migration/migration.c loads. */
+        /* Through the savevm handlers, as migration/incoming.c loads. */
         g_assert_true(d->ops->load_setup(d->opaque, &err));
         g_assert_no_error(err);
         if (s->len)

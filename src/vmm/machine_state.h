@@ -94,7 +94,7 @@ typedef struct vmm_machine {
 
     /* A migration set up or active (migration_is_setup_or_active()) and
      * the reason that cancels it (vfio_set_migration_error(), seed 004).
-     * migration/migration.c owns both, under its lock: use migration__active() and
+     * migration/state.c owns both, under its lock: use migration__active() and
      * migration__set_error(). */
     bool migration_active;
     char *migration_cancel;

@@ -2,7 +2,7 @@
  * migration/devices.h: the device sections of a migration stream, from
  * the machine's savevm entries (migration/savevm.h), after QEMU's
  * qemu_savevm_state_setup/_iterate/_complete and qemu_loadvm_section_*.
- * migration/migration.c moves the payloads; this file makes and consumes them.
+ * migration/outgoing.c and incoming.c move the payloads; this file makes and consumes them.
  *
  * A DEVICE payload is {u32 id length, u32 flags} then the id (QEMU's
  * idstr, not NUL-terminated) and the device's bytes.

@@ -1,7 +1,7 @@
 /*
  * migration/savevm.h: device state in a migration, after QEMU's SaveVMHandlers
  * (migration/savevm.c register_savevm_live()).  A device model registers
- * its handlers on the machine; migration/migration.c calls them on the source and
+ * its handlers on the machine; migration/outgoing.c and incoming.c call them on the source and
  * the destination and carries their bytes in DEVICE records, named by
  * the entry's id (QEMU's idstr).  Every handler is optional.
  *

@@ -2,7 +2,7 @@
  * state.c: whether a machine is migrating, and the reason that cancels
  * it (QEMU's migration/misc.h: migration_is_setup_or_active(),
  * migrate_set_error()).  Devices below the migration code read and set
- * it; migration/migration.c begins and ends it.
+ * it; migration/outgoing.c and incoming.c begin and end it.
  */
 #include "migration/state.h"
 

@@ -18,7 +18,7 @@
  *
  * Its migratable state is the register file, the ring position and the
  * sequence counter.  It registers savevm handlers "vfio:<alias>"
- * (migration/savevm.h) that migration/migration.c drives, and vfio_migration__vm_running()
+ * (migration/savevm.h) that migration/outgoing.c and incoming.c drive, and vfio_migration__vm_running()
  * is QEMU's vfio_vmstate_change().
  *
  * The data stream.  The kernel returns a data_fd from SET_STATE; here the
