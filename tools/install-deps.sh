@@ -9,7 +9,7 @@ packages=(
     libglib2.0-dev libjson-glib-dev libgnutls28-dev gnutls-bin liburing-dev
     qemu-system-x86 qemu-system-misc qemu-system-arm
     libvirt-daemon libvirt-daemon-driver-qemu
-    python3 python3-docutils valgrind perl
+    python3 python3-docutils valgrind perl iproute2
 )
 
 # libvirt's QEMU driver resolves its default user before it reads
