@@ -28,15 +28,52 @@ getent passwd libvirt-qemu >/dev/null || skip "the libvirt-qemu user does not ex
 [ -x "$hook" ] || { echo "not ok 1 - $hook is not built"; exit 1; }
 
 T=$(mktemp -d /tmp/dmaguard-libvirtd.XXXXXX)
+# Only what this test started is stopped, by PID: no name patterns, which
+# would also hit other QEMUs and daemons of the machine.
+# stop_pid PID: SIGTERM, up to 5 s to go, then SIGKILL.
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+}
+# pid_of FILE: the PID in a pidfile, if it holds one.
+pid_of() {
+    local pid
+    pid=$(head -c 32 "$1" 2>/dev/null | tr -d '[:space:]')
+    [[ $pid =~ ^[1-9][0-9]*$ ]] && echo "$pid"
+}
+# has_arg PID REGEX: an argument of PID's command line matches REGEX
+# whole, so a PID the kernel gave to another process since is left alone.
+has_arg() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- "$2"; }
 cleanup() {
-    if [ -f "$T/libvirtd.pid" ]; then
-        kill "$(cat "$T/libvirtd.pid")" 2>/dev/null
-    fi
-    # Every QEMU this daemon started carries the private directory in its
-    # command line (its log and monitor paths).
-    pkill -f "qemu-system.*dmgtest-" 2>/dev/null
-    sleep 0.5
-    pkill -9 -f "qemu-system.*dmgtest-" 2>/dev/null
+    local f pid dom
+    # Each QEMU the daemon started, from the pidfile libvirt keeps for it
+    # in its state directory, /run/libvirt/qemu/DOMAIN.pid, which is
+    # $T/run/qemu here (libvirt removes it when the domain stops): stopped
+    # while that PID still runs that domain (-name guest=DOMAIN,...); the
+    # driver's own driver.pid there names the daemon and matches no QEMU.
+    for f in "$T"/run/qemu/*.pid; do
+        [ -f "$f" ] || continue
+        dom=$(basename "$f" .pid)
+        pid=$(pid_of "$f") || continue
+        has_arg "$pid" "guest=$dom\(,.*\)\?" && stop_pid "$pid"
+    done
+    # A QEMU the daemon was probing for its capabilities when it stopped,
+    # from the pidfile it gave that QEMU (-pidfile .../qmp-XXXXXX/qmp.pid).
+    for f in "$T"/lib/qemu/qmp-*/qmp.pid; do
+        [ -f "$f" ] || continue
+        pid=$(pid_of "$f") || continue
+        has_arg "$pid" ".*/$(basename "$(dirname "$f")")/qmp\.pid" && stop_pid "$pid"
+    done
+    # The daemon: inner.sh wrote its PID ($!), and the daemon its pidfile.
+    for f in "$T/daemon.pid" "$T/libvirtd.pid"; do
+        pid=$(pid_of "$f") || continue
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] && stop_pid "$pid"
+    done
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -111,6 +148,7 @@ mount --bind "$T/lib" /var/lib/libvirt
 mount --bind "$T/log" /var/log/libvirt
 mount --bind "$T/cache" /var/cache/libvirt
 libvirtd --config "$T/etc/libvirtd.conf" --pid-file "$T/libvirtd.pid" >"$T/daemon.log" 2>&1 &
+echo \$! >"$T/daemon.pid"
 for i in \$(seq 100); do [ -S "$T/sock/libvirt-sock" ] && break; sleep 0.1; done
 exec bash "$T/scenarios.sh"
 EOF

@@ -25,6 +25,9 @@
 #define PAGE           4096u
 #define STOP_TIMEOUT_MS 5000
 #define CHURN_GAP_US   200
+/* How long the vCPU threads may take to get somewhere: only a broken run
+ * takes that long (valgrind and a busy machine take seconds). */
+#define WAIT_US        (30 * G_USEC_PER_SEC)
 
 typedef struct {
     int kvm_fd, vm_fd;
@@ -122,6 +125,31 @@ test_vm__start(test_vm *vm)
     }
 }
 
+/* Until the guest on every vCPU has completed @passes passes (it writes
+ * guest_params.pass itself): when the vCPU threads get the CPU is up to
+ * the scheduler, so the tests wait for progress instead of sleeping. */
+static void
+test_vm__wait_passes(test_vm *vm, uint32_t passes)
+{
+    gint64 deadline = g_get_monotonic_time() + WAIT_US;
+
+    for (unsigned i = 0; i < NR_VCPUS; i++) {
+        while (guest_params__get(vm->boot, i)->pass < passes) {
+            g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+            g_usleep(1000);
+        }
+    }
+}
+
+static bool
+test_vm__passed(test_vm *vm, uint32_t passes)
+{
+    for (unsigned i = 0; i < NR_VCPUS; i++)
+        if (guest_params__get(vm->boot, i)->pass < passes)
+            return false;
+    return true;
+}
+
 static void
 test_vm__stop(test_vm *vm, kvm_vcpu_stats *stats)
 {
@@ -201,6 +229,7 @@ test_run_intact(void)
     t0 = g_get_monotonic_time();
     test_vm__start(&vm);
     g_usleep(300 * G_TIME_SPAN_MILLISECOND);
+    test_vm__wait_passes(&vm, 2);                /* a pass checked the one before */
     test_vm__stop(&vm, stats);
     report("intact", stats, (g_get_monotonic_time() - t0) / 1e6);
 
@@ -238,7 +267,10 @@ churn_slot(test_vm *vm, bool inhibit, unsigned ms)
     return n;
 }
 
-/* b. The hazard: a non-atomic update lets the vCPUs see RAM vanish. */
+/* b. The hazard: a non-atomic update lets the vCPUs see RAM vanish.  It
+ * takes a vCPU in the guest at the moment the slot is gone: the churn
+ * goes on until one was (a busy machine may keep the vCPU threads off the
+ * CPU for a while), for WAIT_US at most. */
 static void
 test_hazard_visible(void)
 {
@@ -253,8 +285,8 @@ test_hazard_visible(void)
     t0 = g_get_monotonic_time();
     test_vm__start(&vm);
     pairs = churn_slot(&vm, false, 300);
-    if (g_atomic_int_get(&vm.is_ram_calls) == 0)
-        pairs += churn_slot(&vm, false, 1700);
+    while (g_atomic_int_get(&vm.is_ram_calls) == 0 && g_get_monotonic_time() < t0 + WAIT_US)
+        pairs += churn_slot(&vm, false, 300);
     test_vm__stop(&vm, stats);
     report("hazard", stats, (g_get_monotonic_time() - t0) / 1e6);
 
@@ -268,7 +300,9 @@ test_hazard_visible(void)
 }
 
 /* c. The same churn inside the blocker: no vCPU is in KVM_RUN while the
- * slot is gone, so the guest never notices. */
+ * slot is gone, so the guest never notices.  The churn goes on until the
+ * guests made progress through it and the blocker had to kick a vCPU out
+ * of KVM_RUN at least once, for WAIT_US at most. */
 static void
 test_hazard_inhibited(void)
 {
@@ -282,6 +316,9 @@ test_hazard_inhibited(void)
     t0 = g_get_monotonic_time();
     test_vm__start(&vm);
     pairs = churn_slot(&vm, true, 300);
+    while ((!test_vm__passed(&vm, 1) || vm.blocker.kicks == 0) &&
+           g_get_monotonic_time() < t0 + WAIT_US)
+        pairs += churn_slot(&vm, true, 100);
     test_vm__stop(&vm, stats);
     report("inhibited", stats, (g_get_monotonic_time() - t0) / 1e6);
     g_test_message("inhibited: %u delete+add pairs, %" G_GUINT64_FORMAT
@@ -364,7 +401,7 @@ test_no_leak(void)
 
     test_vm__init(&vm, false);
     test_vm__start(&vm);
-    g_usleep(50 * G_TIME_SPAN_MILLISECOND);
+    test_vm__wait_passes(&vm, 1);                /* both in the guest, a pass done */
     g_assert_cmpuint(count_tasks(true), ==, 1 + NR_VCPUS);
     /* vCPU 0: the guest is asked to stop; vCPU 1: kicked at once, without
      * telling the guest (the host-side quit path). */

@@ -275,7 +275,7 @@ stress_is_ram(void *opaque, uint64_t gpa)
 static kvm_vcpu_stats
 stress(bool atomic, guint transactions, double seconds, guint32 *checksum_errors)
 {
-    gint64 deadline;
+    gint64 start, deadline;
     stress_ctx c;
     soft_accel *sa = soft_accel__new(32, 0, atomic);
     guest_params params[2] = { 0 };
@@ -293,9 +293,15 @@ stress(bool atomic, guint transactions, double seconds, guint32 *checksum_errors
         vcpus[i] = soft_vcpu__start(sa, &params[i], stress_is_ram, &c, NULL, 0);
     }
     /* Churn while the vCPUs run: at least @transactions, at least
-     * @seconds, so thread start-up cannot hide the window. */
-    deadline = g_get_monotonic_time() + (gint64)(seconds * G_USEC_PER_SEC);
-    for (guint t = 0; t < transactions || g_get_monotonic_time() < deadline; t++)
+     * @seconds, so thread start-up cannot hide the window, and until each
+     * vCPU finished a pass under the churn (the checks are on passes; a
+     * busy machine or valgrind may give the vCPU threads little CPU while
+     * this one churns), for a minute at most. */
+    start = g_get_monotonic_time();
+    deadline = start + (gint64)(seconds * G_USEC_PER_SEC);
+    for (guint t = 0; t < transactions || g_get_monotonic_time() < deadline ||
+                      ((params[0].pass == 0 || params[1].pass == 0) &&
+                       g_get_monotonic_time() < start + 60 * G_USEC_PER_SEC); t++)
         test_vm_churn(&c.vm, t);
     if (c.vm.hole->container)
         memory_region__del_subregion(c.vm.root, c.vm.hole);

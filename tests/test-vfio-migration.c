@@ -663,16 +663,30 @@ test_migrate(gconstpointer data)
 
     /* The guest starts on the destination (vfio_vmstate_change(running),
      * as migration__receive_machine() calls it): the engine goes on from
-     * the migrated sequence and position. */
+     * the migrated sequence and position.  It writes a record every
+     * 100 us and 1024 fill the ring: how many it wrote while this thread
+     * waited is the scheduler's business (a busy machine, valgrind), so
+     * its DMA is stopped before the ring is read, and the record at the
+     * migrated position is the last of its 1st, (1 + 1024)th, ... */
     savevm__vm_running(dst.m, true);
     g_assert_cmpint(vfio_migration__state(dst.dev), ==, VFIO_MIG_STATE_RUNNING);
     wait_seq(dst.dev, si.seq + 20);
+    vfio_migration__dma_stop(dst.dev);           /* returns with no DMA in flight */
     {
         const vfio_mig_dma_record *rec = (const void *)hva(&dst, RING_GPA + si.ring_pos);
-        guint64 s;
+        vfio_migration_info dn;
+        guint64 s, n;
 
+        vfio_migration__get_info(dst.dev, &dn);
+        g_assert_false(dn.dma_active);
+        n = dn.records - di.records;             /* written since it runs */
+        g_assert_cmpuint(n, >=, 20);
+        g_assert_cmpuint(dn.seq, ==, si.seq + n);
+        g_assert_cmpuint(dn.ring_pos, ==, (si.ring_pos + n * REC) % RING_SIZE);
         g_assert_true(vfio_mig_dma_record__check(rec, si.ring_pos, &s));
-        g_assert_cmpuint(s, ==, si.seq + 1);
+        g_assert_cmpuint(s, ==, si.seq + 1 + (n - 1) / (RING_SIZE / REC) * (RING_SIZE / REC));
+        g_assert_cmpuint(ring_max_seq(&dst, &pos), ==, dn.seq);
+        g_assert_cmpuint((pos + REC) % RING_SIZE, ==, dn.ring_pos);
     }
     /* The source stays stopped: its ring and sequence do not move. */
     s0 = seq_of(src.dev);
