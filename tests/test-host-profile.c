@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -86,9 +88,14 @@ test_defaults(void)
     g_assert_cmpstr(profile->sysfs_root, ==, "/sys");
     g_assert_cmpuint(profile->dma_entry_limit, ==, DMG_DMA_ENTRY_LIMIT_DEFAULT);
     g_assert_false(profile->iommu_dirty_tracking);
+    g_assert_cmpint(profile->iommu_dirty_tracking_source, ==, DMG_HOST_FACT_DEFAULT);
     g_assert_cmpint(profile->kvm_sync_mmu, ==, -1);
     g_assert_cmpuint(profile->kvm_nr_memslots, ==, 0);
     g_assert_cmpuint(g_hash_table_size(profile->devices), ==, 0);
+
+    g_assert_cmpstr(dmgHostFactSourceTypeToString(DMG_HOST_FACT_DEFAULT), ==, "default");
+    g_assert_cmpstr(dmgHostFactSourceTypeToString(DMG_HOST_FACT_SYSFS), ==, "sysfs");
+    g_assert_cmpstr(dmgHostFactSourceTypeToString(DMG_HOST_FACT_PROFILE), ==, "profile");
 }
 
 
@@ -129,7 +136,8 @@ check_links(const char *root, const char *dir, guint *nlinks)
 static void
 test_fixture_links(void)
 {
-    const char *trees[] = { "host1", "smalllimit" };
+    const char *trees[] = { "host1", "smalllimit", "intel-dirty", "intel-mixed",
+                            "amd-dirty", "amd-dirty-efr-only", "amd-nodirty" };
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(trees); i++) {
@@ -370,6 +378,7 @@ test_file_valid(void)
     g_assert_no_error(err);
 
     g_assert_true(profile->iommu_dirty_tracking);
+    g_assert_cmpint(profile->iommu_dirty_tracking_source, ==, DMG_HOST_FACT_PROFILE);
     g_assert_cmpuint(profile->dma_entry_limit, ==, 200000);
     g_assert_cmpint(profile->kvm_sync_mmu, ==, 0);
     g_assert_cmpuint(profile->kvm_nr_memslots, ==, 509);
@@ -403,6 +412,7 @@ test_file_partial(void)
     g_assert_cmpint(profile->kvm_sync_mmu, ==, 1);
     g_assert_cmpuint(profile->dma_entry_limit, ==, 1000);
     g_assert_false(profile->iommu_dirty_tracking);
+    g_assert_cmpint(profile->iommu_dirty_tracking_source, ==, DMG_HOST_FACT_DEFAULT);
     g_assert_cmpuint(profile->kvm_nr_memslots, ==, 0);
 }
 
@@ -429,6 +439,7 @@ check_bad_file(const char *name, const char *contents, GQuark domain,
 
     g_assert_cmpuint(profile->dma_entry_limit, ==, 65535);
     g_assert_false(profile->iommu_dirty_tracking);
+    g_assert_cmpint(profile->iommu_dirty_tracking_source, ==, DMG_HOST_FACT_DEFAULT);
     g_assert_cmpint(profile->kvm_sync_mmu, ==, -1);
     assert_caps(profile, "mlx5_vfio_pci", true, true, true);
     g_assert_null(dmg_host_profile_driver_caps(profile, "new_vfio_pci"));
@@ -535,6 +546,391 @@ test_file_unreadable(void)
 }
 
 
+/* ---- IOMMU dirty tracking ---------------------------------------------- */
+
+/* The register bits host_profile.c reads: VT-d ECAP SMTS (43), SLADS
+ * (45) and SMPWC (48); AMD EFR HDSup (52). */
+#define ECAP_SMTS   (G_GUINT64_CONSTANT(1) << 43)
+#define ECAP_SLADS  (G_GUINT64_CONSTANT(1) << 45)
+#define ECAP_SMPWC  (G_GUINT64_CONSTANT(1) << 48)
+#define ECAP_DIRTY  (ECAP_SMTS | ECAP_SLADS | ECAP_SMPWC | 0xf050da)
+#define EFR_HDSUP   (G_GUINT64_CONSTANT(1) << 52)
+
+static void
+assert_iommu_dirty(const dmgHostProfile *profile, bool dirty,
+                   dmgHostFactSource source)
+{
+    g_assert_cmpint(profile->iommu_dirty_tracking, ==, dirty);
+    g_assert_cmpstr(dmgHostFactSourceTypeToString(profile->iommu_dirty_tracking_source),
+                    ==, dmgHostFactSourceTypeToString(source));
+}
+
+
+/* Every committed tree: all units must have the bit. */
+static void
+test_iommu_dirty_fixtures(void)
+{
+    static const struct {
+        const char *tree;
+        bool dirty;
+        dmgHostFactSource source;
+    } cases[] = {
+        { "intel-dirty",        true,  DMG_HOST_FACT_SYSFS },
+        { "intel-mixed",        false, DMG_HOST_FACT_SYSFS },
+        { "amd-dirty",          true,  DMG_HOST_FACT_SYSFS },
+        { "amd-dirty-efr-only", true,  DMG_HOST_FACT_SYSFS },
+        { "amd-nodirty",        false, DMG_HOST_FACT_SYSFS },
+        /* No class/iommu: nothing known, the default stays. */
+        { "host1",              false, DMG_HOST_FACT_DEFAULT },
+        { "smalllimit",         false, DMG_HOST_FACT_DEFAULT },
+        { "no-such-tree",       false, DMG_HOST_FACT_DEFAULT },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(dmgHostProfile) profile = profile_for(cases[i].tree);
+
+        g_test_message("%s", cases[i].tree);
+        assert_iommu_dirty(profile, cases[i].dirty, cases[i].source);
+    }
+}
+
+
+/* The key file wins over sysfs in either direction, whether it is loaded
+ * after sysfs is read (as the tools do) or before. */
+static void
+test_iommu_dirty_override(void)
+{
+    g_autofree char *off = write_profile("dirty-off.conf",
+                                         "[host]\niommu-dirty-tracking=false\n");
+    g_autofree char *on = write_profile("dirty-on.conf",
+                                        "[host]\niommu-dirty-tracking=true\n");
+    g_autofree char *other = write_profile("dirty-none.conf",
+                                           "[host]\ndma-entry-limit=100\n");
+    g_autoptr(dmgHostProfile) dirty = profile_for("intel-dirty");
+    g_autoptr(dmgHostProfile) mixed = profile_for("intel-mixed");
+    g_autoptr(dmgHostProfile) none = profile_for("host1");
+    g_autoptr(dmgHostProfile) kept = profile_for("amd-dirty");
+    g_autofree char *root = fixture("intel-dirty");
+    g_autoptr(dmgHostProfile) before = dmg_host_profile_new(root);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(dmg_host_profile_load_file(dirty, off, &err));
+    assert_iommu_dirty(dirty, false, DMG_HOST_FACT_PROFILE);
+    g_assert_true(dmg_host_profile_load_file(mixed, on, &err));
+    assert_iommu_dirty(mixed, true, DMG_HOST_FACT_PROFILE);
+    g_assert_true(dmg_host_profile_load_file(none, on, &err));
+    assert_iommu_dirty(none, true, DMG_HOST_FACT_PROFILE);
+    /* A file that does not name the key leaves what sysfs said. */
+    g_assert_true(dmg_host_profile_load_file(kept, other, &err));
+    assert_iommu_dirty(kept, true, DMG_HOST_FACT_SYSFS);
+
+    g_assert_true(dmg_host_profile_load_file(before, off, &err));
+    dmg_host_profile_read_sysfs(before);
+    assert_iommu_dirty(before, false, DMG_HOST_FACT_PROFILE);
+    g_assert_no_error(err);
+}
+
+
+/* ---- trees built at run time: what cannot be committed (a FIFO), and
+ * one register value per case. */
+
+static guint tree_serial;
+
+static void
+remove_tree(const char *path)
+{
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+
+    if (g_file_test(path, G_FILE_TEST_IS_SYMLINK) ||
+        !g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        g_remove(path);
+        return;
+    }
+    dir = g_dir_open(path, 0, NULL);
+    while (dir && (name = g_dir_read_name(dir))) {
+        g_autofree char *child = g_build_filename(path, name, NULL);
+        remove_tree(child);
+    }
+    g_rmdir(path);
+}
+
+
+/* A fresh sysfs root under tmpdir. */
+static char *
+new_tree(void)
+{
+    g_autofree char *name = g_strdup_printf("tree%u", tree_serial++);
+    char *root = g_build_filename(tmpdir, name, NULL);
+
+    g_assert_cmpint(g_mkdir_with_parents(root, 0755), ==, 0);
+    return root;
+}
+
+
+/* The register file of unit @unit ("dmarN" is VT-d, anything else AMD);
+ * its directories are created. */
+static char *
+unit_register(const char *root, const char *unit)
+{
+    bool intel = g_str_has_prefix(unit, "dmar");
+    g_autofree char *dir = g_build_filename(root, "class", "iommu", unit,
+                                            intel ? "intel-iommu" : "amd-iommu",
+                                            NULL);
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+    return g_build_filename(dir, intel ? "ecap" : "features", NULL);
+}
+
+
+/* Write @len bytes of @contents (-1: a string) as unit @unit's register. */
+static char *
+add_unit(const char *root, const char *unit, const char *contents, gssize len)
+{
+    char *path = unit_register(root, unit);
+    g_autoptr(GError) err = NULL;
+
+    g_file_set_contents(path, contents, len, &err);
+    g_assert_no_error(err);
+    return path;
+}
+
+
+static void
+add_unit_value(const char *root, const char *unit, guint64 value)
+{
+    g_autofree char *text = g_strdup_printf("%" G_GINT64_MODIFIER "x\n", value);
+    g_autofree char *path = add_unit(root, unit, text, -1);
+}
+
+
+static dmgHostProfile *
+read_tree(const char *root)
+{
+    dmgHostProfile *profile = dmg_host_profile_new(root);
+
+    dmg_host_profile_read_sysfs(profile);
+    return profile;
+}
+
+
+/* The three VT-d bits are all needed, as in the kernel's ssads_supported():
+ * scalable mode, second-stage A/D, coherent page walks. */
+static void
+test_iommu_dirty_intel_bits(void)
+{
+    static const guint64 ecaps[] = {
+        ECAP_DIRTY & ~ECAP_SMTS,
+        ECAP_DIRTY & ~ECAP_SLADS,
+        ECAP_DIRTY & ~ECAP_SMPWC,
+        0xf050da,
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(ecaps); i++) {
+        g_autofree char *root = new_tree();
+        g_autoptr(dmgHostProfile) profile = NULL;
+
+        add_unit_value(root, "dmar0", ecaps[i]);
+        profile = read_tree(root);
+        assert_iommu_dirty(profile, false, DMG_HOST_FACT_SYSFS);
+        remove_tree(root);
+    }
+
+    {
+        g_autofree char *root = new_tree();
+        g_autoptr(dmgHostProfile) profile = NULL;
+
+        /* Upper-case hex digits are hex too; every bit set is dirty. */
+        g_free(add_unit(root, "dmar0", "1280000F050DA\n", -1));
+        add_unit_value(root, "dmar1", G_MAXUINT64);
+        profile = read_tree(root);
+        assert_iommu_dirty(profile, true, DMG_HOST_FACT_SYSFS);
+        remove_tree(root);
+    }
+}
+
+
+/* "EFR:EFR2": HDSup is read from EFR, the first value, only. */
+static void
+test_iommu_dirty_amd_format(void)
+{
+    g_autofree char *efr2 = g_strdup_printf("58f77ef22294ade:%" G_GINT64_MODIFIER "x\n",
+                                            EFR_HDSUP);
+    g_autofree char *efr = g_strdup_printf("%" G_GINT64_MODIFIER "x:0\n", EFR_HDSUP);
+    g_autofree char *root = new_tree();
+    g_autoptr(dmgHostProfile) no = NULL;
+    g_autoptr(dmgHostProfile) yes = NULL;
+
+    g_free(add_unit(root, "ivhd0", efr2, -1));
+    no = read_tree(root);
+    assert_iommu_dirty(no, false, DMG_HOST_FACT_SYSFS);
+    remove_tree(root);
+
+    g_free(add_unit(root, "ivhd0", efr, -1));
+    yes = read_tree(root);
+    assert_iommu_dirty(yes, true, DMG_HOST_FACT_SYSFS);
+    remove_tree(root);
+}
+
+
+/* A unit of a kind dmaguard cannot read (ARM SMMU, virtio-iommu) leaves
+ * the answer unknown, unless another unit already settles it as "no". */
+static void
+test_iommu_dirty_unknown_unit(void)
+{
+    g_autofree char *root = new_tree();
+    g_autofree char *smmu = g_build_filename(root, "class", "iommu",
+                                             "smmu3.0x0000000009050000", NULL);
+    g_autofree char *empty = new_tree();
+    g_autofree char *classdir = g_build_filename(empty, "class", "iommu", NULL);
+    g_autoptr(dmgHostProfile) unknown = NULL;
+    g_autoptr(dmgHostProfile) lacking = NULL;
+    g_autoptr(dmgHostProfile) nounits = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(smmu, 0755), ==, 0);
+    add_unit_value(root, "dmar0", ECAP_DIRTY);
+    unknown = read_tree(root);
+    assert_iommu_dirty(unknown, false, DMG_HOST_FACT_DEFAULT);
+
+    add_unit_value(root, "dmar1", 0xf050da);
+    lacking = read_tree(root);
+    assert_iommu_dirty(lacking, false, DMG_HOST_FACT_SYSFS);
+    remove_tree(root);
+
+    /* An empty class/iommu: no unit to ask. */
+    g_assert_cmpint(g_mkdir_with_parents(classdir, 0755), ==, 0);
+    nounits = read_tree(empty);
+    assert_iommu_dirty(nounits, false, DMG_HOST_FACT_DEFAULT);
+    remove_tree(empty);
+}
+
+
+/* Read @root, which has one bad unit @bad (whose register is @path) next
+ * to a good one, expecting exactly "@path: @what; IOMMU dirty tracking is
+ * assumed unsupported": the path, never the contents. */
+static void
+check_bad_register(const char *root, const char *path, const char *what)
+{
+    g_autofree char *msg = g_strdup_printf("%s: %s; IOMMU dirty tracking is assumed unsupported",
+                                           path, what);
+    g_autoptr(dmgHostProfile) profile = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    g_test_message("%s", msg);
+    add_unit_value(root, "dmar9", ECAP_DIRTY);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, msg);
+    profile = read_tree(root);
+    g_test_assert_expected_messages();
+    assert_iommu_dirty(profile, false, DMG_HOST_FACT_DEFAULT);
+    /* Bounded: no hang on a FIFO, no reading a huge file through. */
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 10 * G_USEC_PER_SEC);
+}
+
+
+static void
+test_iommu_dirty_garbage(void)
+{
+    static const struct {
+        const char *contents;
+        gssize len;
+    } cases[] = {
+        { "", 0 },
+        { "\n", -1 },
+        { "0x1280000f050da\n", -1 },        /* the kernel prints no prefix */
+        { " 1280000f050da\n", -1 },
+        { "1280000f050da \n", -1 },
+        { "1280000f050da\n\n", -1 },
+        { "-1\n", -1 },
+        { "SECRET-not-hex\n", -1 },
+        { "0001280000f050da\n", -1 },       /* 16 digits: fine... */
+        { "00001280000f050da\n", -1 },      /* ...17 are not a u64 */
+        { "1280000f050da\0garbage\n", 22 },
+        { "1280000f050da:\n", -1 },
+        { ":0\n", -1 },
+        { "1280000f050da:0:0\n", -1 },
+        { "\xff\xfe\n", -1 },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *root = new_tree();
+        g_autofree char *path = add_unit(root, "dmar0", cases[i].contents, cases[i].len);
+
+        if (i == 8) {
+            /* The 16-digit value is valid and has SLADS, SMTS, SMPWC. */
+            g_autoptr(dmgHostProfile) profile = read_tree(root);
+
+            assert_iommu_dirty(profile, true, DMG_HOST_FACT_SYSFS);
+        } else {
+            check_bad_register(root, path, "not a hexadecimal register value");
+        }
+        remove_tree(root);
+    }
+}
+
+
+/* 64 bytes is the most a register file may hold (it still must parse);
+ * 65 bytes, and a file as large as the filesystem allows, are refused
+ * after reading 65 bytes. */
+static void
+test_iommu_dirty_oversized(void)
+{
+    g_autofree char *root = new_tree();
+    g_autofree char *big = g_strnfill(64, '0');
+    g_autofree char *path = add_unit(root, "dmar0", big, 64);
+    g_autofree char *bigger = g_strnfill(65, '0');
+    int fd;
+
+    check_bad_register(root, path, "not a hexadecimal register value");
+    g_free(add_unit(root, "dmar0", bigger, 65));
+    check_bad_register(root, path, "longer than 64 bytes, so not a register value");
+
+    /* Sparse: reading it whole would take minutes and gigabytes. */
+    fd = g_open(path, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, (off_t) 1 << 36), ==, 0);
+    g_close(fd, NULL);
+    check_bad_register(root, path, "longer than 64 bytes, so not a register value");
+    remove_tree(root);
+}
+
+
+/* A FIFO with no writer, and a device that never ends: refused without a
+ * read, so nothing blocks. */
+static void
+test_iommu_dirty_not_regular(void)
+{
+    g_autofree char *root = new_tree();
+    g_autofree char *path = unit_register(root, "dmar0");
+
+    g_assert_cmpint(mkfifo(path, 0644), ==, 0);
+    check_bad_register(root, path, "not a regular file");
+    g_remove(path);
+
+    g_assert_cmpint(symlink("/dev/zero", path), ==, 0);
+    check_bad_register(root, path, "not a regular file");
+    g_remove(path);
+
+    g_assert_cmpint(g_mkdir(path, 0755), ==, 0);
+    check_bad_register(root, path, "not a regular file");
+    remove_tree(root);
+}
+
+
+/* A unit whose register file is missing cannot be read. */
+static void
+test_iommu_dirty_missing_file(void)
+{
+    g_autofree char *root = new_tree();
+    g_autofree char *path = unit_register(root, "ivhd0");
+
+    check_bad_register(root, path, g_strerror(ENOENT));
+    remove_tree(root);
+}
+
+
 static void
 test_kvm(void)
 {
@@ -580,14 +976,7 @@ test_kvm_absent(void)
 static void
 remove_tmpdir(void)
 {
-    g_autoptr(GDir) dir = g_dir_open(tmpdir, 0, NULL);
-    const char *name;
-
-    while (dir && (name = g_dir_read_name(dir))) {
-        g_autofree char *path = g_build_filename(tmpdir, name, NULL);
-        g_remove(path);
-    }
-    g_rmdir(tmpdir);
+    remove_tree(tmpdir);
     g_clear_pointer(&tmpdir, g_free);
 }
 
@@ -621,6 +1010,15 @@ main(int argc, char **argv)
     g_test_add_func("/host-profile/file/unknown-key", test_file_unknown_key);
     g_test_add_func("/host-profile/file/unknown-group", test_file_unknown_group);
     g_test_add_func("/host-profile/file/unreadable", test_file_unreadable);
+    g_test_add_func("/host-profile/iommu-dirty/fixtures", test_iommu_dirty_fixtures);
+    g_test_add_func("/host-profile/iommu-dirty/override", test_iommu_dirty_override);
+    g_test_add_func("/host-profile/iommu-dirty/intel-bits", test_iommu_dirty_intel_bits);
+    g_test_add_func("/host-profile/iommu-dirty/amd-format", test_iommu_dirty_amd_format);
+    g_test_add_func("/host-profile/iommu-dirty/unknown-unit", test_iommu_dirty_unknown_unit);
+    g_test_add_func("/host-profile/iommu-dirty/garbage", test_iommu_dirty_garbage);
+    g_test_add_func("/host-profile/iommu-dirty/oversized", test_iommu_dirty_oversized);
+    g_test_add_func("/host-profile/iommu-dirty/not-regular", test_iommu_dirty_not_regular);
+    g_test_add_func("/host-profile/iommu-dirty/missing-file", test_iommu_dirty_missing_file);
     g_test_add_func("/host-profile/kvm/dev-kvm", test_kvm);
     g_test_add_func("/host-profile/kvm/absent", test_kvm_absent);
 

@@ -23,6 +23,7 @@ typedef struct {
     const char *sysfs;           /* fixture tree, default host1 */
     int kvm_sync_mmu;            /* 0 or 1 */
     bool iommu_dirty;
+    bool iommu_dirty_sysfs;      /* keep what the tree's class/iommu says */
 } check_env;
 
 static dmgHostProfile *
@@ -36,7 +37,8 @@ fixture_host(const check_env *env)
     /* Fixed, not probed: the rules must not depend on this machine. */
     host->kvm_sync_mmu = env->kvm_sync_mmu;
     host->kvm_nr_memslots = 509;
-    host->iommu_dirty_tracking = env->iommu_dirty;
+    if (!env->iommu_dirty_sysfs)
+        host->iommu_dirty_tracking = env->iommu_dirty;
     return host;
 }
 
@@ -419,6 +421,43 @@ test_vfio_no_dirty_tracking(void)
     g_assert_cmpuint(n_blockers(iommufd_no, "vfio-no-dirty-tracking", NULL), ==, 1);
 }
 
+/* 3b. the same rule end to end, with the host IOMMU's dirty tracking read
+ * from the fixture trees' class/iommu instead of set by hand.  Only a
+ * hostdev on iommufd can use it (QEMU's IOMMU dirty tracking is an
+ * iommufd feature), so the legacy container stays blocked on any host. */
+static void
+test_vfio_no_dirty_tracking_sysfs(void)
+{
+    static const struct {
+        const char *sysfs;
+        guint iommufd;           /* blockers for the iommufd hostdev */
+    } hosts[] = {
+        { "intel-dirty",        0 },
+        { "amd-dirty",          0 },
+        { "amd-dirty-efr-only", 0 },
+        { "intel-mixed",        1 },   /* one unit lacks SSADS */
+        { "amd-nodirty",        1 },
+        { "host1",              1 },   /* no class/iommu */
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(hosts); i++) {
+        check_env env = { .sysfs = hosts[i].sysfs, .kvm_sync_mmu = 1,
+                          .iommu_dirty_sysfs = true };
+        g_autoptr(JsonNode) iommufd = check_file_env("domains-newer", "iommufd.xml", &env);
+        g_autoptr(JsonNode) legacy = check_file_env("domains", "hisi-no-dirty.xml", &env);
+
+        g_test_message("%s", hosts[i].sysfs);
+        g_assert_cmpuint(n_blockers(iommufd, "vfio-no-dirty-tracking", "ua-acc0"), ==,
+                         hosts[i].iommufd);
+        g_assert_cmpuint(n_blockers(legacy, "vfio-no-dirty-tracking", "ua-acc0"), ==, 1);
+        /* The device is on every tree with its driver: no other reason. */
+        g_assert_cmpuint(n_blockers(iommufd, "vfio-migration-unsupported", NULL), ==, 0);
+        g_assert_cmpuint(count_code(json_node_get_object(iommufd), "warnings",
+                                    "device-not-on-host", NULL), ==, 0);
+    }
+}
+
 /* 4. several devices: always blocked before 8.1, from 8.1 only without P2P */
 static void
 test_vfio_multiple_devices(void)
@@ -699,6 +738,7 @@ main(int argc, char **argv)
     g_test_add_func("/migration/vfio-multiple-devices", test_vfio_multiple_devices);
     g_test_add_func("/migration/vfio-viommu", test_vfio_viommu);
     g_test_add_func("/migration/vfio-viommu-11.0-iommu-dirty", test_vfio_viommu_110_iommu_dirty);
+    g_test_add_func("/migration/vfio-no-dirty-tracking-sysfs", test_vfio_no_dirty_tracking_sysfs);
     g_test_add_func("/migration/seed004-iommu-pt", test_seed004_iommu_pt);
     g_test_add_func("/memlock/libvirt-formula", test_memlock_limit);
     g_test_add_func("/config/errors", test_config_errors);

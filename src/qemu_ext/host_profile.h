@@ -8,6 +8,8 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "dmg_enum.h"
+
 #define DMG_DMA_ENTRY_LIMIT_DEFAULT 65535
 /* QEMU's fallback when KVM does not report KVM_CAP_NR_MEMSLOTS
  * (hw/virtio/virtio-mem.c, virtio_mem_device_realize). */
@@ -28,10 +30,20 @@ typedef struct {
     bool p2p;
 } dmgDriverCaps;
 
+/* Where a host fact came from, so a report can say how sure it is. */
+typedef enum {
+    DMG_HOST_FACT_DEFAULT,       /* nothing said: the built-in assumption */
+    DMG_HOST_FACT_SYSFS,         /* read from the sysfs tree */
+    DMG_HOST_FACT_PROFILE,       /* set by a host profile file */
+    DMG_HOST_FACT_LAST
+} dmgHostFactSource;
+DMG_ENUM_DECL(dmgHostFactSource);
+
 typedef struct {
     char *sysfs_root;            /* "/sys" unless --sysfs */
     guint64 dma_entry_limit;     /* vfio_iommu_type1 dma_entry_limit */
-    bool iommu_dirty_tracking;   /* host IOMMU supports dirty tracking */
+    bool iommu_dirty_tracking;   /* every host IOMMU unit tracks dirty pages */
+    int iommu_dirty_tracking_source; /* dmgHostFactSource */
     int kvm_sync_mmu;            /* 1, 0, or -1 when /dev/kvm is absent */
     unsigned kvm_nr_memslots;    /* 0 when unknown */
     GHashTable *driver_caps;     /* driver name -> dmgDriverCaps */
@@ -42,7 +54,9 @@ dmgHostProfile *dmg_host_profile_new(const char *sysfs_root);
 void dmg_host_profile_free(dmgHostProfile *profile);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgHostProfile, dmg_host_profile_free);
 
-/* Read dma_entry_limit from sysfs.  Missing files keep the defaults. */
+/* Read dma_entry_limit and IOMMU dirty tracking (class/iommu) from sysfs.
+ * Missing files keep the defaults; a value a profile file already set is
+ * kept. */
 void dmg_host_profile_read_sysfs(dmgHostProfile *profile);
 
 /* Ask /dev/kvm (or @kvm_path) for KVM_CAP_SYNC_MMU and KVM_CAP_NR_MEMSLOTS.

@@ -73,6 +73,54 @@ mdev() {
     mklink "bus/mdev/drivers/vfio_mdev/$3" "$dev"
 }
 
+# intel_iommu NAME CAP ECAP: a VT-d unit.  intel-iommu registers it with
+# no parent device (iommu_device_sysfs_add), so it lives under
+# devices/virtual/iommu, and its registers are printed as "%llx" in the
+# intel-iommu attribute group.
+intel_iommu() {
+    dev="devices/virtual/iommu/$1"
+    mkfile "$dev/intel-iommu/version" "1:0"
+    mkfile "$dev/intel-iommu/cap" "$2"
+    mkfile "$dev/intel-iommu/ecap" "$3"
+    mklink "class/iommu/$1" "$dev"
+}
+
+# amd_iommu NAME PCIDEV FEATURES: an AMD-Vi unit, registered under its own
+# PCI function (0000:00:00.2 on real hosts); FEATURES is what
+# amd-iommu/features prints: "EFR:EFR2" today, "EFR" on old kernels.
+amd_iommu() {
+    dev="devices/pci0000:00/$2/iommu/$1"
+    mkfile "$dev/amd-iommu/cap" "190b0f"
+    mkfile "$dev/amd-iommu/features" "$3"
+    mklink "class/iommu/$1" "$dev"
+}
+
+# hex VALUE: a register as the kernel's "%llx" prints it.
+hex() {
+    printf '%x' "$1"
+}
+
+# The register bits host_profile.c reads (see the comment there for the
+# kernel macros).  Only these bits matter; the rest of each value is
+# made up to look like a register, not copied from a real host.
+ECAP_SMTS=$((1 << 43))
+ECAP_SLADS=$((1 << 45))
+ECAP_SMPWC=$((1 << 48))
+INTEL_CAP=d2078c106f0466
+ECAP_BASE=0xf050da
+ECAP_DIRTY=$(hex $((ECAP_BASE | ECAP_SMTS | ECAP_SLADS | ECAP_SMPWC)))
+ECAP_NO_SLADS=$(hex $((ECAP_BASE | ECAP_SMTS | ECAP_SMPWC)))
+EFR_HDSUP=$((1 << 52))
+EFR_BASE=0x58f77ef22294ade
+EFR_DIRTY=$(hex $((EFR_BASE | EFR_HDSUP)))
+EFR_NO_DIRTY=$(hex $((EFR_BASE & ~EFR_HDSUP)))
+
+# The HiSilicon accelerator VF of host1: migratable, no device dirty
+# tracking, so only IOMMU dirty tracking can lift its blocker.
+hisi_vf() {
+    pci_dev pci0000:3a/0000:3a:02.0 0000:3c:00.1 0x19e5 0xa251 0x120000 22 hisi_acc_vfio_pci
+}
+
 dma_entry_limit() {
     mkfile "module/vfio_iommu_type1/parameters/dma_entry_limit" "$1"
 }
@@ -122,4 +170,41 @@ check
 begin smalllimit
 gpu_pair
 dma_entry_limit 1000
+check
+
+# IOMMU dirty tracking (class/iommu).  host1 and smalllimit have no
+# class/iommu at all: the "nothing known" case.
+
+# intel-dirty: two VT-d units, both with scalable mode, second-stage A/D
+# (SSADS) and coherent page walks.
+begin intel-dirty
+hisi_vf
+intel_iommu dmar0 "$INTEL_CAP" "$ECAP_DIRTY"
+intel_iommu dmar1 "$INTEL_CAP" "$ECAP_DIRTY"
+check
+
+# intel-mixed: dmar1 lacks SSADS, so devices behind it cannot be tracked.
+begin intel-mixed
+hisi_vf
+intel_iommu dmar0 "$INTEL_CAP" "$ECAP_DIRTY"
+intel_iommu dmar1 "$INTEL_CAP" "$ECAP_NO_SLADS"
+check
+
+# amd-dirty: two AMD-Vi units with HDSup, printed "EFR:EFR2" (Linux 6.7+).
+begin amd-dirty
+hisi_vf
+amd_iommu ivhd0 0000:00:00.2 "$EFR_DIRTY:0"
+amd_iommu ivhd1 0000:00:00.3 "$EFR_DIRTY:0"
+check
+
+# amd-dirty-efr-only: the same, as kernels before EFR2 printed it.
+begin amd-dirty-efr-only
+hisi_vf
+amd_iommu ivhd0 0000:00:00.2 "$EFR_DIRTY"
+check
+
+# amd-nodirty: AMD-Vi without HDSup.
+begin amd-nodirty
+hisi_vf
+amd_iommu ivhd0 0000:00:00.2 "$EFR_NO_DIRTY:0"
 check
