@@ -13,7 +13,7 @@
 #include <glib.h>
 #include <unistd.h>
 
-#include "kvm_vcpu.h"
+#include "accel/kvm_vcpu.h"
 #include "vm.h"
 
 #define MiB (1024ULL * 1024)
