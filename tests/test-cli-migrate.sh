@@ -189,13 +189,21 @@ fi
 
 # --- a domain with migration blockers: refused before connecting --------
 start_incoming blocked-dst --listen 127.0.0.1:0
+# libvirt 8.5 refuses the hostdev itself, and QEMU blocks it too
 migrate blocked-src --xml "$src/tests/domains/hisi-no-dirty.xml" --to "127.0.0.1:$port" "${vmargs[@]}" \
-    --sysfs "$src/tests/sysfs/host1" --qemu-version 9.1
+    --sysfs "$src/tests/sysfs/host1" --qemu-version 9.1 --libvirt-version 8.5
 files=("$tmp/blocked-src.out" "$tmp/blocked-src.err" "$tmp/blocked-dst.out")
 check "blocked domain: migrate exits 1 (got $mig_rc)" [ "$mig_rc" -eq 1 ]
 has "$tmp/blocked-src.err" "blocker (libvirt): ua-acc0 \[libvirt-hostdev-pci\]" &&
     has "$tmp/blocked-src.err" "blocker (qemu): ua-acc0 \[vfio-no-dirty-tracking\]"
 result "blocked domain: every blocker listed (libvirt-hostdev-pci, vfio-no-dirty-tracking)"
+# libvirt 9.0 asks QEMU instead: QEMU's blocker alone
+migrate blocked90-src --xml "$src/tests/domains/hisi-no-dirty.xml" --to "127.0.0.1:$port" "${vmargs[@]}" \
+    --sysfs "$src/tests/sysfs/host1" --qemu-version 9.1 --libvirt-version 9.0
+files=("$tmp/blocked90-src.out" "$tmp/blocked90-src.err")
+[ "$mig_rc" -eq 1 ] && lacks "$tmp/blocked90-src.err" "blocker (libvirt)" &&
+    has "$tmp/blocked90-src.err" "blocker (qemu): ua-acc0 \[vfio-no-dirty-tracking\]"
+result "blocked domain on libvirt 9.0: only QEMU's blocker (exit $mig_rc)"
 has "$tmp/blocked-src.err" "no connection was made" && has "$tmp/blocked-src.err" "What to do"
 result "blocked domain: says nothing was sent and what to do"
 sleep 0.3

@@ -92,9 +92,24 @@ logged "the log warns that the balloon is inert" \
 logged "the inert balloon's domain is logged as allowed" 'domain gpu-audio start/begin: .*: allowed$'
 
 # --- migrate begin (destination) ---------------------------------------
+# libvirt 9.0 (the built default here: the test's shell maps no libvirt)
+# asks QEMU; 8.5 refuses the hostdev itself.  The refusal leads with the
+# layer and the words virsh migrate prints.
+policy mig90 "qemu-version=7.2"
 run 1 "migrate begin of a domain with a PCI hostdev is refused" "$doms/pci-gpu-audio-shared-group.xml" gpu-audio migrate begin
-one_stderr_line "migrate refusal" "dmaguard: domain gpu-audio cannot migrate: " "(code libvirt-hostdev-pci)" "more blockers"
+one_stderr_line "migrate refusal (libvirt 9.0)" "dmaguard: domain gpu-audio cannot migrate: QEMU's migration blockers refuse it" \
+    "Requested operation is not valid: cannot migrate domain: VFIO device doesn't support migration; VFIO device doesn't support migration" \
+    "(code vfio-migration-unsupported)" "more blocker"
 logged "the log records the refused migration" 'domain gpu-audio migrate/begin: .*migration blocked.*: REFUSED: '
+policy mig85 "qemu-version=7.2" "libvirt-version=8.5"
+run 1 "migrate begin with [profile] libvirt-version=8.5 is refused" "$doms/pci-gpu-audio-shared-group.xml" gpu-audio migrate begin
+one_stderr_line "migrate refusal (libvirt 8.5)" "dmaguard: domain gpu-audio cannot migrate: libvirt refuses it" \
+    "Operation not supported: cannot migrate a domain with <hostdev mode='subsystem' type='pci'>" \
+    "(code libvirt-hostdev-pci)" "more blockers"
+policy badlibvirt "libvirt-version=nine"
+run 0 "a bad [profile] libvirt-version: internal error, allowed" "$doms/pci-gpu-audio-shared-group.xml" gpu-audio migrate begin
+logged "the log names the bad libvirt-version" "internal error: bad policy file: .*\\[profile\\] libvirt-version: libvirt version 'nine' is not a version"
+policy default
 run 0 "migrate begin of no-hostdev is allowed" "$doms/no-hostdev.xml" no-hostdev migrate begin
 check "migrate begin of no-hostdev: stdout is empty (XML unchanged)" '[ ! -s "$tmp/out" ]'
 policy nomig "[migration]" "refuse=false"

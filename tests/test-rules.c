@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "domain_conf.h"
@@ -21,6 +22,7 @@ typedef struct {
     const char *qemu_version;
     const char *feature;
     const char *sysfs;           /* fixture tree, default host1 */
+    const char *libvirt_version; /* default 9.0, Debian 12's */
     int kvm_sync_mmu;            /* 0 or 1 */
     bool iommu_dirty;
     bool iommu_dirty_sysfs;      /* keep what the tree's class/iommu says */
@@ -39,6 +41,9 @@ fixture_host(const check_env *env)
     host->kvm_nr_memslots = 509;
     if (!env->iommu_dirty_sysfs)
         host->iommu_dirty_tracking = env->iommu_dirty;
+    g_assert_true(dmg_libvirt_profile_set_version(&host->libvirt,
+                                                  env->libvirt_version ? env->libvirt_version : "9.0",
+                                                  NULL));
     return host;
 }
 
@@ -108,6 +113,15 @@ count_code(JsonObject *obj, const char *array, const char *code, const char *dev
         n++;
     }
     return n;
+}
+
+/* A string member of the migration verdict, NULL when null. */
+static const char *
+migration_str(JsonNode *v, const char *name)
+{
+    JsonObject *m = member(v, "migration");
+
+    return json_object_get_null_member(m, name) ? NULL : json_object_get_string_member(m, name);
 }
 
 static guint
@@ -356,20 +370,82 @@ test_no_balloon(void)
 /* ------------------------------------------------------------------ */
 /* Migration: libvirt layer (qemuMigrationSrcIsAllowedHostdev)         */
 
+/* libvirt < 8.6 (or a QEMU without blocked-reasons) refuses every
+ * hostdev but USB itself, with the first one it meets. */
 static void
 test_libvirt_hostdev_migration(void)
 {
-    g_autoptr(JsonNode) pci = check_file("pci-gpu-audio-shared-group.xml", NULL);
-    g_autoptr(JsonNode) mdev = check_file("mdev-no-optin.xml", NULL);
-    g_autoptr(JsonNode) scsi = check_file("scsi-hostdev.xml", NULL);
-    g_autoptr(JsonNode) scsi_host = check_file("scsi-host-hostdev.xml", NULL);
-    g_autoptr(JsonNode) usb = check_file("usb-hostdev.xml", NULL);
+    check_env env = { .kvm_sync_mmu = 1, .libvirt_version = "8.5" };
+    g_autoptr(JsonNode) pci = check_file_env("domains", "pci-gpu-audio-shared-group.xml", &env);
+    g_autoptr(JsonNode) mdev = check_file_env("domains", "mdev-no-optin.xml", &env);
+    g_autoptr(JsonNode) scsi = check_file_env("domains", "scsi-hostdev.xml", &env);
+    g_autoptr(JsonNode) scsi_host = check_file_env("domains", "scsi-host-hostdev.xml", &env);
+    g_autoptr(JsonNode) usb = check_file_env("domains", "usb-hostdev.xml", &env);
+    g_autoptr(JsonNode) iface = check_file_env("domains", "interface-hostdev.xml", &env);
 
     g_assert_cmpuint(n_blockers(pci, "libvirt-hostdev-pci", NULL), ==, 2);
     g_assert_cmpuint(n_blockers(mdev, "libvirt-hostdev-mdev", NULL), ==, 1);
     g_assert_cmpuint(n_blockers(scsi, "libvirt-hostdev-scsi", NULL), ==, 1);
     g_assert_cmpuint(n_blockers(scsi_host, "libvirt-hostdev-scsi", NULL), ==, 1);
     g_assert_true(migration_allowed(usb));
+    /* What virsh prints: VIR_ERR_OPERATION_UNSUPPORTED and the first
+     * hostdev, in libvirt's words. */
+    g_assert_cmpstr(migration_str(pci, "refused_by"), ==, "libvirt");
+    g_assert_cmpstr(migration_str(pci, "virsh_error"), ==,
+                    "Operation not supported: cannot migrate a domain with <hostdev mode='subsystem' type='pci'>");
+    g_assert_cmpstr(migration_str(scsi_host, "virsh_error"), ==,
+                    "Operation not supported: cannot migrate a domain with <hostdev mode='subsystem' type='scsi_host'>");
+    g_assert_cmpstr(migration_str(iface, "virsh_error"), ==,
+                    "Operation not supported: cannot migrate a domain with <interface type='hostdev'>");
+    g_assert_true(json_object_get_null_member(member(usb, "migration"), "virsh_error"));
+}
+
+/* libvirt 8.6 asks QEMU (query-migrate blocked-reasons) and runs no
+ * hostdev check of its own: the boundary on both sides, and QEMU's own
+ * words for what it blocks. */
+static void
+test_libvirt_blocked_reasons(void)
+{
+    check_env v85 = { .kvm_sync_mmu = 1, .libvirt_version = "8.5.9" };
+    check_env v86 = { .kvm_sync_mmu = 1, .libvirt_version = "8.6.0" };
+    check_env v86_q72 = { .kvm_sync_mmu = 1, .libvirt_version = "8.6", .qemu_version = "7.2" };
+    g_autoptr(JsonNode) p85 = check_file_env("domains", "pci-gpu-audio-shared-group.xml", &v85);
+    g_autoptr(JsonNode) p86 = check_file_env("domains", "pci-gpu-audio-shared-group.xml", &v86);
+    g_autoptr(JsonNode) p72 = check_file_env("domains", "pci-gpu-audio-shared-group.xml", &v86_q72);
+    g_autoptr(JsonNode) mdev = check_file_env("domains", "mdev-no-optin.xml", &v86);
+    g_autoptr(JsonNode) scsi = check_file_env("domains", "scsi-hostdev.xml", &v86);
+
+    g_assert_cmpuint(n_blockers(p85, "libvirt-hostdev-pci", NULL), ==, 2);
+    g_assert_cmpuint(n_blockers(p86, "libvirt-hostdev-pci", NULL), ==, 0);
+    g_assert_cmpuint(n_blockers(mdev, "libvirt-hostdev-mdev", NULL), ==, 0);
+    /* scsi-generic has a vmstate: QEMU blocks nothing, so it migrates. */
+    g_assert_true(migration_allowed(scsi));
+    /* QEMU 9.1 (8.1's words): each device names itself. */
+    g_assert_cmpstr(migration_str(p86, "refused_by"), ==, "qemu");
+    g_assert_cmpstr(migration_str(p86, "virsh_error"), ==,
+                    "Requested operation is not valid: cannot migrate domain: "
+                    "0000:01:00.0: VFIO migration is not supported in kernel; "
+                    "0000:01:00.1: VFIO migration is not supported in kernel");
+    /* QEMU 7.2: vfio_migration_probe()'s one sentence per device. */
+    g_assert_cmpstr(migration_str(p72, "virsh_error"), ==,
+                    "Requested operation is not valid: cannot migrate domain: "
+                    "VFIO device doesn't support migration; VFIO device doesn't support migration");
+}
+
+/* A VF on a variant driver with migration support: libvirt 9.0 with QEMU
+ * 8.1 migrates it; libvirt 8.5 refuses it whatever the driver. */
+static void
+test_libvirt_variant_driver_migrates(void)
+{
+    check_env v90 = { .kvm_sync_mmu = 1, .qemu_version = "8.1" };
+    check_env v85 = { .kvm_sync_mmu = 1, .qemu_version = "8.1", .libvirt_version = "8.5" };
+    g_autoptr(JsonNode) ok = check_file_env("domains", "multi-vf-p2p.xml", &v90);
+    g_autoptr(JsonNode) old = check_file_env("domains", "multi-vf-p2p.xml", &v85);
+
+    g_assert_true(migration_allowed(ok));
+    g_assert_true(json_object_get_null_member(member(ok, "migration"), "refused_by"));
+    g_assert_false(migration_allowed(old));
+    g_assert_cmpstr(migration_str(old, "refused_by"), ==, "libvirt");
 }
 
 /* <teaming type='transient'>: libvirt lets it migrate and QEMU skips
@@ -467,8 +543,12 @@ test_vfio_multiple_devices(void)
 
     g_assert_cmpuint(n_blockers(v80, "vfio-multiple-devices", NULL), ==, 1);
     g_assert_cmpuint(n_blockers(v81, "vfio-multiple-devices", NULL), ==, 0);
-    /* Only the libvirt layer still refuses the PCI hostdevs. */
-    g_assert_cmpuint(n_blockers(v81, "libvirt-hostdev-pci", NULL), ==, 2);
+    /* hw/vfio/common.c's machine-wide blocker, in 8.0's words. */
+    g_assert_cmpstr(migration_str(v80, "virsh_error"), ==,
+                    "Requested operation is not valid: cannot migrate domain: "
+                    "Migration is currently not supported with multiple VFIO devices");
+    /* libvirt 9.0 asks QEMU, which has nothing against them. */
+    g_assert_true(migration_allowed(v81));
 }
 
 /* 5. vIOMMU present: blocked; from 11.0 only with device dirty tracking;
@@ -487,8 +567,11 @@ test_vfio_viommu(void)
     /* mlx5 tracks dirty pages itself: still blocked in 11.0. */
     g_assert_cmpuint(n_blockers(v110, "vfio-viommu", NULL), ==, 1);
     g_assert_cmpuint(n_blockers(dma_off, "vfio-viommu", NULL), ==, 1);
+    /* libvirt 9.0 adds no blocker of its own: QEMU's is the only one. */
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(member(dma_off, "migration"),
+                                                                        "blockers")), ==, 1);
     b = json_array_get_object_element(json_object_get_array_member(member(dma_off, "migration"),
-                                                                   "blockers"), 1);
+                                                                   "blockers"), 0);
     g_assert_nonnull(strstr(json_object_get_string_member(b, "message"), "never merged"));
     g_assert_cmpuint(n_blockers(virtio, "vfio-viommu", NULL), ==, 1);
 }
@@ -547,6 +630,66 @@ test_memlock_limit(void)
     g_assert_cmpint(memlock(hard), ==, 8 * GIB);
     /* two VFs behind a vIOMMU: factor 2 */
     g_assert_cmpint(memlock(iommu), ==, 2 * 16 * GIB + GIB);
+}
+
+/* libvirt 8.7 ("increase memlock limit for a domain with multiple
+ * vfio/vdpa devices"): before it, one copy of guest memory in all. */
+static void
+test_memlock_libvirt_versions(void)
+{
+    check_env v86 = { .kvm_sync_mmu = 1, .libvirt_version = "8.6.99" };
+    check_env v87 = { .kvm_sync_mmu = 1, .libvirt_version = "8.7.0" };
+    g_autoptr(JsonNode) old = check_file_env("domains", "viommu-pt-all.xml", &v86);
+    g_autoptr(JsonNode) cur = check_file_env("domains", "viommu-pt-all.xml", &v87);
+
+    g_assert_cmpint(memlock(old), ==, 16 * GIB + GIB);
+    g_assert_cmpint(memlock(cur), ==, 2 * 16 * GIB + GIB);
+}
+
+/* Where the libvirt version comes from: a typed version, the library a
+ * process maps (this test maps libvirt.so itself), libvirt's encoding. */
+static void
+test_libvirt_profile(void)
+{
+    dmgLibvirtProfile p = { 0 };
+    unsigned long lib = 0;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *s = NULL;
+
+    g_assert_true(dmg_libvirt_profile_set_version(&p, "8.10.2", NULL));
+    g_assert_cmpuint(p.version.minor, ==, 10);
+    g_assert_cmpuint(p.version.micro, ==, 2);
+    g_assert_cmpint(p.source, ==, DMG_LIBVIRT_SOURCE_CHOSEN);
+    for (guint i = 0; i < 5; i++) {
+        const char *bad[] = { "9", "9.0.0.1", "5.10", "9.x", "9.1000" };
+
+        g_assert_false(dmg_libvirt_profile_set_version(&p, bad[i], &err));
+        g_assert_nonnull(strstr(err->message, bad[i]));
+        g_clear_error(&err);
+    }
+    /* The boundaries of the table, on both sides. */
+    g_assert_true(dmg_libvirt_profile_set_version(&p, "8.5.99", NULL));
+    g_assert_false(dmg_libvirt_profile_has(&p, DMG_LIBVIRT_MIGRATION_BLOCKED_REASONS));
+    g_assert_true(dmg_libvirt_profile_set_version(&p, "8.6", NULL));
+    g_assert_true(dmg_libvirt_profile_has(&p, DMG_LIBVIRT_MIGRATION_BLOCKED_REASONS));
+    g_assert_false(dmg_libvirt_profile_has(&p, DMG_LIBVIRT_MEMLOCK_PER_DEVICE));
+    /* This process links libvirt: its map names the same library
+     * virGetVersion() reports. */
+    g_assert_true(dmg_libvirt_profile_init_process(&p, getpid()));
+    g_assert_cmpint(p.source, ==, DMG_LIBVIRT_SOURCE_DAEMON);
+    virGetVersion(&lib, NULL, NULL);
+    g_assert_cmpuint(p.version.major, ==, lib / 1000000);
+    g_assert_cmpuint(p.version.minor, ==, (lib / 1000) % 1000);
+    g_assert_cmpuint(p.version.micro, ==, lib % 1000);
+    /* A process without libvirt (pid 1 here is not a libvirt daemon, or
+     * its map is unreadable): no answer, nothing changed. */
+    s = dmg_libvirt_version_string(p.version);
+    if (!dmg_libvirt_profile_init_process(&p, 1)) {
+        g_autofree char *again = dmg_libvirt_version_string(p.version);
+
+        g_assert_cmpstr(s, ==, again);
+    }
+    g_assert_false(dmg_libvirt_profile_init_process(&p, -1));
 }
 
 /* ------------------------------------------------------------------ */
@@ -615,8 +758,11 @@ test_interface_hostdev(void)
 
     g_assert_cmpuint(n_inhibitors(v), ==, 2);
     g_assert_cmpint(json_object_get_int_member(inhibitor(v, 0), "group"), ==, 21);
-    g_assert_cmpuint(n_blockers(v, "libvirt-hostdev-pci", "ua-hostnet0"), ==, 1);
-    g_assert_cmpuint(n_blockers(v, "libvirt-hostdev-pci", "hostdev1"), ==, 1);
+    /* libvirt 9.0 raises nothing of its own: the mlx5 VF migrates, QEMU
+     * blocks the plain vfio-pci function. */
+    g_assert_cmpuint(n_blockers(v, "vfio-migration-unsupported", "ua-hostnet0"), ==, 0);
+    g_assert_cmpuint(n_blockers(v, "vfio-migration-unsupported", "hostdev1"), ==, 1);
+    g_assert_cmpuint(n_blockers(v, "libvirt-hostdev-pci", NULL), ==, 0);
     /* factor 1 without a vIOMMU */
     g_assert_cmpint(memlock(v), ==, 8 * GIB + GIB);
 }
@@ -731,6 +877,8 @@ main(int argc, char **argv)
     g_test_add_func("/balloon/virtio-mem-dma-entry-limit", test_virtio_mem_dma_entry_limit);
     g_test_add_func("/balloon/no-balloon", test_no_balloon);
     g_test_add_func("/migration/libvirt-hostdev", test_libvirt_hostdev_migration);
+    g_test_add_func("/migration/libvirt-blocked-reasons", test_libvirt_blocked_reasons);
+    g_test_add_func("/migration/libvirt-variant-driver-migrates", test_libvirt_variant_driver_migrates);
     g_test_add_func("/migration/libvirt-teaming-transient", test_libvirt_teaming_transient);
     g_test_add_func("/migration/vfio-migration-disabled", test_vfio_migration_disabled);
     g_test_add_func("/migration/vfio-migration-unsupported", test_vfio_migration_unsupported);
@@ -741,6 +889,8 @@ main(int argc, char **argv)
     g_test_add_func("/migration/vfio-no-dirty-tracking-sysfs", test_vfio_no_dirty_tracking_sysfs);
     g_test_add_func("/migration/seed004-iommu-pt", test_seed004_iommu_pt);
     g_test_add_func("/memlock/libvirt-formula", test_memlock_limit);
+    g_test_add_func("/memlock/libvirt-versions", test_memlock_libvirt_versions);
+    g_test_add_func("/libvirt/profile", test_libvirt_profile);
     g_test_add_func("/config/errors", test_config_errors);
     g_test_add_func("/host/device-not-on-host", test_device_not_on_host);
     g_test_add_func("/xml/override-unknown-alias", test_override_unknown_alias);

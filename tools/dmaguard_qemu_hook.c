@@ -55,6 +55,7 @@ typedef struct {
     const char *op;
     const char *subop;
     hook_kind kind;
+    int daemon_pid;              /* the libvirt daemon that runs the hook */
 } hook_args;
 
 /* What the analysis child sends back, one tagged line each:
@@ -270,15 +271,28 @@ judge_migrate(const dmgHookPolicy *pol, JsonObject *v, GString *out)
     g_autofree char *first = NULL;
     g_autofree char *reason = NULL;
 
+    const char *layer = mig ? json_str(mig, "refused_by") : NULL;
+    const char *virsh = mig ? json_str(mig, "virsh_error") : NULL;
+    g_autofree char *blockers_text = NULL;
+
     if (mig && json_object_get_boolean_member_with_default(mig, "allowed", FALSE))
         return;
     first = b ? finding_text(b) : g_strdup(_("migration.allowed is false"));
     if (n > 1)
-        reason = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%s and %u more blocker",
-                                             "%s and %u more blockers", n - 1),
-                                 first, n - 1);
+        blockers_text = g_strdup_printf(g_dngettext(GETTEXT_PACKAGE, "%s and %u more blocker",
+                                                    "%s and %u more blockers", n - 1),
+                                        first, n - 1);
     else
-        reason = g_steal_pointer(&first);
+        blockers_text = g_steal_pointer(&first);
+    /* Lead with the layer that refuses first on this stack and the words
+     * the user gets from it (libvirt_migration.c). */
+    if (layer && virsh)
+        reason = g_strdup_printf(g_strcmp0(layer, "libvirt") == 0
+                                 ? _("libvirt refuses it (\"%s\"); %s")
+                                 : _("QEMU's migration blockers refuse it (\"%s\"); %s"),
+                                 virsh, blockers_text);
+    else
+        reason = g_steal_pointer(&blockers_text);
     if (pol->refuse_migration) {
         child_emit(out, 'R', reason);
     } else {
@@ -290,9 +304,20 @@ judge_migrate(const dmgHookPolicy *pol, JsonObject *v, GString *out)
 }
 
 static dmgHostProfile *
-child_host_profile(const dmgHookPolicy *pol, GError **error)
+child_host_profile(const dmgHookPolicy *pol, const hook_args *a, GError **error)
 {
     g_autoptr(dmgHostProfile) host = dmg_host_profile_new(pol->sysfs);
+
+    /* The libvirt whose rules apply: the policy's, else the library the
+     * daemon that runs this hook maps (read from /proc, never by calling
+     * libvirt), else the headers dmaguard was built with. */
+    if (pol->libvirt_version) {
+        if (!dmg_libvirt_profile_set_version(&host->libvirt, pol->libvirt_version, error))
+            return NULL;
+    } else if (a->daemon_pid <= 1 ||
+               !dmg_libvirt_profile_init_process(&host->libvirt, a->daemon_pid)) {
+        dmg_libvirt_profile_init_built(&host->libvirt);
+    }
 
     dmg_host_profile_read_sysfs(host);
     /* As virt-dmaguard check: /dev/kvm describes this machine, so ask it
@@ -343,7 +368,7 @@ child_analyze(const dmgHookPolicy *pol, const hook_args *a,
     g_autofree char *summary = NULL;
     JsonObject *v;
 
-    if (!(host = child_host_profile(pol, &err)) ||
+    if (!(host = child_host_profile(pol, a, &err)) ||
         !(qemu = child_qemu_profile(pol, out, &err))) {
         g_autofree char *msg = g_strdup_printf(_("cannot build the host or QEMU profile: %s"),
                                                err->message);
@@ -710,6 +735,8 @@ main(int argc, char **argv)
     a.name = argv[1];
     a.op = argv[2];
     a.subop = argv[3];
+    /* libvirt runs its hooks as children of the daemon (virHookCall()). */
+    a.daemon_pid = (int)getppid();
     if ((strcmp(a.op, "prepare") == 0 || strcmp(a.op, "start") == 0) &&
         strcmp(a.subop, "begin") == 0)
         a.kind = HOOK_KIND_START;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dmg_i18n.h"
+#include "libvirt_profile.h"
 #include "qemu_profile.h"
 
 static const struct {
@@ -16,7 +17,7 @@ static const struct {
     { "refuse", { "codes", NULL } },
     { "warn-only", { "codes", NULL } },
     { "migration", { "refuse", NULL } },
-    { "profile", { "sysfs", "qemu-version", "qemu-features", "host-profile", NULL } },
+    { "profile", { "sysfs", "qemu-version", "libvirt-version", "qemu-features", "host-profile", NULL } },
 };
 
 static void
@@ -40,6 +41,7 @@ dmg_hook_policy_clear(dmgHookPolicy *p)
     g_strfreev(p->warn_only_codes);
     g_free(p->sysfs);
     g_free(p->qemu_version);
+    g_free(p->libvirt_version);
     g_strfreev(p->qemu_features);
     g_free(p->host_profile);
     memset(p, 0, sizeof(*p));
@@ -265,6 +267,19 @@ policy_read_profile(dmgHookPolicy *p, GKeyFile *kf, GError **error)
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                     _("%s: [profile] qemu-version: %s"), p->path, err->message);
         return FALSE;
+    }
+    if (!policy_get_string(kf, p->path, "profile", "libvirt-version", &p->libvirt_version, error))
+        return FALSE;
+    if (p->libvirt_version && !*p->libvirt_version)
+        g_clear_pointer(&p->libvirt_version, g_free);
+    if (p->libvirt_version) {
+        dmgLibvirtProfile lv;
+
+        if (!dmg_libvirt_profile_set_version(&lv, p->libvirt_version, &err)) {
+            g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        _("%s: [profile] libvirt-version: %s"), p->path, err->message);
+            return FALSE;
+        }
     }
     if (!policy_get_list(kf, p->path, "profile", "qemu-features", &p->qemu_features, error))
         return FALSE;

@@ -26,6 +26,7 @@ typedef struct {
     /* [profile] */
     char *sysfs;
     char *qemu_version;          /* NULL: detect like virt-dmaguard check */
+    char *libvirt_version;       /* NULL: the calling daemon's libvirt */
     char **qemu_features;
     char *host_profile;          /* NULL: none */
 } dmgHookPolicy;

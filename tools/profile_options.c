@@ -16,6 +16,7 @@ dmg_common_opts_clear(dmg_common_opts *o)
     g_free(o->uri);
     g_free(o->sysfs);
     g_free(o->qemu_version);
+    g_free(o->libvirt_version);
     g_strfreev(o->qemu_features);
     g_free(o->host_profile);
 }
@@ -28,6 +29,8 @@ dmg_profile_option_group(dmg_common_opts *o)
           N_("Read IOMMU groups and drivers from DIR instead of /sys"), N_("DIR") },
         { "qemu-version", 0, 0, G_OPTION_ARG_STRING, &o->qemu_version,
           N_("QEMU version to judge for (default: the installed qemu-system, else the newest known)"), N_("X.Y") },
+        { "libvirt-version", 0, 0, G_OPTION_ARG_STRING, &o->libvirt_version,
+          N_("libvirt version to judge for (default: the connection's libvirt with --connect, else the installed library)"), N_("X.Y[.Z]") },
         { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qemu_features,
           N_("A downstream QEMU feature, e.g. x-migration-iommu-pt (repeatable)"), N_("NAME") },
         { "host-profile", 0, 0, G_OPTION_ARG_FILENAME, &o->host_profile,
@@ -54,6 +57,15 @@ dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o)
 
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     g_option_context_add_group(ctx, dmg_profile_option_group(o));
+}
+
+gboolean
+dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
+                        virConnectPtr conn, const char *uri, GError **error)
+{
+    if (o->libvirt_version)
+        return TRUE;
+    return dmg_libvirt_profile_init_connection(&host->libvirt, conn, uri, error);
 }
 
 char *
@@ -130,6 +142,12 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
         o->sysfs = dmg_example_sysfs();
     if (!(*host = dmg_profile_host(o->sysfs, o->host_profile, error)))
         return FALSE;
+    dmg_libvirt_profile_init_library(&(*host)->libvirt);
+    if (o->libvirt_version &&
+        !dmg_libvirt_profile_set_version(&(*host)->libvirt, o->libvirt_version, error)) {
+        g_clear_pointer(host, dmg_host_profile_free);
+        return FALSE;
+    }
     if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, error))) {
         g_clear_pointer(host, dmg_host_profile_free);
         return FALSE;

@@ -30,6 +30,7 @@ typedef struct {
     char *uri;                   /* --connect */
     char *sysfs;                 /* --sysfs */
     char *qemu_version;          /* --qemu-version */
+    char *libvirt_version;       /* --libvirt-version */
     char **qemu_features;        /* --qemu-feature, repeatable */
     char *host_profile;          /* --host-profile */
 } dmg_common_opts;
@@ -50,3 +51,7 @@ dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_fil
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
+/* The libvirt a domain read from @conn is judged for: the connection's
+ * (virConnectGetLibVersion), unless --libvirt-version chose one. */
+gboolean dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
+                                 virConnectPtr conn, const char *uri, GError **error);

@@ -22,5 +22,5 @@ dmg_check_xml(const char *xml, gsize len, const char *source,
     /* The command line is the second output of the same model; building
      * it records what this QEMU would refuse (missing properties). */
     argv = dmg_qemu_command_build(m, qemu, NULL);
-    return dmg_verdict_build(def, m, host);
+    return dmg_verdict_build(def, m, host, qemu);
 }

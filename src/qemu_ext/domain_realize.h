@@ -30,5 +30,12 @@ vmm_machine *dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host
 int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
                       dmgHostProfile *host);
 
-/* libvirt's qemuMigrationSrcIsAllowedHostdev() */
-void dmg_libvirt_migration_check(const dmgDomainDef *def, vmm_machine *m);
+/* libvirt's qemuMigrationSrcIsAllowedHostdev(), where this libvirt and
+ * this QEMU run it (libvirt_migration.c). */
+void dmg_libvirt_migration_check(const dmgDomainDef *def, const dmgHostProfile *host,
+                                 const dmgQemuProfile *qemu, vmm_machine *m);
+/* What `virsh migrate` prints after "error: " for the machine's blockers
+ * on this libvirt and QEMU, and the layer that refuses (@layer); NULL when
+ * nothing blocks.  Caller frees. */
+char *dmg_libvirt_migration_refusal(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+                                    vmm_machine *m, migration_layer *layer);

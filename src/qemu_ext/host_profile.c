@@ -131,6 +131,7 @@ dmg_host_profile_new(const char *sysfs_root)
     profile->iommu_dirty_tracking_source = DMG_HOST_FACT_DEFAULT;
     profile->kvm_sync_mmu = -1;
     profile->kvm_nr_memslots = 0;
+    dmg_libvirt_profile_init_built(&profile->libvirt);
     profile->driver_caps =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                               (GDestroyNotify) dmg_driver_caps_free);

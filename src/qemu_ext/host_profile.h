@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "dmg_enum.h"
+#include "libvirt_profile.h"
 
 #define DMG_DMA_ENTRY_LIMIT_DEFAULT 65535
 /* QEMU's fallback when KVM does not report KVM_CAP_NR_MEMSLOTS
@@ -48,6 +49,9 @@ typedef struct {
     unsigned kvm_nr_memslots;    /* 0 when unknown */
     GHashTable *driver_caps;     /* driver name -> dmgDriverCaps */
     GHashTable *devices;         /* name -> dmgHostDevice, a lookup cache */
+    /* The host's libvirt: the installed library unless a connection or
+     * --libvirt-version says otherwise (libvirt_profile.h). */
+    dmgLibvirtProfile libvirt;
 } dmgHostProfile;
 
 dmgHostProfile *dmg_host_profile_new(const char *sysfs_root);

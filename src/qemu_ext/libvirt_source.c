@@ -11,6 +11,7 @@
 
 #include "dmg_i18n.h"
 #include "domain_conf.h"
+#include "libvirt_profile.h"
 
 #define DMG_NODE_XML "dmaguard-node.xml"
 
@@ -180,4 +181,35 @@ dmg_libvirt_write_metadata(virConnectPtr conn, const char *name,
         ok = dmg_libvirt_write_one(dom, VIR_DOMAIN_AFFECT_LIVE, make_element, data, error);
     virDomainFree(dom);
     return ok;
+}
+
+void
+dmg_libvirt_profile_init_library(dmgLibvirtProfile *p)
+{
+    unsigned long v = 0;
+
+    /* virGetVersion() reports the library this process runs, and cannot
+     * fail for a NULL type. */
+    virGetVersion(&v, NULL, NULL);
+    p->version = dmg_libvirt_version_decode(v);
+    p->source = DMG_LIBVIRT_SOURCE_LIBRARY;
+}
+
+gboolean
+dmg_libvirt_profile_init_connection(dmgLibvirtProfile *p, virConnectPtr conn,
+                                    const char *uri, GError **error)
+{
+    unsigned long v = 0;
+
+    if (virConnectGetLibVersion(conn, &v) < 0) {
+        const char *msg = virGetLastErrorMessage();
+
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    _("cannot ask the libvirt at %s for its version (%s); give it with --libvirt-version X.Y"),
+                    uri, msg ? msg : _("unknown libvirt error"));
+        return FALSE;
+    }
+    p->version = dmg_libvirt_version_decode(v);
+    p->source = DMG_LIBVIRT_SOURCE_CONNECTION;
+    return TRUE;
 }

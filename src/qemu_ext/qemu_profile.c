@@ -25,6 +25,7 @@ typedef enum {
     RULE_VFIO_MIGRATION,
     RULE_VFIO_ENABLE_MIGRATION_ONOFF,
     RULE_VFIO_MULTI_DEVICE_P2P,
+    RULE_VFIO_BLOCKER_NAMES_DEVICE,
     RULE_VIOMMU_DEVICE_DIRTY_ONLY,
     RULE_LAST
 } qemu_rule;
@@ -48,6 +49,10 @@ static const qemu_version_row qemu_table[] = {
     { RULE_VFIO_ENABLE_MIGRATION_ONOFF, NULL, NULL, 8, 1, NULL },
     /* vfio_multiple_devices_migration_is_supported(): P2P devices. */
     { RULE_VFIO_MULTI_DEVICE_P2P, NULL, NULL, 8, 1, NULL },
+    /* vfio_migration_realize()'s blockers say the cause and start with
+     * the device's name ("%s: VFIO migration is not supported in
+     * kernel"); 7.2 and 8.0 say "VFIO device doesn't support migration". */
+    { RULE_VFIO_BLOCKER_NAMES_DEVICE, NULL, NULL, 8, 1, NULL },
     /* The vIOMMU blocker is kept only for device dirty tracking. */
     { RULE_VIOMMU_DEVICE_DIRTY_ONLY, NULL, NULL, 11, 0, NULL },
 
@@ -204,6 +209,7 @@ dmg_qemu_profile_compat(const dmgQemuProfile *p, vmm_compat *compat)
 {
     compat->vfio_migration = dmg_qemu_rule(p, RULE_VFIO_MIGRATION);
     compat->vfio_enable_migration_onoff = dmg_qemu_rule(p, RULE_VFIO_ENABLE_MIGRATION_ONOFF);
+    compat->vfio_blocker_names_device = dmg_qemu_rule(p, RULE_VFIO_BLOCKER_NAMES_DEVICE);
     compat->vfio_multi_device_p2p = dmg_qemu_rule(p, RULE_VFIO_MULTI_DEVICE_P2P);
     compat->viommu_blocks_device_dirty_only = dmg_qemu_rule(p, RULE_VIOMMU_DEVICE_DIRTY_ONLY);
     compat->x_migration_iommu_pt = dmg_qemu_profile_has_feature(p, "x-migration-iommu-pt");

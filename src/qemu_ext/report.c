@@ -93,6 +93,15 @@ dmg_report_migration(GString *out, JsonObject *dom)
 
     g_string_append(out, json_object_get_boolean_member(mig, "allowed")
                     ? _("  migration: allowed\n") : _("  migration: BLOCKED\n"));
+    if (json_object_has_member(mig, "virsh_error") &&
+        !json_object_get_null_member(mig, "virsh_error")) {
+        const char *layer = json_object_get_string_member(mig, "refused_by");
+
+        g_string_append_printf(out, strcmp(layer, "libvirt") == 0
+                               ? _("    libvirt refuses it before asking QEMU; virsh migrate prints: error: %s\n")
+                               : _("    QEMU's blockers refuse it; virsh migrate prints: error: %s\n"),
+                               json_object_get_string_member(mig, "virsh_error"));
+    }
     for (guint i = 0; i < json_array_get_length(bl); i++) {
         JsonObject *o = json_array_get_object_element(bl, i);
 
@@ -148,6 +157,7 @@ dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *ver = dmg_qemu_version_string(qemu->version);
+    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "qemu_version");
@@ -161,6 +171,10 @@ dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
     json_builder_end_array(b);
     json_builder_set_member_name(b, "sysfs");
     json_builder_add_string_value(b, host->sysfs_root);
+    json_builder_set_member_name(b, "libvirt_version");
+    json_builder_add_string_value(b, libvirt);
+    json_builder_set_member_name(b, "libvirt_version_source");
+    json_builder_add_string_value(b, dmg_libvirt_source_string(host->libvirt.source));
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

@@ -18,7 +18,8 @@
 #define GIB (1024ULL * 1024 * 1024)
 
 guint64
-dmg_memlock_limit(const dmgDomainDef *def, bool *unlimited)
+dmg_memlock_limit(const dmgDomainDef *def, const dmgLibvirtProfile *libvirt,
+                  bool *unlimited)
 {
     unsigned nvfio = 0, factor;
 
@@ -30,14 +31,17 @@ dmg_memlock_limit(const dmgDomainDef *def, bool *unlimited)
         return 0;
     }
     /* qemuDomainGetMemLockLimitBytes(): VFIO pins all guest memory once
-     * per address space; with a vIOMMU every device has its own. */
+     * per address space; with a vIOMMU every device has its own, which
+     * libvirt counts from 8.7 (libvirt_profile.c); before, once in all. */
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
 
         if (h->type == DMG_HOSTDEV_SUBSYS_PCI || h->type == DMG_HOSTDEV_SUBSYS_MDEV)
             nvfio++;
     }
-    factor = nvfio ? (def->iommu ? nvfio : 1) : 0;
+    factor = !nvfio ? 0
+           : def->iommu && dmg_libvirt_profile_has(libvirt, DMG_LIBVIRT_MEMLOCK_PER_DEVICE) ? nvfio
+           : 1;
     return factor ? factor * def->memory + GIB : 0;
 }
 
@@ -142,15 +146,21 @@ dmg_verdict_balloon(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m)
 
 static void
 dmg_verdict_migration(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m,
-                      dmgHostProfile *host)
+                      dmgHostProfile *host, const dmgQemuProfile *qemu)
 {
     GPtrArray *blockers = m->migration.blockers;
     GPtrArray *conds = m->migration.conditions;
+    migration_layer layer = MIGRATION_LAYER_QEMU;
+    g_autofree char *refusal = dmg_libvirt_migration_refusal(host, qemu, m, &layer);
 
     json_builder_set_member_name(b, "migration");
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "allowed");
     json_builder_add_boolean_value(b, migration_blockers__empty(&m->migration));
+    /* Which layer refuses first on this libvirt and QEMU, and what
+     * `virsh migrate` prints after "error: ". */
+    dmg_json_string_or_null(b, "refused_by", refusal ? migration_layer__to_string(layer) : NULL);
+    dmg_json_string_or_null(b, "virsh_error", refusal);
     json_builder_set_member_name(b, "blockers");
     json_builder_begin_array(b);
     for (guint i = 0; i < blockers->len; i++) {
@@ -165,6 +175,8 @@ dmg_verdict_migration(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m,
         dmg_json_group(b, dmg_alias_group(def, host, bl->device));
         json_builder_set_member_name(b, "message");
         json_builder_add_string_value(b, bl->message);
+        json_builder_set_member_name(b, "reason");
+        json_builder_add_string_value(b, bl->reason);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -208,18 +220,19 @@ dmg_verdict_findings(JsonBuilder *b, const char *name, GPtrArray *list,
 static void dmg_verdict_compare_stored(const dmgDomainDef *def, JsonNode *verdict);
 
 JsonNode *
-dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host)
+dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
+                  const dmgQemuProfile *qemu)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     bool unlimited;
-    guint64 memlock = dmg_memlock_limit(def, &unlimited);
+    guint64 memlock = dmg_memlock_limit(def, &host->libvirt, &unlimited);
     JsonNode *root;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, def->name);
     dmg_verdict_balloon(b, def, m);
-    dmg_verdict_migration(b, def, m, host);
+    dmg_verdict_migration(b, def, m, host, qemu);
     json_builder_set_member_name(b, "memlock_bytes");
     if (unlimited)
         json_builder_add_null_value(b);

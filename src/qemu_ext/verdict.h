@@ -10,15 +10,18 @@
 #include "domain_conf.h"
 #include "host_profile.h"
 #include "machine.h"
+#include "qemu_profile.h"
 
 #define DMG_VERDICT_FORMAT_VERSION 1
 
 JsonNode *dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m,
-                            dmgHostProfile *host);
+                            dmgHostProfile *host, const dmgQemuProfile *qemu);
 
-/* libvirt's qemuDomainGetMemLockLimitBytes().  Returns the limit in bytes,
- * 0 when none is needed; sets @unlimited for <locked/>. */
-guint64 dmg_memlock_limit(const dmgDomainDef *def, bool *unlimited);
+/* libvirt's qemuDomainGetMemLockLimitBytes() as @libvirt computes it.
+ * Returns the limit in bytes, 0 when none is needed; sets @unlimited for
+ * <locked/>. */
+guint64 dmg_memlock_limit(const dmgDomainDef *def, const dmgLibvirtProfile *libvirt,
+                          bool *unlimited);
 
 bool dmg_verdict_has_errors(JsonNode *verdict);
 

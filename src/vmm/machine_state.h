@@ -25,6 +25,7 @@ typedef struct virtio_balloon virtio_balloon;
 typedef struct vmm_compat {
     bool vfio_migration;                 /* 8.0: VFIO migration v2 */
     bool vfio_enable_migration_onoff;    /* 8.1: enable-migration=on forces */
+    bool vfio_blocker_names_device;      /* 8.1: blockers name cause and device */
     bool vfio_multi_device_p2p;          /* 8.1: several devices if all P2P */
     bool viommu_blocks_device_dirty_only;/* 11.0 cycle */
     bool x_migration_iommu_pt;           /* downstream, seed 004 */

@@ -9,6 +9,7 @@ migration_blocker__free(migration_blocker *b)
     g_free(b->code);
     g_free(b->device);
     g_free(b->message);
+    g_free(b->reason);
     g_free(b);
 }
 
@@ -37,7 +38,7 @@ migration_blockers__destroy(migration_blockers *reg)
 migration_blocker *
 migration_blockers__add(migration_blockers *reg, migration_layer layer,
                         const char *code, const char *device,
-                        const char *message)
+                        const char *message, const char *reason)
 {
     migration_blocker *b = g_new0(migration_blocker, 1);
 
@@ -45,6 +46,7 @@ migration_blockers__add(migration_blockers *reg, migration_layer layer,
     b->code = g_strdup(code);
     b->device = g_strdup(device);
     b->message = g_strdup(message);
+    b->reason = g_strdup(reason ? reason : message);
     g_ptr_array_add(reg->blockers, b);
     return b;
 }

@@ -17,7 +17,10 @@ typedef struct migration_blocker {
     migration_layer layer;
     char *code;
     char *device;                /* alias, or NULL for a machine-wide blocker */
-    char *message;
+    char *message;               /* what it means and what to do */
+    /* The layer's own words: the Error QEMU lists in query-migrate's
+     * blocked-reasons, or the text of libvirt's refusal. */
+    char *reason;
 } migration_blocker;
 
 typedef struct migration_condition {
@@ -37,7 +40,8 @@ migration_blocker *migration_blockers__add(migration_blockers *reg,
                                            migration_layer layer,
                                            const char *code,
                                            const char *device,
-                                           const char *message);
+                                           const char *message,
+                                           const char *reason);
 void migration_blockers__del(migration_blockers *reg, migration_blocker *b);
 migration_blocker *migration_blockers__find(migration_blockers *reg,
                                             const char *code,

@@ -6,6 +6,7 @@
 #include "vfio/device.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "dmg_i18n.h"
 #include "vfio/container.h"
@@ -60,12 +61,41 @@ vfio_device__detach_group(vfio_device *dev)
 /* ------------------------------------------------------------------ */
 /* Devices: migration (vfio_migration_realize, hw/vfio/migration.c)    */
 
+/* The Error vfio_migration_realize() (hw/vfio/migration.c) hands to
+ * migrate_add_blocker(), word for word: query-migrate's blocked-reasons
+ * lists it, and libvirt >= 8.6 shows it to the user.  QEMU 7.2's
+ * vfio_migration_probe() and 8.0's vfio_migration_realize() say "VFIO
+ * device doesn't support migration" for every cause; 8.1 reworked it to
+ * name the cause and the device (vbasedev->name: the host PCI address or
+ * the mdev UUID).  Not translated: QEMU's errors are English. */
+static char *
+vfio_device__qemu_reason(vmm_machine *m, vfio_device *dev, const char *code)
+{
+    bool names = m->cfg.compat.vfio_blocker_names_device;
+
+    if (!names)
+        return g_strdup(strcmp(code, "vfio-viommu") == 0
+                        ? "Migration is currently not supported with vIOMMU enabled"
+                        : "VFIO device doesn't support migration");
+    if (strcmp(code, "vfio-migration-disabled") == 0)
+        return g_strdup_printf("%s: Migration is disabled for VFIO device", dev->host);
+    if (strcmp(code, "vfio-no-dirty-tracking") == 0)
+        return g_strdup_printf("%s: VFIO device doesn't support device dirty tracking", dev->host);
+    if (strcmp(code, "vfio-viommu") == 0)
+        return g_strdup_printf("%s: Migration is currently not supported with vIOMMU enabled", dev->host);
+    /* vfio_migration_init() fails with ENOTTY: the driver has no
+     * VFIO_DEVICE_FEATURE_MIGRATION. */
+    return g_strdup_printf("%s: VFIO migration is not supported in kernel", dev->host);
+}
+
 static void
 vfio_device__block(vmm_machine *m, vfio_device *dev, const char *code,
                    const char *message)
 {
+    g_autofree char *reason = vfio_device__qemu_reason(m, dev, code);
+
     dev->blocker = migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
-                                           code, dev->alias, message);
+                                           code, dev->alias, message, reason);
 }
 
 static unsigned
@@ -96,11 +126,16 @@ vfio_devices__check_multiple(vmm_machine *m)
     bool blocked = n > 1 && !(m->cfg.compat.vfio_multi_device_p2p && all_p2p);
 
     if (blocked && !b) {
+        /* hw/vfio/common.c's multiple_devices_migration_blocker, 8.0 and
+         * 8.1 words. */
         migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
                                 "vfio-multiple-devices", NULL,
                                 m->cfg.compat.vfio_multi_device_p2p
                                 ? _("several VFIO devices can migrate together only if all of them support P2P migration, and one does not; use drivers with P2P support (VFIO_MIGRATION_P2P) or pass through one device")
-                                : _("this QEMU supports migration with only one VFIO device; QEMU 8.1 or later migrates several devices when all support P2P"));
+                                : _("this QEMU supports migration with only one VFIO device; QEMU 8.1 or later migrates several devices when all support P2P"),
+                                m->cfg.compat.vfio_multi_device_p2p
+                                ? "Multiple VFIO devices migration is supported only if all of them support P2P migration"
+                                : "Migration is currently not supported with multiple VFIO devices");
     } else if (!blocked && b) {
         migration_blockers__del(&m->migration, b);
     }
@@ -173,14 +208,23 @@ vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
     vfio_device__block_viommu(m, dev);
 }
 
-/* vfio-ccw and vfio-ap register an unmigratable vmstate. */
+/* vfio-ccw and vfio-ap register an unmigratable vmstate (hw/vfio/ccw.c
+ * vfio_ccw_vmstate, hw/vfio/ap.c vfio_ap_vmstate); QEMU lists it as
+ * "non-migratable device: IDSTR" (qemu_savevm_non_migratable_list(),
+ * migration/savevm.c).  The idstr starts with the device's qdev path,
+ * which depends on the CSS bus and is not modelled: the reason carries
+ * the vmstate's name only. */
 static void
 vfio_device__block_unmigratable(vmm_machine *m, vfio_device *dev)
 {
     g_autofree char *msg = g_strdup_printf(_("%s: vfio-ccw and vfio-ap devices are not migratable (their vmstate is unmigratable); detach the device before migrating"),
                                            dev->alias);
+    g_autofree char *reason = g_strdup_printf("non-migratable device: %s",
+                                              dev->kind == VFIO_KIND_CCW ? "vfio-ccw" : "vfio-ap");
 
-    vfio_device__block(m, dev, "vfio-migration-unsupported", msg);
+    dev->blocker = migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
+                                           "vfio-migration-unsupported", dev->alias,
+                                           msg, reason);
 }
 
 /* ------------------------------------------------------------------ */
