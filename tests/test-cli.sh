@@ -48,7 +48,9 @@ if python3 - "$tmp/out" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 assert doc["version"] == 1
-assert doc["profile"]["sysfs"].endswith("host-sysfs"), doc["profile"]
+assert doc["profile"]["host_devices"] == "nodedev", doc["profile"]
+assert doc["profile"]["nodedev_uri"].endswith("/examples/dmaguard-node.xml"), doc["profile"]
+assert doc["profile"]["sysfs"] is None, doc["profile"]
 assert "qemu_version" in doc["profile"]
 names = sorted(d["name"] for d in doc["domains"])
 assert names == ["gpu-passthrough", "misconfigured", "vgpu-mdev", "viommu-vfs", "virtio-mem"], names
@@ -65,6 +67,61 @@ mdev = next(d for d in doc["domains"] if d["name"] == "vgpu-mdev")
 assert mdev["balloon"]["effective"] is True
 PY
 then ok "JSON document has the version-1 shape and the expected verdicts"; else not_ok "JSON document"; fi
+
+# The default judges with the example node's node devices; the example
+# host's sysfs tree must give the very same verdicts.
+cp "$tmp/out" "$tmp/nodedev.json"
+if head -1 <("${tool[@]}" check --all 2>/dev/null) | grep -q "; host facts from the libvirt node devices of test:///.*/examples/dmaguard-node.xml\$"; then
+    ok "text names the node devices as the source of host facts"; else not_ok "text lacks the source of host facts"; fi
+expect 1 "check --all --sysfs examples/host-sysfs" -- check --all --json --sysfs "$src/examples/host-sysfs"
+if python3 - "$tmp/nodedev.json" "$tmp/out" <<'PY'
+import json, sys
+nd, fs = (json.load(open(p)) for p in sys.argv[1:])
+assert nd["profile"]["host_devices"] == "nodedev" and fs["profile"]["host_devices"] == "sysfs"
+assert fs["profile"]["sysfs"].endswith("host-sysfs") and fs["profile"]["nodedev_uri"] is None
+assert len(nd["domains"]) == 5
+assert nd["domains"] == fs["domains"], "the verdicts differ"
+PY
+then ok "node devices and the example sysfs tree give the same verdicts"; else not_ok "node devices and the example sysfs tree disagree"; fi
+
+# Node devices that disagree with tests/sysfs/host1 (and with this machine):
+# 01:00.1 in its own group 7, 3c:00.1 absent, the mdev in group 40.
+disagree="test://$(realpath "$src/tests/nodedev/disagree.xml")"
+expect 0 "check --connect a node whose node devices disagree" -- check --connect "$disagree" --all --json --qemu-version 9.1
+if python3 - "$tmp/out" "$disagree" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["profile"]["host_devices"] == "nodedev" and doc["profile"]["nodedev_uri"] == sys.argv[2], doc["profile"]
+dom = {d["name"]: d for d in doc["domains"]}
+groups = sorted((i["group"], i["devices"]) for i in dom["gpu-pair"]["balloon"]["inhibitors"])
+assert groups == [(1, ["hostdev0"]), (7, ["hostdev1"])], groups
+assert dom["vgpu"]["balloon"]["inhibitors"][0]["group"] == 40
+w = [x for x in dom["hisi-vf"]["warnings"] if x["code"] == "device-not-on-host"]
+assert w and "node devices of" in w[0]["message"], dom["hisi-vf"]["warnings"]
+assert any(b["code"] == "vfio-migration-unsupported" for b in dom["hisi-vf"]["migration"]["blockers"])
+PY
+then ok "the verdicts follow the node devices' groups and devices"; else not_ok "the verdicts do not follow the node devices"; fi
+expect 0 "--sysfs still wins over the node devices" -- check --connect "$disagree" --all --json --qemu-version 9.1 --sysfs "$src/tests/sysfs/host1"
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["profile"]["host_devices"] == "sysfs"
+dom = {d["name"]: d for d in doc["domains"]}
+inh = dom["gpu-pair"]["balloon"]["inhibitors"]
+assert [(i["group"], sorted(i["devices"])) for i in inh] == [(1, ["hostdev0", "hostdev1"])], inh
+assert dom["vgpu"]["balloon"]["inhibitors"][0]["group"] == 30
+assert not dom["hisi-vf"]["warnings"], dom["hisi-vf"]["warnings"]
+PY
+then ok "with --sysfs the verdicts follow host1's tree"; else not_ok "--sysfs did not win"; fi
+printf '[device 0000:01:00.0]\ndriver=pds_vfio_pci\n' >"$tmp/drivers.conf"
+expect 0 "a profile's [device] driver for a node device" -- check --connect "$disagree" gpu-pair --json --qemu-version 9.1 --host-profile "$tmp/drivers.conf"
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["domains"][0]
+blocked = sorted(b["device"] for b in d["migration"]["blockers"] if b["code"] == "vfio-migration-unsupported")
+assert blocked == ["hostdev1"], blocked
+PY
+then ok "the [device] driver lifts the blocker of that device only"; else not_ok "[device] driver"; fi
 
 expect 0 "named domains on the default connection" -- check gpu-passthrough vgpu-mdev
 expect 0 "libvirt's own test:///default" -- check --connect test:///default --all

@@ -3,7 +3,8 @@
 #
 # Schema checks of dmaguard's XML data:
 #   - every <domain> of examples/*.xml (a test-driver <node> file is split
-#     into its domains) against libvirt's domain.rng;
+#     into its domains) against libvirt's domain.rng, and every <device>
+#     (the node's host devices) against libvirt's nodedev.rng;
 #   - tests/domains/*.xml against libvirt's domain.rng;
 #   - tests/domains-newer/*.xml against schemas/domain-newer-libvirt.rng,
 #   - tests/qemuxml2argv/*.xml against domain.rng (NAME-newer.xml: the overlay),
@@ -29,6 +30,7 @@ script_dir=$(cd "$script_dir" && pwd)
 srcdir=${1:-${script_dir%/*}}
 
 LIBVIRT_DOMAIN_RNG=/usr/share/libvirt/schemas/domain.rng
+LIBVIRT_NODEDEV_RNG=/usr/share/libvirt/schemas/nodedev.rng
 DMG_NS='http://dmaguard.org/xmlns/domain/1.0'
 # dmaguard blocks are children of libvirt's <metadata>.  libvirt's own
 # elements are in no namespace, so no namespace needs registering.
@@ -188,6 +190,15 @@ for f in "$srcdir"/examples/*.xml; do
                 expect_valid "$LIBVIRT_DOMAIN_RNG" "$out" "$label: domain.rng"
                 check_metadata "$out" "$label"
                 nexamples=$((nexamples + 1))
+            done
+            # The host's node devices, as libvirt formats them.
+            n=$(xpath "$f" "count(/node/device)")
+            case $n in ''|*[!0-9]*) n=0 ;; esac
+            for ((i = 1; i <= n; i++)); do
+                name=$(xpath "$f" "string(/node/device[$i]/name)")
+                out=$tmpdir/example-$(basename "$f" .xml)-dev$i.xml
+                xpath "$f" "/node/device[$i]" >"$out"
+                expect_valid "$LIBVIRT_NODEDEV_RNG" "$out" "$(rel "$f") node device ${name:-device$i}: nodedev.rng"
             done
             ;;
         domain)

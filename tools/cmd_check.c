@@ -191,15 +191,23 @@ check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
 {
     g_autofree char *ver = dmg_qemu_version_string(qemu->version);
     g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
+    g_autofree char *facts = dmg_host_profile_describe(host);
     g_autofree char *feats = NULL;
+    const char *qsource = NULL;
 
+    switch ((dmgQemuVersionSource)qemu->version_source) {
+    case DMG_QEMU_VERSION_INSTALLED: qsource = _("installed"); break;
+    case DMG_QEMU_VERSION_CONNECTION: qsource = _("connection"); break;
+    case DMG_QEMU_VERSION_CHOSEN: qsource = _("chosen"); break;
+    case DMG_QEMU_VERSION_NEWEST:
+    case DMG_QEMU_VERSION_LAST: qsource = _("newest known"); break;
+    }
     g_ptr_array_add(qemu->features, NULL);
     feats = g_strjoinv(", ", (char **)qemu->features->pdata);
     g_ptr_array_remove_index(qemu->features, qemu->features->len - 1);
-    printf(_("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; host sysfs %s\n\n"),
+    printf(_("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; %s\n\n"),
            libvirt, dmg_libvirt_source_string(host->libvirt.source), ver,
-           qemu->version_detected ? _("installed") : _("chosen"),
-           *feats ? _(" with ") : "", feats, host->sysfs_root);
+           qsource, *feats ? _(" with ") : "", feats, facts);
 }
 
 int
@@ -221,7 +229,7 @@ dmg_cmd_check(int argc, char **argv)
         g_autofree char *uri = dmg_common_uri(&o.common);
 
         if (!(conn = dmg_libvirt_open(uri, o.write_metadata, &err)) ||
-            !dmg_common_libvirt_from(&o.common, host, conn, uri, &err))
+            !dmg_common_connection_facts(&o.common, host, qemu, conn, uri, &err))
             goto out;
     }
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(conn, &o, &err);

@@ -202,7 +202,8 @@ migrate_parse_args(int argc, char **argv, migrate_opts *o, migrate_args *a, GErr
 /* The domain: its XML as it goes to the destination, and parsed       */
 
 static gboolean
-migrate_read_domain(const migrate_opts *o, dmgDomainXML **out, GError **error)
+migrate_read_domain(const migrate_opts *o, dmgHostProfile *host, dmgQemuProfile *qemu,
+                    dmgDomainXML **out, GError **error)
 {
     g_autoptr(dmgDomainXML) d = NULL;
     g_autoptr(GPtrArray) doms = NULL;
@@ -225,7 +226,8 @@ migrate_read_domain(const migrate_opts *o, dmgDomainXML **out, GError **error)
     uri = dmg_common_uri(&o->common);
     if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
         return FALSE;
-    doms = dmg_libvirt_domains(conn, o->domains, error);
+    if (dmg_common_connection_facts(&o->common, host, qemu, conn, uri, error))
+        doms = dmg_libvirt_domains(conn, o->domains, error);
     virConnectClose(conn);
     if (!doms)
         return FALSE;
@@ -518,7 +520,7 @@ dmg_cmd_migrate(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, &old_sigs);
     if (!migrate_parse_args(argc, argv, &o, &a, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !migrate_read_domain(&o, &d, &err) ||
+        !migrate_read_domain(&o, host, qemu, &d, &err) ||
         !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
         goto out;
     rep.name = def->name;

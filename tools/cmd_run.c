@@ -245,7 +245,7 @@ dmg_cmd_run(int argc, char **argv)
 
     if (!run_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, &err)))
+        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, host, qemu, &err)))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
     if (!dmg_vm_parse_memory(o.memory, &memory, &err))

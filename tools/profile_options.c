@@ -8,6 +8,7 @@
 
 #include "dmg_i18n.h"
 #include "domain_conf.h"
+#include "host_nodedev.h"
 #include "libvirt_source.h"
 
 void
@@ -26,9 +27,9 @@ dmg_profile_option_group(dmg_common_opts *o)
 {
     const GOptionEntry entries[] = {
         { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, &o->sysfs,
-          N_("Read IOMMU groups and drivers from DIR instead of /sys"), N_("DIR") },
+          N_("Read IOMMU groups and drivers from DIR (default: the connection's node devices, and /sys with --xml)"), N_("DIR") },
         { "qemu-version", 0, 0, G_OPTION_ARG_STRING, &o->qemu_version,
-          N_("QEMU version to judge for (default: the installed qemu-system, else the newest known)"), N_("X.Y") },
+          N_("QEMU version to judge for (default: the connection's QEMU, with --xml the installed qemu-system, else the newest known)"), N_("X.Y") },
         { "libvirt-version", 0, 0, G_OPTION_ARG_STRING, &o->libvirt_version,
           N_("libvirt version to judge for (default: the connection's libvirt with --connect, else the installed library)"), N_("X.Y[.Z]") },
         { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qemu_features,
@@ -59,13 +60,54 @@ dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o)
     g_option_context_add_group(ctx, dmg_profile_option_group(o));
 }
 
-gboolean
-dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
-                        virConnectPtr conn, const char *uri, GError **error)
+static void
+dmg_qemu_note_newer(const dmgQemuProfile *qemu)
 {
-    if (o->libvirt_version)
+    dmgQemuVersion newest = dmg_qemu_version_newest();
+    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
+
+    if (qemu->version.major > newest.major ||
+        (qemu->version.major == newest.major && qemu->version.minor > newest.minor))
+        g_printerr(_("virt-dmaguard: note: QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules\n"),
+                   ver, newest.major, newest.minor, newest.major, newest.minor);
+}
+
+/* The QEMU of the connection's host, unless --qemu-version chose one. */
+static gboolean
+dmg_common_qemu_from(const dmg_common_opts *o, dmgQemuProfile *qemu,
+                     virConnectPtr conn, const char *uri, GError **error)
+{
+    g_autofree char *version = NULL;
+
+    if (o->qemu_version)
         return TRUE;
-    return dmg_libvirt_profile_init_connection(&host->libvirt, conn, uri, error);
+    if (!dmg_libvirt_qemu_version(conn, uri, &version, error))
+        return FALSE;
+    if (!version)
+        return TRUE;             /* not QEMU: the newest known */
+    if (!dmg_qemu_profile_set_version(qemu, version, NULL)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    _("the QEMU of %s is %s, older than %s, the oldest QEMU dmaguard knows"),
+                    uri, version, dmg_qemu_known_versions()[0]);
+        return FALSE;
+    }
+    qemu->version_source = DMG_QEMU_VERSION_CONNECTION;
+    dmg_qemu_note_newer(qemu);
+    return TRUE;
+}
+
+gboolean
+dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
+                            dmgQemuProfile *qemu, virConnectPtr conn,
+                            const char *uri, GError **error)
+{
+    if (!o->libvirt_version &&
+        !dmg_libvirt_profile_init_connection(&host->libvirt, conn, uri, error))
+        return FALSE;
+    /* --sysfs wins: an offline copy of the host's tree. */
+    if (!o->sysfs && !dmg_host_profile_read_nodedev(host, conn, uri, error))
+        return FALSE;
+    return dmg_common_qemu_from(o, qemu, conn, uri, error);
 }
 
 char *
@@ -80,37 +122,43 @@ dmg_common_uri(const dmg_common_opts *o)
     return dmg_default_uri();
 }
 
+/* Domains read from a connection (@connection) live on its host: without
+ * --sysfs, nothing of this machine (/sys, /dev/kvm) describes that host;
+ * its devices come from the node devices (dmg_common_connection_facts).
+ * @example_file: the example node's profile, loaded before the user's. */
 static dmgHostProfile *
-dmg_profile_host(const char *sysfs, const char *profile_file, GError **error)
+dmg_profile_host(const char *sysfs, bool connection, const char *example_file,
+                 const char *profile_file, GError **error)
 {
     g_autoptr(dmgHostProfile) host = dmg_host_profile_new(sysfs ? sysfs : "/sys");
 
-    dmg_host_profile_read_sysfs(host);
-    /* /dev/kvm describes this machine: ask it only when judging this
-     * machine, not another host's sysfs tree. */
-    if (!sysfs || g_strcmp0(sysfs, "/sys") == 0)
-        dmg_host_profile_probe_kvm(host, NULL);
-    /* The file comes last: it overrides what the host says. */
+    if (sysfs || !connection) {
+        dmg_host_profile_read_sysfs(host);
+        /* /dev/kvm describes this machine: ask it only when judging this
+         * machine, not another host's sysfs tree. */
+        if (!sysfs || g_strcmp0(sysfs, "/sys") == 0)
+            dmg_host_profile_probe_kvm(host, NULL);
+    }
+    /* The files come last: they override what the host says. */
+    if (example_file && !dmg_host_profile_load_file(host, example_file, error))
+        return NULL;
     if (profile_file && !dmg_host_profile_load_file(host, profile_file, error))
         return NULL;
     return g_steal_pointer(&host);
 }
 
+/* @local: judge this machine's QEMU when no version is given (--xml);
+ * a connection's comes from the connection. */
 static dmgQemuProfile *
-dmg_profile_qemu(const char *version, char **features, GError **error)
+dmg_profile_qemu(const char *version, char **features, bool local, GError **error)
 {
     g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
 
     if (version) {
-        dmgQemuVersion newest = dmg_qemu_version_newest();
-
         if (!dmg_qemu_profile_set_version(qemu, version, error))
             return NULL;
-        if (qemu->version.major > newest.major ||
-            (qemu->version.major == newest.major && qemu->version.minor > newest.minor))
-            g_printerr(_("virt-dmaguard: note: QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules\n"),
-                       version, newest.major, newest.minor, newest.major, newest.minor);
-    } else {
+        dmg_qemu_note_newer(qemu);
+    } else if (local) {
         dmg_qemu_profile_detect(qemu);
     }
     for (char **f = features; f && *f; f++) {
@@ -120,17 +168,35 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
     return g_steal_pointer(&qemu);
 }
 
-/* The example host's sysfs tree that matches the example node, or NULL. */
+/* The example node's host profile, dmaguard-node.conf next to it: the
+ * drivers bound to its node devices, which libvirt's test driver does not
+ * keep (examples/README.md).  Only for a connection to the example node
+ * itself (the default one, or its test:// URI), read through its node
+ * devices: not with --sysfs. */
 static char *
-dmg_example_sysfs(void)
+dmg_example_profile(const dmg_common_opts *o, bool from_files)
 {
-    /* Another node file describes another host. */
-    if (g_getenv("DMAGUARD_NODE_XML"))
+    static const char *const dirs[] = { DMG_SOURCE_EXAMPLES_DIR, DMG_DATADIR };
+    g_autofree char *uri = NULL;
+    g_autofree char *path = NULL;
+    const char *rest;
+
+    if (from_files || o->sysfs)
         return NULL;
-    if (g_file_test(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs", G_FILE_TEST_IS_DIR))
-        return g_strdup(DMG_SOURCE_EXAMPLES_DIR "/host-sysfs");
-    if (g_file_test(DMG_DATADIR "/host-sysfs", G_FILE_TEST_IS_DIR))
-        return g_strdup(DMG_DATADIR "/host-sysfs");
+    uri = dmg_common_uri(o);
+    if (!g_str_has_prefix(uri, "test://") || strchr(uri, '?'))
+        return NULL;
+    /* test:///PATH; GLib keeps a leading "//" (POSIX leaves it open). */
+    rest = uri + strlen("test://");
+    while (rest[0] == '/' && rest[1] == '/')
+        rest++;
+    path = g_canonicalize_filename(rest, "/");
+    for (gsize i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        g_autofree char *node = g_canonicalize_filename(DMG_EXAMPLE_NODE_XML, dirs[i]);
+
+        if (g_str_equal(node, path))
+            return g_build_filename(dirs[i], DMG_EXAMPLE_NODE_PROFILE, NULL);
+    }
     return NULL;
 }
 
@@ -138,9 +204,9 @@ gboolean
 dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
                 dmgQemuProfile **qemu, GError **error)
 {
-    if (!o->sysfs && !o->uri && !from_files && !g_getenv("LIBVIRT_DEFAULT_URI"))
-        o->sysfs = dmg_example_sysfs();
-    if (!(*host = dmg_profile_host(o->sysfs, o->host_profile, error)))
+    g_autofree char *example = dmg_example_profile(o, from_files);
+
+    if (!(*host = dmg_profile_host(o->sysfs, !from_files, example, o->host_profile, error)))
         return FALSE;
     dmg_libvirt_profile_init_library(&(*host)->libvirt);
     if (o->libvirt_version &&
@@ -148,7 +214,7 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
         g_clear_pointer(host, dmg_host_profile_free);
         return FALSE;
     }
-    if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, error))) {
+    if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, from_files, error))) {
         g_clear_pointer(host, dmg_host_profile_free);
         return FALSE;
     }
@@ -157,7 +223,7 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
 
 static dmgDomainXML *
 dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domains,
-                    GError **error)
+                    dmgHostProfile *host, dmgQemuProfile *qemu, GError **error)
 {
     g_autofree char *uri = NULL;
     g_autoptr(GPtrArray) doms = NULL;
@@ -174,14 +240,15 @@ dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domai
     uri = dmg_common_uri(o);
     if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
         return NULL;
-    doms = dmg_libvirt_domains(conn, domains, error);
+    if (dmg_common_connection_facts(o, host, qemu, conn, uri, error))
+        doms = dmg_libvirt_domains(conn, domains, error);
     virConnectClose(conn);
     return doms ? g_ptr_array_steal_index(doms, 0) : NULL;
 }
 
 dmgDomainDef *
 dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file, char **domains,
-                     GError **error)
+                     dmgHostProfile *host, dmgQemuProfile *qemu, GError **error)
 {
     g_autoptr(dmgDomainXML) d = NULL;
 
@@ -190,7 +257,7 @@ dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file, char **doma
                     _("give exactly one of --xml FILE or a domain name"));
         return NULL;
     }
-    if (!(d = dmg_common_read_one(o, xml_file, domains, error)))
+    if (!(d = dmg_common_read_one(o, xml_file, domains, host, qemu, error)))
         return NULL;
     return dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, error);
 }

@@ -41,17 +41,23 @@ void dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o);
 /* --connect, else LIBVIRT_DEFAULT_URI as every libvirt tool honours it,
  * else the embedded example node. */
 char *dmg_common_uri(const dmg_common_opts *o);
-/* Load both profiles.  Domains read from the example node (@from_files
- * false, no --connect, no LIBVIRT_DEFAULT_URI, no --sysfs) live on the
- * example host, whose sysfs tree is then used. */
-/* The one domain a command works on, parsed: --xml FILE, or the single
- * name in @domains on the connection; anything else is a usage error. */
-dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file,
-                                   char **domains, GError **error);
+/* Load both profiles.  For domains read from a connection (@from_files
+ * false) nothing of this machine is read unless --sysfs says so: the
+ * host's devices and QEMU come from the connection, through
+ * dmg_common_connection_facts(). */
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
-/* The libvirt a domain read from @conn is judged for: the connection's
- * (virConnectGetLibVersion), unless --libvirt-version chose one. */
-gboolean dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
-                                 virConnectPtr conn, const char *uri, GError **error);
+/* What a domain read from @conn is judged with: the connection's libvirt
+ * (virConnectGetLibVersion) unless --libvirt-version, its node devices
+ * (host_nodedev.h) unless --sysfs, and its QEMU (virConnectGetVersion of
+ * a QEMU connection) unless --qemu-version. */
+gboolean dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
+                                     dmgQemuProfile *qemu, virConnectPtr conn,
+                                     const char *uri, GError **error);
+/* The one domain a command works on, parsed: --xml FILE, or the single
+ * name in @domains on the connection (whose facts then fill @host and
+ * @qemu); anything else is a usage error. */
+dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file,
+                                   char **domains, dmgHostProfile *host,
+                                   dmgQemuProfile *qemu, GError **error);

@@ -273,8 +273,12 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     g_autoptr(GError) err = NULL;
 
     if (!hd->present) {
-        g_autofree char *msg = g_strdup_printf(_("%s: host device %s is not present under %s; it is analyzed as a singleton IOMMU group with driver vfio-pci. Check the address, or pass --sysfs for another host"),
-                                               h->alias, host_name, host->sysfs_root);
+        g_autofree char *msg = host->devices_source == DMG_HOST_DEVICES_NODEDEV
+            ? g_strdup_printf(_("%s: host device %s is not among the node devices of %s; it is analyzed as a singleton IOMMU group with driver vfio-pci. Check the address, or pass --sysfs for another host"),
+                              h->alias, host_name, host->nodedev_uri)
+            : g_strdup_printf(_("%s: host device %s is not present under %s; it is analyzed as a singleton IOMMU group with driver vfio-pci. Check the address, or pass --sysfs for another host"),
+                              h->alias, host_name, host->sysfs_root);
+
         vmm_findings__warn(&m->findings, "device-not-on-host", h->alias, msg);
     }
     caps = dmg_realize_driver(h, hd, host, m, &cfg.driver);

@@ -1,6 +1,7 @@
 /*
- * host_profile.c: facts about the host, read from sysfs, /dev/kvm and an
- * optional key file that overrides both.
+ * host_profile.c: facts about the host, read from sysfs and /dev/kvm, or
+ * from a libvirt connection's node devices (host_nodedev.c), and an
+ * optional key file that overrides them (host_profile_file.c).
  *
  * Nothing here decides a verdict; it only answers "what is true of this
  * host", so a test can describe a host it does not run on by pointing
@@ -9,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -43,56 +45,10 @@ static const struct {
     { "mdev",              false, false, false },
 };
 
-/* Keys a profile file may set; anything else is a typo. */
-static const char *const dmg_host_keys[] = {
-    "iommu-dirty-tracking", "dma-entry-limit",
-    "kvm-sync-mmu", "kvm-nr-memslots", NULL,
-};
-static const char *const dmg_driver_keys[] = {
-    "migration", "dirty-tracking", "p2p", NULL,
-};
-
 DMG_ENUM_IMPL(dmgHostFactSource, DMG_HOST_FACT_LAST,
               "default", "sysfs", "profile");
-
-#define DMG_HOST_GROUP "host"
-#define DMG_DRIVER_GROUP_PREFIX "driver "
-
-
-static dmgDriverCaps *
-dmg_driver_caps_new(const char *driver, bool migration,
-                    bool dirty_tracking, bool p2p)
-{
-    dmgDriverCaps *caps = g_new0(dmgDriverCaps, 1);
-
-    caps->driver = g_strdup(driver);
-    caps->migration = migration;
-    caps->dirty_tracking = dirty_tracking;
-    caps->p2p = p2p;
-    return caps;
-}
-
-
-static void
-dmg_driver_caps_free(dmgDriverCaps *caps)
-{
-    if (!caps)
-        return;
-    g_free(caps->driver);
-    g_free(caps);
-}
-
-
-/* The hash table's key is caps->driver, so replacing an entry must go
- * through g_hash_table_replace to keep the key alive with its value. */
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgDriverCaps, dmg_driver_caps_free);
-
-
-static void
-dmg_driver_caps_set(GHashTable *table, dmgDriverCaps *caps)
-{
-    g_hash_table_replace(table, caps->driver, caps);
-}
+DMG_ENUM_IMPL(dmgHostDevicesSource, DMG_HOST_DEVICES_LAST,
+              "sysfs", "nodedev");
 
 
 static dmgHostDevice *
@@ -115,6 +71,8 @@ dmg_host_device_free(dmgHostDevice *dev)
     g_free(dev->name);
     g_free(dev->driver);
     g_ptr_array_unref(dev->group_devices);
+    g_free(dev->mdev_type);
+    g_free(dev->parent);
     g_free(dev);
 }
 
@@ -138,6 +96,9 @@ dmg_host_profile_new(const char *sysfs_root)
     profile->devices =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                               (GDestroyNotify) dmg_host_device_free);
+    profile->devices_source = DMG_HOST_DEVICES_SYSFS;
+    profile->device_drivers =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 
     for (i = 0; i < G_N_ELEMENTS(dmg_driver_caps_defaults); i++) {
         dmg_driver_caps_set(profile->driver_caps,
@@ -157,8 +118,10 @@ dmg_host_profile_free(dmgHostProfile *profile)
     if (!profile)
         return;
     g_free(profile->sysfs_root);
+    g_free(profile->nodedev_uri);
     g_hash_table_unref(profile->driver_caps);
     g_hash_table_unref(profile->devices);
+    g_hash_table_unref(profile->device_drivers);
     g_free(profile);
 }
 
@@ -539,6 +502,23 @@ dmg_read_group_devices(const dmgHostProfile *profile, int group,
 }
 
 
+/* An mdev's type is its mdev_type link's last component, and its parent
+ * the directory its own directory sits in (devices/.../0000:00:02.0/UUID). */
+static void
+dmg_host_device_probe_mdev(dmgHostDevice *dev, const char *devdir)
+{
+    g_autofree char *typelink = g_build_filename(devdir, "mdev_type", NULL);
+    g_autofree char *real = realpath(devdir, NULL);
+
+    dev->mdev_type = dmg_link_basename(typelink);
+    if (real) {
+        g_autofree char *up = g_path_get_dirname(real);
+
+        dev->parent = g_path_get_basename(up);
+    }
+}
+
+
 /* Fill @dev from the sysfs directory of a device on @bus ("pci", "mdev").
  * The bus/X/devices/NAME link leads to the real device directory; paths
  * through it resolve the same, so there is no need to follow it first. */
@@ -562,11 +542,42 @@ dmg_host_device_probe(const dmgHostProfile *profile, dmgHostDevice *dev,
 
     if (dev->iommu_group >= 0)
         dmg_read_group_devices(profile, dev->iommu_group, dev->group_devices);
+    if (g_str_equal(bus, "mdev"))
+        dmg_host_device_probe_mdev(dev, devdir);
+}
+
+
+/* A profile file's [device NAME] driver= wins over what the source says
+ * of a device that is there. */
+static void
+dmg_host_device_override_driver(const dmgHostProfile *profile,
+                                dmgHostDevice *dev)
+{
+    const char *driver = g_hash_table_lookup(profile->device_drivers, dev->name);
+
+    if (!driver || !dev->present || g_strcmp0(dev->driver, driver) == 0)
+        return;
+    g_free(dev->driver);
+    dev->driver = g_strdup(driver);
+}
+
+
+void
+dmg_host_profile_apply_device_drivers(dmgHostProfile *profile)
+{
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, profile->devices);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        dmg_host_device_override_driver(profile, value);
 }
 
 
 /* Cached lookup: a benchmark runs thousands of domains through this and
- * most of them share a handful of host devices. */
+ * most of them share a handful of host devices.  With node devices the
+ * table holds every device the connection listed, and a name it lacks is
+ * not on that host: nothing is read from this machine's /sys. */
 static const dmgHostDevice *
 dmg_host_profile_lookup(dmgHostProfile *profile, const char *bus,
                         const char *name, bool valid)
@@ -579,11 +590,45 @@ dmg_host_profile_lookup(dmgHostProfile *profile, const char *bus,
     dev = dmg_host_device_new(name);
     /* An invalid name must not reach the filesystem: "../.." would
      * otherwise escape the sysfs root. */
-    if (valid)
+    if (valid && profile->devices_source == DMG_HOST_DEVICES_SYSFS) {
         dmg_host_device_probe(profile, dev, bus);
+        dmg_host_device_override_driver(profile, dev);
+    }
 
     g_hash_table_insert(profile->devices, dev->name, dev);
     return dev;
+}
+
+
+void
+dmg_host_profile_use_nodedev(dmgHostProfile *profile, const char *uri)
+{
+    profile->devices_source = DMG_HOST_DEVICES_NODEDEV;
+    g_free(profile->nodedev_uri);
+    profile->nodedev_uri = g_strdup(uri);
+    g_hash_table_remove_all(profile->devices);
+}
+
+
+dmgHostDevice *
+dmg_host_profile_add_device(dmgHostProfile *profile, const char *name)
+{
+    dmgHostDevice *dev = dmg_host_device_new(name);
+
+    dev->present = true;
+    /* The key is dev->name: replace, so key and value go together. */
+    g_hash_table_replace(profile->devices, dev->name, dev);
+    return dev;
+}
+
+
+char *
+dmg_host_profile_describe(const dmgHostProfile *profile)
+{
+    if (profile->devices_source == DMG_HOST_DEVICES_NODEDEV)
+        return g_strdup_printf(_("host facts from the libvirt node devices of %s"),
+                               profile->nodedev_uri);
+    return g_strdup_printf(_("host sysfs %s"), profile->sysfs_root);
 }
 
 
@@ -618,260 +663,4 @@ dmg_host_profile_driver_caps(const dmgHostProfile *profile,
     if (!driver)
         return NULL;
     return g_hash_table_lookup(profile->driver_caps, driver);
-}
-
-
-/* ---- profile file ----------------------------------------------------- */
-
-/* Everything a file sets, collected first so that an error anywhere in
- * the file leaves the profile untouched. */
-typedef struct {
-    bool has_iommu_dirty_tracking;
-    bool iommu_dirty_tracking;
-    bool has_dma_entry_limit;
-    guint64 dma_entry_limit;
-    bool has_kvm_sync_mmu;
-    bool kvm_sync_mmu;
-    bool has_kvm_nr_memslots;
-    guint64 kvm_nr_memslots;
-    GPtrArray *drivers;          /* dmgDriverCaps *, complete entries */
-} dmgHostOverrides;
-
-
-static void
-dmg_host_overrides_clear(dmgHostOverrides *ov)
-{
-    g_clear_pointer(&ov->drivers, g_ptr_array_unref);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(dmgHostOverrides, dmg_host_overrides_clear);
-
-
-/* Read @key of @group; NULL when absent.  The value is stripped so that
- * the messages below quote exactly what was meant. */
-static char *
-dmg_keyfile_value(GKeyFile *kf, const char *group, const char *key)
-{
-    char *raw = g_key_file_get_value(kf, group, key, NULL);
-
-    return raw ? g_strstrip(raw) : NULL;
-}
-
-
-/* Only "true" and "false": GKeyFile would also take 1 and 0, but a
- * profile is written by hand and should read unambiguously. */
-static gboolean
-dmg_keyfile_bool(GKeyFile *kf, const char *path, const char *group,
-                 const char *key, bool *has, bool *out, GError **error)
-{
-    g_autofree char *value = dmg_keyfile_value(kf, group, key);
-
-    if (!(*has = value != NULL))
-        return TRUE;
-
-    if (g_str_equal(value, "true")) {
-        *out = true;
-    } else if (g_str_equal(value, "false")) {
-        *out = false;
-    } else {
-        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    _("%s: [%s] %s: '%s' is not a boolean (use true or false)"),
-                    path, group, key, value);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-
-/* The kernel parameters and KVM capabilities read here are all unsigned
- * int, so nothing larger could describe a real host. */
-static gboolean
-dmg_keyfile_uint(GKeyFile *kf, const char *path, const char *group,
-                 const char *key, bool *has, guint64 *out, GError **error)
-{
-    g_autofree char *value = dmg_keyfile_value(kf, group, key);
-
-    if (!(*has = value != NULL))
-        return TRUE;
-
-    if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT, out, NULL)) {
-        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    _("%s: [%s] %s: '%s' is not an integer between 0 and %u"),
-                    path, group, key, value, G_MAXUINT);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-
-/* Typos must not be silently ignored: "[host] dma-entry-limt=" would
- * otherwise leave the default in place and produce a wrong verdict. */
-static gboolean
-dmg_keyfile_check_keys(GKeyFile *kf, const char *path, const char *group,
-                       const char *const *known, GError **error)
-{
-    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
-    size_t i;
-
-    for (i = 0; keys && keys[i]; i++) {
-        g_autofree char *list = NULL;
-
-        if (g_strv_contains(known, keys[i]))
-            continue;
-
-        list = g_strjoinv(", ", (char **) known);
-        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
-                    _("%s: [%s] unknown key '%s' (known keys: %s)"),
-                    path, group, keys[i], list);
-        return FALSE;
-    }
-    return TRUE;
-}
-
-
-static gboolean
-dmg_keyfile_parse_host(GKeyFile *kf, const char *path,
-                       dmgHostOverrides *ov, GError **error)
-{
-    const char *group = DMG_HOST_GROUP;
-
-    return dmg_keyfile_check_keys(kf, path, group, dmg_host_keys, error) &&
-        dmg_keyfile_bool(kf, path, group, "iommu-dirty-tracking",
-                         &ov->has_iommu_dirty_tracking,
-                         &ov->iommu_dirty_tracking, error) &&
-        dmg_keyfile_uint(kf, path, group, "dma-entry-limit",
-                         &ov->has_dma_entry_limit,
-                         &ov->dma_entry_limit, error) &&
-        dmg_keyfile_bool(kf, path, group, "kvm-sync-mmu",
-                         &ov->has_kvm_sync_mmu,
-                         &ov->kvm_sync_mmu, error) &&
-        dmg_keyfile_uint(kf, path, group, "kvm-nr-memslots",
-                         &ov->has_kvm_nr_memslots,
-                         &ov->kvm_nr_memslots, error);
-}
-
-
-/* A "[driver NAME]" group: start from what is known about NAME (nothing,
- * for a new driver) and apply the keys the file sets. */
-static gboolean
-dmg_keyfile_parse_driver(GKeyFile *kf, const char *path, const char *group,
-                         const dmgHostProfile *profile,
-                         dmgHostOverrides *ov, GError **error)
-{
-    const char *name = group + strlen(DMG_DRIVER_GROUP_PREFIX);
-    const dmgDriverCaps *old;
-    g_autoptr(dmgDriverCaps) caps = NULL;
-    bool has;
-
-    if (!*name || g_ascii_isspace(name[0]) ||
-        g_ascii_isspace(name[strlen(name) - 1])) {
-        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
-                    _("%s: [%s]: missing or badly spaced driver name (use [driver NAME])"),
-                    path, group);
-        return FALSE;
-    }
-
-    if (!dmg_keyfile_check_keys(kf, path, group, dmg_driver_keys, error))
-        return FALSE;
-
-    if ((old = dmg_host_profile_driver_caps(profile, name)))
-        caps = dmg_driver_caps_new(name, old->migration,
-                                   old->dirty_tracking, old->p2p);
-    else
-        caps = dmg_driver_caps_new(name, false, false, false);
-
-    if (!dmg_keyfile_bool(kf, path, group, "migration", &has,
-                          &caps->migration, error) ||
-        !dmg_keyfile_bool(kf, path, group, "dirty-tracking", &has,
-                          &caps->dirty_tracking, error) ||
-        !dmg_keyfile_bool(kf, path, group, "p2p", &has,
-                          &caps->p2p, error))
-        return FALSE;
-
-    g_ptr_array_add(ov->drivers, g_steal_pointer(&caps));
-    return TRUE;
-}
-
-
-static gboolean
-dmg_keyfile_parse(GKeyFile *kf, const char *path,
-                  const dmgHostProfile *profile,
-                  dmgHostOverrides *ov, GError **error)
-{
-    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-    size_t i;
-
-    for (i = 0; groups[i]; i++) {
-        const char *group = groups[i];
-
-        if (g_str_equal(group, DMG_HOST_GROUP)) {
-            if (!dmg_keyfile_parse_host(kf, path, ov, error))
-                return FALSE;
-        } else if (g_str_has_prefix(group, DMG_DRIVER_GROUP_PREFIX)) {
-            if (!dmg_keyfile_parse_driver(kf, path, group, profile, ov, error))
-                return FALSE;
-        } else {
-            g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
-                        _("%s: unknown group [%s] (use [host] or [driver NAME])"),
-                        path, group);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
-
-
-static void
-dmg_host_overrides_apply(dmgHostProfile *profile, dmgHostOverrides *ov)
-{
-    size_t i;
-
-    if (ov->has_iommu_dirty_tracking) {
-        profile->iommu_dirty_tracking = ov->iommu_dirty_tracking;
-        profile->iommu_dirty_tracking_source = DMG_HOST_FACT_PROFILE;
-    }
-    if (ov->has_dma_entry_limit)
-        profile->dma_entry_limit = ov->dma_entry_limit;
-    if (ov->has_kvm_sync_mmu)
-        profile->kvm_sync_mmu = ov->kvm_sync_mmu ? 1 : 0;
-    if (ov->has_kvm_nr_memslots)
-        profile->kvm_nr_memslots = ov->kvm_nr_memslots;
-
-    for (i = 0; i < ov->drivers->len; i++) {
-        dmgDriverCaps *caps = g_ptr_array_index(ov->drivers, i);
-        dmgDriverCaps *old = g_hash_table_lookup(profile->driver_caps,
-                                                 caps->driver);
-
-        /* Update in place so pointers already handed out stay valid. */
-        if (old) {
-            old->migration = caps->migration;
-            old->dirty_tracking = caps->dirty_tracking;
-            old->p2p = caps->p2p;
-        } else {
-            /* The table owns it now; the array frees NULLs harmlessly. */
-            dmg_driver_caps_set(profile->driver_caps, caps);
-            g_ptr_array_index(ov->drivers, i) = NULL;
-        }
-    }
-}
-
-
-gboolean
-dmg_host_profile_load_file(dmgHostProfile *profile, const char *path,
-                           GError **error)
-{
-    g_autoptr(GKeyFile) kf = g_key_file_new();
-    g_auto(dmgHostOverrides) ov = { 0 };
-
-    /* GKeyFile's own messages do not say which file they are about. */
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, error)) {
-        g_prefix_error(error, "%s: ", path);
-        return FALSE;
-    }
-
-    ov.drivers = g_ptr_array_new_with_free_func((GDestroyNotify) dmg_driver_caps_free);
-    if (!dmg_keyfile_parse(kf, path, profile, &ov, error))
-        return FALSE;
-
-    dmg_host_overrides_apply(profile, &ov);
-    return TRUE;
 }

@@ -1,7 +1,8 @@
 /*
  * host_profile.h: facts about the host that decide a verdict: IOMMU groups
- * and bound drivers read from sysfs, migration capabilities per VFIO
- * driver, type1's DMA entry limit, and KVM capabilities.
+ * and bound drivers read from sysfs or from a libvirt connection's node
+ * devices (host_nodedev.h), migration capabilities per VFIO driver,
+ * type1's DMA entry limit, and KVM capabilities.
  */
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 
 #include "dmg_enum.h"
+#include "host_driver_caps.h"
 #include "libvirt_profile.h"
 
 #define DMG_DMA_ENTRY_LIMIT_DEFAULT 65535
@@ -18,18 +20,21 @@
 
 typedef struct {
     char *name;                  /* "0000:01:00.0" or an mdev UUID */
-    bool present;                /* found under the sysfs root */
+    bool present;                /* found in the source of host devices */
     int iommu_group;             /* -1 when unknown */
-    char *driver;                /* basename of the driver link, or NULL */
-    GPtrArray *group_devices;    /* char *, sorted, from iommu_groups/N/devices */
+    char *driver;                /* the bound driver ("vfio-pci"), or NULL */
+    GPtrArray *group_devices;    /* char *, sorted: every member of the group */
+    char *mdev_type;             /* mdev: the type ("i915-GVTg_V5_4"), or NULL */
+    char *parent;                /* mdev: the parent's PCI address, or NULL */
 } dmgHostDevice;
 
-typedef struct {
-    char *driver;
-    bool migration;
-    bool dirty_tracking;         /* device dirty tracking */
-    bool p2p;
-} dmgDriverCaps;
+/* Where a profile's host devices (presence, groups, drivers) come from. */
+typedef enum {
+    DMG_HOST_DEVICES_SYSFS,      /* a sysfs tree: /sys, or --sysfs DIR */
+    DMG_HOST_DEVICES_NODEDEV,    /* the node devices of a libvirt connection */
+    DMG_HOST_DEVICES_LAST
+} dmgHostDevicesSource;
+DMG_ENUM_DECL(dmgHostDevicesSource);
 
 /* Where a host fact came from, so a report can say how sure it is. */
 typedef enum {
@@ -42,13 +47,18 @@ DMG_ENUM_DECL(dmgHostFactSource);
 
 typedef struct {
     char *sysfs_root;            /* "/sys" unless --sysfs */
+    int devices_source;          /* dmgHostDevicesSource */
+    char *nodedev_uri;           /* DMG_HOST_DEVICES_NODEDEV: the connection */
     guint64 dma_entry_limit;     /* vfio_iommu_type1 dma_entry_limit */
     bool iommu_dirty_tracking;   /* every host IOMMU unit tracks dirty pages */
     int iommu_dirty_tracking_source; /* dmgHostFactSource */
     int kvm_sync_mmu;            /* 1, 0, or -1 when /dev/kvm is absent */
     unsigned kvm_nr_memslots;    /* 0 when unknown */
     GHashTable *driver_caps;     /* driver name -> dmgDriverCaps */
-    GHashTable *devices;         /* name -> dmgHostDevice, a lookup cache */
+    GHashTable *devices;         /* name -> dmgHostDevice: a lookup cache
+                                  * (sysfs), every node device (nodedev) */
+    GHashTable *device_drivers;  /* name -> driver, from [device NAME] of a
+                                  * profile file; wins over the source */
     /* The host's libvirt: the installed library unless a connection or
      * --libvirt-version says otherwise (libvirt_profile.h). */
     dmgLibvirtProfile libvirt;
@@ -67,15 +77,36 @@ void dmg_host_profile_read_sysfs(dmgHostProfile *profile);
  * Leaves kvm_sync_mmu at -1 when the device cannot be opened. */
 void dmg_host_profile_probe_kvm(dmgHostProfile *profile, const char *kvm_path);
 
-/* Override driver capabilities and host facts from a GKeyFile:
+/* Override driver capabilities and host facts from a GKeyFile
+ * (host_profile_file.c):
  *   [host]       iommu-dirty-tracking=true, dma-entry-limit=N,
  *                kvm-sync-mmu=true|false, kvm-nr-memslots=N
- *   [driver NAME] migration=, dirty-tracking=, p2p=   (booleans)          */
+ *   [driver NAME] migration=, dirty-tracking=, p2p=   (booleans)
+ *   [device NAME] driver=DRIVER   (NAME a PCI address or an mdev UUID)   */
 gboolean dmg_host_profile_load_file(dmgHostProfile *profile, const char *path,
                                     GError **error);
 
-/* Look a device up under the sysfs root; never NULL.  A device that is not
- * found has present=false and iommu_group=-1. */
+/* Take host devices from the node devices of the libvirt connection @uri
+ * instead of sysfs: forget what was looked up so far (devices handed out
+ * before are freed), and answer lookups only from the devices added with
+ * dmg_host_profile_add_device() (host_nodedev.c), never from sysfs. */
+void dmg_host_profile_use_nodedev(dmgHostProfile *profile, const char *uri);
+
+/* A present device @name of a node-device profile, empty, for its reader
+ * to fill; replaces an entry of the same name. */
+dmgHostDevice *dmg_host_profile_add_device(dmgHostProfile *profile,
+                                           const char *name);
+
+/* Apply the [device NAME] driver= entries of a profile file to the
+ * devices known so far (lookups apply them to later ones). */
+void dmg_host_profile_apply_device_drivers(dmgHostProfile *profile);
+
+/* For reports: "host sysfs DIR" or "host facts from the libvirt node
+ * devices of URI".  Caller frees. */
+char *dmg_host_profile_describe(const dmgHostProfile *profile);
+
+/* Look a device up in the source of host devices; never NULL.  A device
+ * that is not found has present=false and iommu_group=-1. */
 const dmgHostDevice *dmg_host_profile_pci(dmgHostProfile *profile,
                                           unsigned domain, unsigned bus,
                                           unsigned slot, unsigned function);

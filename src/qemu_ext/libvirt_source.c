@@ -13,8 +13,6 @@
 #include "domain_conf.h"
 #include "libvirt_profile.h"
 
-#define DMG_NODE_XML "dmaguard-node.xml"
-
 void
 dmg_domain_xml_free(dmgDomainXML *d)
 {
@@ -34,10 +32,10 @@ dmg_default_uri(void)
 
     if (env && *env)
         path = g_strdup(env);
-    else if (g_file_test(DMG_SOURCE_EXAMPLES_DIR "/" DMG_NODE_XML, G_FILE_TEST_EXISTS))
-        path = g_strdup(DMG_SOURCE_EXAMPLES_DIR "/" DMG_NODE_XML);
+    else if (g_file_test(DMG_SOURCE_EXAMPLES_DIR "/" DMG_EXAMPLE_NODE_XML, G_FILE_TEST_EXISTS))
+        path = g_strdup(DMG_SOURCE_EXAMPLES_DIR "/" DMG_EXAMPLE_NODE_XML);
     else
-        path = g_strdup(DMG_DATADIR "/" DMG_NODE_XML);
+        path = g_strdup(DMG_DATADIR "/" DMG_EXAMPLE_NODE_XML);
     abs = g_canonicalize_filename(path, NULL);
     return g_strdup_printf("test://%s", abs);
 }
@@ -211,5 +209,29 @@ dmg_libvirt_profile_init_connection(dmgLibvirtProfile *p, virConnectPtr conn,
     }
     p->version = dmg_libvirt_version_decode(v);
     p->source = DMG_LIBVIRT_SOURCE_CONNECTION;
+    return TRUE;
+}
+
+gboolean
+dmg_libvirt_qemu_version(virConnectPtr conn, const char *uri, char **version,
+                         GError **error)
+{
+    const char *type = virConnectGetType(conn);
+    unsigned long v = 0;
+
+    *version = NULL;
+    if (!type || g_ascii_strcasecmp(type, "QEMU") != 0)
+        return TRUE;
+    /* qemuConnectGetVersion(): major * 1,000,000 + minor * 1,000 + micro
+     * of the default emulator's capabilities. */
+    if (virConnectGetVersion(conn, &v) < 0 || v == 0) {
+        const char *msg = virGetLastErrorMessage();
+
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    _("cannot ask the libvirt at %s for its QEMU version (%s); give it with --qemu-version X.Y"),
+                    uri, msg ? msg : _("unknown libvirt error"));
+        return FALSE;
+    }
+    *version = g_strdup_printf("%lu.%lu", v / 1000000, (v / 1000) % 1000);
     return TRUE;
 }

@@ -14,6 +14,12 @@ typedef struct {
 void dmg_domain_xml_free(dmgDomainXML *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgDomainXML, dmg_domain_xml_free);
 
+/* The example node, and the host profile with the drivers bound to its
+ * node devices (libvirt's test driver keeps no <driver>), both in
+ * examples/ or installed in $datadir/dmaguard. */
+#define DMG_EXAMPLE_NODE_XML "dmaguard-node.xml"
+#define DMG_EXAMPLE_NODE_PROFILE "dmaguard-node.conf"
+
 /* The default connection: libvirt's embedded test driver loaded with the
  * example node (examples/dmaguard-node.xml).  Caller frees. */
 char *dmg_default_uri(void);
@@ -34,3 +40,11 @@ gboolean dmg_libvirt_write_metadata(virConnectPtr conn, const char *name,
 /* @names NULL: every domain (virConnectListAllDomains), sorted by name.
  * Returns a GPtrArray of dmgDomainXML, or NULL with @error. */
 GPtrArray *dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error);
+
+/* The QEMU at the other end of @conn, as "X.Y" in *@version (caller
+ * frees): virConnectGetVersion() of a connection whose hypervisor is QEMU
+ * (virConnectGetType() "QEMU"), which is the version of the host's default
+ * emulator.  *@version stays NULL for another hypervisor, such as
+ * libvirt's test driver: its host has no QEMU to ask. */
+gboolean dmg_libvirt_qemu_version(virConnectPtr conn, const char *uri,
+                                  char **version, GError **error);

@@ -21,6 +21,9 @@ static const char *const known_features[] = {
     NULL,
 };
 
+DMG_ENUM_IMPL(dmgQemuVersionSource, DMG_QEMU_VERSION_LAST,
+              "newest", "chosen", "installed", "connection");
+
 typedef enum {
     RULE_VFIO_MIGRATION,
     RULE_VFIO_ENABLE_MIGRATION_ONOFF,
@@ -69,6 +72,7 @@ dmg_qemu_profile_new(void)
     dmgQemuProfile *p = g_new0(dmgQemuProfile, 1);
 
     p->version = dmg_qemu_version_newest();
+    p->version_source = DMG_QEMU_VERSION_NEWEST;
     p->features = g_ptr_array_new_with_free_func(g_free);
     return p;
 }
@@ -136,7 +140,15 @@ dmg_qemu_profile_set_version(dmgQemuProfile *p, const char *str, GError **error)
         return FALSE;
     }
     p->version = v;
+    p->version_source = DMG_QEMU_VERSION_CHOSEN;
     return TRUE;
+}
+
+bool
+dmg_qemu_version_detected(const dmgQemuProfile *p)
+{
+    return p->version_source == DMG_QEMU_VERSION_INSTALLED ||
+        p->version_source == DMG_QEMU_VERSION_CONNECTION;
 }
 
 /* "QEMU emulator version 7.2.11 (Debian 1:7.2+dfsg-7+deb12u18)" */
@@ -157,7 +169,7 @@ dmg_qemu_profile_detect(dmgQemuProfile *p)
     if (!(ver = strstr(out, "version ")) || sscanf(ver + 8, "%u.%u", &v.major, &v.minor) != 2)
         return;
     p->version = v;
-    p->version_detected = true;
+    p->version_source = DMG_QEMU_VERSION_INSTALLED;
 }
 
 gboolean

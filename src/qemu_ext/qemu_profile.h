@@ -8,15 +8,27 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "dmg_enum.h"
 #include "machine.h"
 
 typedef struct {
     unsigned major, minor;
 } dmgQemuVersion;
 
+/* Where the version came from, for reports. */
+typedef enum {
+    DMG_QEMU_VERSION_NEWEST,     /* nothing said: the newest known */
+    DMG_QEMU_VERSION_CHOSEN,     /* --qemu-version, or the hook policy */
+    DMG_QEMU_VERSION_INSTALLED,  /* qemu-system-x86_64 --version */
+    DMG_QEMU_VERSION_CONNECTION, /* virConnectGetVersion() of a QEMU connection */
+    DMG_QEMU_VERSION_LAST
+} dmgQemuVersionSource;
+/* "newest", "chosen", "installed", "connection" */
+DMG_ENUM_DECL(dmgQemuVersionSource);
+
 typedef struct {
     dmgQemuVersion version;
-    bool version_detected;       /* read from an installed qemu-system */
+    int version_source;          /* dmgQemuVersionSource */
     GPtrArray *features;         /* char *, downstream features */
 } dmgQemuProfile;
 
@@ -24,7 +36,11 @@ dmgQemuProfile *dmg_qemu_profile_new(void);
 void dmg_qemu_profile_free(dmgQemuProfile *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgQemuProfile, dmg_qemu_profile_free);
 
-/* "X.Y"; refuses versions older than the oldest known one. */
+/* Read from the QEMU being judged (installed or the connection's)? */
+bool dmg_qemu_version_detected(const dmgQemuProfile *p);
+
+/* "X.Y"; refuses versions older than the oldest known one.  The source
+ * becomes DMG_QEMU_VERSION_CHOSEN. */
 gboolean dmg_qemu_profile_set_version(dmgQemuProfile *p, const char *str,
                                       GError **error);
 /* The installed qemu-system-x86_64's version, else the newest known. */

@@ -163,14 +163,26 @@ dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
     json_builder_set_member_name(b, "qemu_version");
     json_builder_add_string_value(b, ver);
     json_builder_set_member_name(b, "qemu_version_detected");
-    json_builder_add_boolean_value(b, qemu->version_detected);
+    json_builder_add_boolean_value(b, dmg_qemu_version_detected(qemu));
+    json_builder_set_member_name(b, "qemu_version_source");
+    json_builder_add_string_value(b, dmgQemuVersionSourceTypeToString(qemu->version_source));
     json_builder_set_member_name(b, "qemu_features");
     json_builder_begin_array(b);
     for (guint i = 0; i < qemu->features->len; i++)
         json_builder_add_string_value(b, g_ptr_array_index(qemu->features, i));
     json_builder_end_array(b);
+    json_builder_set_member_name(b, "host_devices");
+    json_builder_add_string_value(b, dmgHostDevicesSourceTypeToString(host->devices_source));
     json_builder_set_member_name(b, "sysfs");
-    json_builder_add_string_value(b, host->sysfs_root);
+    if (host->devices_source == DMG_HOST_DEVICES_SYSFS)
+        json_builder_add_string_value(b, host->sysfs_root);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "nodedev_uri");
+    if (host->devices_source == DMG_HOST_DEVICES_NODEDEV)
+        json_builder_add_string_value(b, host->nodedev_uri);
+    else
+        json_builder_add_null_value(b);
     json_builder_set_member_name(b, "libvirt_version");
     json_builder_add_string_value(b, libvirt);
     json_builder_set_member_name(b, "libvirt_version_source");
