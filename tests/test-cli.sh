@@ -73,6 +73,30 @@ expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains
 expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
 if grep -q "viommu-passthrough-cancel" "$tmp/out"; then ok "feature turns the blocker into a cancel condition"; else not_ok "no cancel condition"; fi
 
+# --- the libvirt a verdict is for (libvirt_profile.c) ------------------
+# 9.0 asks QEMU's blocked-reasons; 8.5 refuses the PCI hostdev itself.
+expect 0 "check on libvirt 8.5" -- check --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml" "${fixture[@]}" --libvirt-version 8.5
+if grep -q "^Judging for libvirt 8.5.0 (chosen)" "$tmp/out" &&
+   grep -q "libvirt refuses it before asking QEMU; virsh migrate prints: error: Operation not supported: cannot migrate a domain with <hostdev mode='subsystem' type='pci'>" "$tmp/out" &&
+   grep -q "blocker (libvirt): .*\[libvirt-hostdev-pci\]" "$tmp/out"; then
+    ok "libvirt 8.5: its own hostdev refusal, as virsh prints it"; else not_ok "libvirt 8.5: no libvirt refusal"; fi
+expect 0 "check on libvirt 9.0" -- check --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml" "${fixture[@]}" --libvirt-version 9.0 --json
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["profile"]["libvirt_version"] == "9.0.0", doc["profile"]
+assert doc["profile"]["libvirt_version_source"] == "chosen", doc["profile"]
+mig = doc["domains"][0]["migration"]
+assert mig["refused_by"] == "qemu", mig
+assert all(b["layer"] == "qemu" for b in mig["blockers"]), mig["blockers"]
+assert mig["virsh_error"] == ("Requested operation is not valid: cannot migrate domain: "
+    + "; ".join(b["reason"] for b in mig["blockers"])), mig
+PY
+then ok "libvirt 9.0: QEMU's reasons joined as libvirt joins them"; else not_ok "libvirt 9.0 JSON"; fi
+expect 0 "check --xml without --libvirt-version judges the installed library" -- check --xml "$src/tests/domains/no-hostdev.xml" "${fixture[@]}"
+if grep -q "^Judging for libvirt [0-9.]* (installed)" "$tmp/out"; then ok "the installed libvirt is named"; else not_ok "no installed libvirt"; fi
+expect_refused "bad --libvirt-version" "not a version" check --xml "$src/tests/domains/no-hostdev.xml" --libvirt-version 5.1
+
 # --- argv: the same model as check, as a QEMU command line --------------
 expect 0 "argv of a domain file" -- argv --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
 if head -1 "$tmp/out" | grep -q '^/usr/bin/qemu-system-x86_64 \\$' &&
