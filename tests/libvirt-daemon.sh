@@ -62,6 +62,7 @@ cat >"$T/dmaguard.conf" <<EOF
 log=$T/hook.log
 [profile]
 sysfs=$src/tests/sysfs/host1
+qemu-cache=$T/qemu-cache
 EOF
 # libvirt runs hooks with a clean environment: a wrapper points the real
 # hook at this test's policy.

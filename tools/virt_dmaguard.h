@@ -50,3 +50,7 @@ dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_fil
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
+/* Replace *@qemu by the profile @def is judged for: its own emulator,
+ * probed, unless --qemu-version was given (dmg_qemu_profile_for_domain). */
+gboolean dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def,
+                                    GError **error);
