@@ -49,6 +49,8 @@ die() {
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# virt-dmaguard's emulator probe cache, filled by its warm-up call.
+export XDG_CACHE_HOME=$tmp/xdg
 xml=$tmp/hostdev64.xml
 
 # --- the domain -----------------------------------------------------------

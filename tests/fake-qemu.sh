@@ -12,10 +12,13 @@
 major=9
 minor=1
 mode=qmp
+# Where to write its process id, when set.
+pidfile=
 # Properties vfio-pci has beyond the usual ones (a downstream build adds
 # x-migration-iommu-pt here).
 vfio_extra=
 
+[ -n "$pidfile" ] && echo $$ >"$pidfile"
 case $mode in
 bad)
     echo "SECRET-OUTPUT this is not QEMU"

@@ -28,6 +28,8 @@ getent passwd libvirt-qemu >/dev/null || skip "the libvirt-qemu user does not ex
 [ -x "$hook" ] || { echo "not ok 1 - $hook is not built"; exit 1; }
 
 T=$(mktemp -d /tmp/dmaguard-libvirtd.XXXXXX)
+# virt-dmaguard's emulator probe cache: this test's own.
+export XDG_CACHE_HOME=$T/xdg
 cleanup() {
     if [ -f "$T/libvirtd.pid" ]; then
         kill "$(cat "$T/libvirtd.pid")" 2>/dev/null

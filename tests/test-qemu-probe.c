@@ -9,7 +9,10 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "domain_conf.h"
@@ -479,6 +482,60 @@ test_hang(Fixture *f, gconstpointer data)
     assert_probe_error(pr, hanging, DMG_QEMU_PROBE_ERROR_TIMEOUT, "did not answer within");
 }
 
+/* Gone, or a zombie waiting for its reaper. */
+static bool
+process_dead(pid_t pid)
+{
+    g_autofree char *stat_file = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    const char *paren;
+
+    if (!g_file_get_contents(stat_file, &text, NULL, NULL))
+        return true;
+    paren = strrchr(text, ')');
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* The probe dies with the process that runs it: the hook kills its
+ * analysis process at its timeout, whatever it is waiting for.  The
+ * loops wait for events (bounded), they do not measure time. */
+static void
+test_dies_with_parent(Fixture *f, gconstpointer data)
+{
+    g_autofree char *pidfile = g_build_filename(f->dir, "fake.pid", NULL);
+    g_autofree char *pidline = g_strconcat("pidfile=", pidfile, NULL);
+    const char *const hang[] = { "mode=hang", pidline, NULL };
+    g_autofree char *hanging = make_fake(f->dir, "hang", hang);
+    pid_t child, fake = 0;
+    int status;
+
+    fflush(NULL);
+    if ((child = fork()) == 0) {
+        dmgQemuProber *pr = dmg_qemu_prober_new(NULL, "hint");
+
+        dmg_qemu_probe_unref(dmg_qemu_prober_probe(pr, hanging, NULL));
+        _exit(0);
+    }
+    g_assert_cmpint(child, >, 0);
+    for (int i = 0; i < 3000 && fake <= 0; i++) {
+        g_autofree char *text = NULL;
+
+        if (g_file_get_contents(pidfile, &text, NULL, NULL) && strchr(text, '\n'))
+            fake = (pid_t)atoi(text);
+        else
+            g_usleep(10000);
+    }
+    kill(child, SIGKILL);
+    g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+    g_assert_cmpint(fake, >, 0);
+    for (int i = 0; i < 3000 && !process_dead(fake); i++)
+        g_usleep(10000);
+    if (!process_dead(fake)) {
+        kill(fake, SIGKILL);
+        g_error("the probed binary (pid %d) outlived the process that ran it", (int)fake);
+    }
+}
+
 /* The domain's errors carry the domain's name; --qemu-version means no
  * probe at all. */
 static void
@@ -605,6 +662,7 @@ main(int argc, char **argv)
     ADD("cache-unsafe-dir", test_cache_unsafe_dir);
     ADD("errors", test_errors);
     ADD("hang", test_hang);
+    ADD("dies-with-parent", test_dies_with_parent);
     ADD("profile-for-domain", test_profile_for_domain);
     ADD("default-emulator", test_default_emulator);
 #undef ADD

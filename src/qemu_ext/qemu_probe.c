@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -193,11 +194,17 @@ probe_commands(void)
     return g_string_free(s, FALSE);
 }
 
+/* In the child, before exec: async-signal-safe calls only. */
 static void
 probe_child_setup(gpointer data)
 {
     /* Its own process group: a deadline kills whatever it started. */
     setpgid(0, 0);
+    /* It dies with the process that asked: the hook kills its analysis
+     * process at its timeout, probe or not. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t)GPOINTER_TO_INT(data))
+        _exit(127);
 }
 
 static void
@@ -289,7 +296,8 @@ probe_run(dmgQemuProber *pr, const char *path, GByteArray *out, GError **error)
         return FALSE;
     }
     spawned = g_spawn_async_with_fds(NULL, (char **)argv, (char **)envp,
-                                     G_SPAWN_DO_NOT_REAP_CHILD, probe_child_setup, NULL,
+                                     G_SPAWN_DO_NOT_REAP_CHILD, probe_child_setup,
+                                     GINT_TO_POINTER(getpid()),
                                      &pid, sv[1], sv[1], devnull, &err);
     close(sv[1]);
     close(devnull);
