@@ -49,6 +49,8 @@ pid_of() {
 # has_arg PID REGEX: an argument of PID's command line matches REGEX
 # whole, so a PID the kernel gave to another process since is left alone.
 has_arg() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- "$2"; }
+# virt-dmaguard's emulator probe cache: this test's own.
+export XDG_CACHE_HOME=$T/xdg
 cleanup() {
     local f pid dom
     # Each QEMU the daemon started, from the pidfile libvirt keeps for it
@@ -99,6 +101,7 @@ cat >"$T/dmaguard.conf" <<EOF
 log=$T/hook.log
 [profile]
 sysfs=$src/tests/sysfs/host1
+qemu-cache=$T/qemu-cache
 EOF
 # libvirt runs hooks with a clean environment: a wrapper points the real
 # hook at this test's policy.

@@ -12,6 +12,8 @@ tool=("${wrap[@]}" "$build/tools/virt-dmaguard")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
+# The emulator probes' cache: this test's own.
+export XDG_CACHE_HOME=$tmp/xdg
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" "$tmp/err" | head -20; }
@@ -130,6 +132,53 @@ if grep -q "0 skipped" "$tmp/out" && grep -q "0 stale" "$tmp/out"; then ok "run 
 expect_refused "balloon target above memory" "above the guest" run --xml "$src/tests/domains/no-hostdev.xml" --balloon 4G --memory 512M --accel $accel
 expect_refused "negative balloon target" "not a memory size" run --xml "$src/tests/domains/no-hostdev.xml" --balloon=-1G --memory 512M --accel $accel
 expect_refused "balloon without a balloon device" "memballoon" run --xml "$src/tests/domains/no-balloon.xml" --balloon 256M --memory 512M --accel $accel
+
+# --- the domain's own QEMU: <emulator> probed and cached ---------------
+# emu_xml EMULATOR IN OUT: IN with its <emulator> replaced
+emu_xml() { sed "s|<emulator>[^<]*</emulator>|<emulator>$1</emulator>|" "$2" >"$3"; }
+if [ -x /usr/bin/qemu-system-x86_64 ]; then
+    expect 0 "check probes the domain's <emulator>" -- check --xml "$src/tests/domains/no-hostdev.xml" --sysfs "$src/tests/sysfs/host1" --json
+    if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+q = doc["domains"][0]["qemu"]
+assert q == {"emulator": "/usr/bin/qemu-system-x86_64", "version": "7.2",
+             "version_detected": True, "features": []}, q
+assert doc["profile"]["qemu_version"] == "7.2" and doc["profile"]["qemu_version_detected"], doc["profile"]
+PY
+    then ok "the verdict says QEMU 7.2 from /usr/bin/qemu-system-x86_64"; else not_ok "the verdict's qemu member"; fi
+    if grep -qx "path=/usr/bin/qemu-system-x86_64" "$tmp"/xdg/dmaguard/qemu-probe-*.ini 2>/dev/null; then
+        ok "the probe is cached in \$XDG_CACHE_HOME/dmaguard"; else not_ok "no cache file in $tmp/xdg/dmaguard"; fi
+else
+    n=$((n + 1)); echo "ok $n # SKIP /usr/bin/qemu-system-x86_64 is not installed"
+fi
+mkdir -p "$tmp/emu"
+sed 's/^vfio_extra=$/vfio_extra=x-migration-iommu-pt/' "$src/tests/fake-qemu.sh" >"$tmp/emu/qemu-pt"
+sed 's/^mode=qmp$/mode=bad/' "$src/tests/fake-qemu.sh" >"$tmp/emu/not-qemu"
+sed 's/^minor=1$/minor=2/' "$src/tests/fake-qemu.sh" >"$tmp/emu/qemu-9.2"
+chmod +x "$tmp/emu/qemu-pt" "$tmp/emu/not-qemu" "$tmp/emu/qemu-9.2"
+emu_xml "$tmp/emu/qemu-pt" "$src/tests/domains/viommu-pt-all.xml" "$tmp/pt.xml"
+expect 0 "a QEMU whose vfio-pci has x-migration-iommu-pt" -- check --xml "$tmp/pt.xml" --sysfs "$src/tests/sysfs/host1"
+if grep -q "viommu-passthrough-cancel" "$tmp/out" &&
+   grep -qF "and QEMU 9.1 ($tmp/emu/qemu-pt) with x-migration-iommu-pt" "$tmp/out"; then
+    ok "the downstream feature is detected, not declared"; else not_ok "the feature was not detected"; fi
+expect 0 "argv runs the domain's <emulator>" -- argv --xml "$tmp/pt.xml" --sysfs "$src/tests/sysfs/host1"
+if head -1 "$tmp/out" | grep -qF "$tmp/emu/qemu-pt" && grep -q '"x-migration-iommu-pt":true' "$tmp/out"; then
+    ok "argv: the emulator and the detected property"; else not_ok "argv with the probed emulator"; fi
+emu_xml "$tmp/emu/qemu-pt" "$src/tests/domains/no-hostdev.xml" "$tmp/nh-pt.xml"
+emu_xml "$tmp/emu/none" "$src/tests/domains/no-hostdev.xml" "$tmp/missing.xml"
+emu_xml "$tmp/emu/not-qemu" "$src/tests/domains/no-hostdev.xml" "$tmp/not-qemu.xml"
+emu_xml "$tmp/emu/qemu-9.2" "$src/tests/domains/no-balloon.xml" "$tmp/nb-92.xml"
+expect_refused "an <emulator> that does not exist" "$tmp/emu/none: it does not exist" check --xml "$tmp/missing.xml"
+if grep -q -- "--qemu-version" "$tmp/err"; then ok "... the message says what to do"; else not_ok "... no advice"; fi
+expect 0 "--qemu-version: the <emulator> is not probed" -- check --xml "$tmp/missing.xml" --qemu-version 9.1
+expect_refused "an <emulator> that is not QEMU" "does not answer QMP" check --xml "$tmp/not-qemu.xml"
+if grep -q SECRET "$tmp/err"; then not_ok "... its output is quoted"; else ok "... its output is not quoted"; fi
+expect 0 "each domain is judged for its own QEMU" -- check --xml "$tmp/nh-pt.xml" --xml "$tmp/nb-92.xml" --sysfs "$src/tests/sysfs/host1"
+if grep -q "^Judging for libvirt [0-9.]* ([a-z]*) and each domain.s own QEMU" "$tmp/out" &&
+   grep -qF "judged for QEMU 9.1 ($tmp/emu/qemu-pt)" "$tmp/out" &&
+   grep -qF "judged for QEMU 9.2 ($tmp/emu/qemu-9.2)" "$tmp/out"; then
+    ok "... and the report says which"; else not_ok "... the report does not say which QEMU"; fi
 
 # --- usage -------------------------------------------------------------
 expect 2 "no command" --

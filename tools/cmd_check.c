@@ -113,15 +113,18 @@ check_metadata_element(const char *existing, gpointer opaque)
 }
 
 static gboolean
-check_write_metadata(virConnectPtr conn, GPtrArray *verdicts,
-                     const dmgQemuProfile *qemu, gboolean quiet, GError **error)
+check_write_metadata(virConnectPtr conn, GPtrArray *verdicts, gboolean quiet,
+                     GError **error)
 {
-    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
-
     for (guint i = 0; i < verdicts->len; i++) {
-        check_metadata_data d = { g_ptr_array_index(verdicts, i), ver };
+        JsonObject *dom = json_node_get_object(g_ptr_array_index(verdicts, i));
+        /* The QEMU this domain was judged for. */
+        check_metadata_data d = {
+            g_ptr_array_index(verdicts, i),
+            json_object_get_string_member(json_object_get_object_member(dom, "qemu"), "version"),
+        };
         /* Skipped foreign domains have no verdict: go by the name. */
-        const char *name = json_object_get_string_member(json_node_get_object(d.verdict), "name");
+        const char *name = json_object_get_string_member(dom, "name");
 
         if (!dmg_libvirt_write_metadata(conn, name, check_metadata_element, &d, error))
             return FALSE;
@@ -169,36 +172,79 @@ check_print(GPtrArray *verdicts, const dmgHostProfile *host,
             ret = DMG_EXIT_CONFIG_ERRORS;
     }
     if (json) {
-        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu);
+        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu, verdicts);
         g_autofree char *doc = dmg_report_json(verdicts, profile, TRUE);
 
         printf("%s\n", doc);
     } else {
         g_autoptr(GString) out = g_string_new(NULL);
+        bool mixed = verdicts->len && !dmg_report_common_qemu(verdicts);
 
         for (guint i = 0; i < verdicts->len; i++) {
+            JsonObject *q = json_object_get_object_member(
+                json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
+
             if (i)
                 g_string_append_c(out, '\n');
             dmg_report_text(out, g_ptr_array_index(verdicts, i));
+            /* Domains judged for different QEMUs: say which. */
+            if (mixed)
+                g_string_append_printf(out, _("  judged for QEMU %s (%s)\n"),
+                                       json_object_get_string_member(q, "version"),
+                                       json_object_get_null_member(q, "emulator")
+                                       ? _("chosen") : json_object_get_string_member(q, "emulator"));
         }
         fputs(out->str, stdout);
     }
     return ret;
 }
 
-static void
-check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
+/* Whether every domain was judged for the same binary. */
+static bool
+check_same_emulator(GPtrArray *verdicts)
 {
-    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
-    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
-    g_autofree char *feats = NULL;
+    const char *first = NULL;
 
-    g_ptr_array_add(qemu->features, NULL);
-    feats = g_strjoinv(", ", (char **)qemu->features->pdata);
-    g_ptr_array_remove_index(qemu->features, qemu->features->len - 1);
+    for (guint i = 0; i < verdicts->len; i++) {
+        JsonObject *q = json_object_get_object_member(
+            json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
+        const char *e = json_object_get_null_member(q, "emulator")
+            ? "" : json_object_get_string_member(q, "emulator");
+
+        if (i && g_strcmp0(first, e) != 0)
+            return false;
+        first = e;
+    }
+    return true;
+}
+
+static void
+check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+                    GPtrArray *verdicts)
+{
+    g_autoptr(JsonNode) own = dmg_report_qemu(qemu);
+    JsonObject *q = verdicts->len ? dmg_report_common_qemu(verdicts) : json_node_get_object(own);
+    g_autofree char *feats = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
+    const char *libvirt_src = dmg_libvirt_source_string(host->libvirt.source);
+    JsonArray *fa;
+
+    if (!q) {
+        printf(_("Judging for libvirt %s (%s) and each domain's own QEMU; host sysfs %s\n\n"),
+               libvirt, libvirt_src, host->sysfs_root);
+        return;
+    }
+    fa = json_object_get_array_member(q, "features");
+    for (guint i = 0; i < json_array_get_length(fa); i++)
+        g_ptr_array_add(names, (gpointer)json_array_get_string_element(fa, i));
+    g_ptr_array_add(names, NULL);
+    feats = g_strjoinv(", ", (char **)names->pdata);
     printf(_("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; host sysfs %s\n\n"),
-           libvirt, dmg_libvirt_source_string(host->libvirt.source), ver,
-           qemu->version_detected ? _("installed") : _("chosen"),
+           libvirt, libvirt_src, json_object_get_string_member(q, "version"),
+           !json_object_get_boolean_member(q, "version_detected") ? _("chosen")
+           : check_same_emulator(verdicts) ? json_object_get_string_member(q, "emulator")
+           : _("probed"),
            *feats ? _(" with ") : "", feats, host->sysfs_root);
 }
 
@@ -228,9 +274,9 @@ dmg_cmd_check(int argc, char **argv)
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
         goto out;
     if (!o.json)
-        check_print_profile(host, qemu);
+        check_print_profile(host, qemu, verdicts);
     ret = check_print(verdicts, host, qemu, o.json);
-    if (o.write_metadata && !check_write_metadata(conn, verdicts, qemu, o.json, &err))
+    if (o.write_metadata && !check_write_metadata(conn, verdicts, o.json, &err))
         ret = DMG_EXIT_BAD_INPUT;
 
  out:

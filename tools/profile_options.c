@@ -28,7 +28,7 @@ dmg_profile_option_group(dmg_common_opts *o)
         { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, &o->sysfs,
           N_("Read IOMMU groups and drivers from DIR instead of /sys"), N_("DIR") },
         { "qemu-version", 0, 0, G_OPTION_ARG_STRING, &o->qemu_version,
-          N_("QEMU version to judge for (default: the installed qemu-system, else the newest known)"), N_("X.Y") },
+          N_("QEMU version to judge for (default: the domain's <emulator>, probed, else qemu-system-ARCH in PATH, else the newest known)"), N_("X.Y") },
         { "libvirt-version", 0, 0, G_OPTION_ARG_STRING, &o->libvirt_version,
           N_("libvirt version to judge for (default: the connection's libvirt with --connect, else the installed library)"), N_("X.Y[.Z]") },
         { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qemu_features,
@@ -111,13 +111,28 @@ dmg_profile_qemu(const char *version, char **features, GError **error)
             g_printerr(_("virt-dmaguard: note: QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules\n"),
                        version, newest.major, newest.minor, newest.major, newest.minor);
     } else {
-        dmg_qemu_profile_detect(qemu);
+        g_autofree char *cache = dmg_qemu_probe_user_cache_dir();
+
+        /* Each domain is judged for its own <emulator>. */
+        dmg_qemu_profile_set_prober(qemu, dmg_qemu_prober_new(cache, _("pass --qemu-version X.Y")));
     }
     for (char **f = features; f && *f; f++) {
         if (!dmg_qemu_profile_add_feature(qemu, *f, error))
             return NULL;
     }
     return g_steal_pointer(&qemu);
+}
+
+gboolean
+dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def, GError **error)
+{
+    dmgQemuProfile *own = dmg_qemu_profile_for_domain(*qemu, def, error);
+
+    if (!own)
+        return FALSE;
+    dmg_qemu_profile_free(*qemu);
+    *qemu = own;
+    return TRUE;
 }
 
 /* The example host's sysfs tree that matches the example node, or NULL. */

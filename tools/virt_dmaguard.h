@@ -55,3 +55,7 @@ gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
  * (virConnectGetLibVersion), unless --libvirt-version chose one. */
 gboolean dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
                                  virConnectPtr conn, const char *uri, GError **error);
+/* Replace *@qemu by the profile @def is judged for: its own emulator,
+ * probed, unless --qemu-version was given (dmg_qemu_profile_for_domain). */
+gboolean dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def,
+                                    GError **error);
