@@ -70,6 +70,22 @@ then ok "JSON document has the version-1 shape and the expected verdicts"; else 
 
 expect 0 "named domains on the default connection" -- check gpu-passthrough vgpu-mdev
 expect 0 "libvirt's own test:///default" -- check --connect test:///default --all
+# --live on the test driver, which has no QEMU monitor: every running
+# domain is "not checked" with libvirt's reason; the check itself stands.
+expect 0 "check --live on a driver without a QEMU monitor" -- check --live --json gpu-passthrough vgpu-mdev
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+for d in json.load(open(sys.argv[1]))["domains"]:
+    l = d["migration"]["live"]
+    assert l["checked"] is False and l["confirmed"] is None and l["blocked_reasons"] is None, l
+    assert "virDomainQemuMonitorCommand" in l["error"], l
+    assert not [w for w in d["warnings"] if w["code"] == "live-blockers-differ"], d["warnings"]
+PY
+then ok "--live: not checked, with libvirt's reason"; else not_ok "--live on the test driver"; fi
+expect 0 "check --live, text" -- check --live gpu-passthrough
+if grep -q "QEMU not asked live: .*virDomainQemuMonitorCommand" "$tmp/out"; then ok "--live text names why QEMU was not asked"; else not_ok "--live text"; fi
+expect 0 "check without --live says nothing of QEMU's live answer" -- check gpu-passthrough
+if ! grep -q "asked live" "$tmp/out"; then ok "no live line without --live"; else not_ok "a live line without --live"; fi
 expect 0 "a clean domain file" -- check --xml "$src/tests/domains/no-hostdev.xml" "${fixture[@]}"
 expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains/pci-optin-not-mdev.xml" "${fixture[@]}"
 expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
@@ -193,6 +209,9 @@ expect_refused "unknown --qemu-feature" "x-migration-iommu-pt" check --xml "$src
 expect_refused "missing file" "no-such.xml" check --xml "$tmp/no-such.xml"
 expect_refused "unknown domain" "nosuchdomain" check nosuchdomain
 expect_refused "unreachable URI" "cannot connect" check --connect "qemu+unix:///system?socket=$tmp/none" --all
+expect_refused "--live with --xml" "--xml" check --live --xml "$src/tests/domains/no-hostdev.xml"
+expect_refused "--live-timeout without --live" "needs --live" check --all --live-timeout 5
+expect_refused "--live-timeout 0" "1 to 3600" check --all --live --live-timeout 0
 printf '[driver vfio-pci]\nmigration=perhaps\n' >"$tmp/bad.conf"
 expect_refused "bad host profile" "perhaps" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"
 

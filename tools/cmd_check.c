@@ -10,6 +10,7 @@
 #include "domain_conf.h"
 #include "dmg_i18n.h"
 #include "libvirt_source.h"
+#include "live_check.h"
 #include "report.h"
 #include "verdict.h"
 
@@ -19,6 +20,8 @@ typedef struct {
     gboolean all;
     gboolean json;
     gboolean write_metadata;
+    gboolean live;
+    int live_timeout;
     char **domains;
 } check_opts;
 
@@ -42,6 +45,10 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
           N_("Print a JSON document (format version 1)"), NULL },
         { "write-metadata", 0, 0, G_OPTION_ARG_NONE, &o->write_metadata,
           N_("Store each verdict in the domain's <metadata> (configuration, and live when running)"), NULL },
+        { "live", 0, 0, G_OPTION_ARG_NONE, &o->live,
+          N_("Ask the QEMU of each running domain for its migration blockers (query-migrate) and compare; needs a read-write connection, and libvirt marks the domain tainted (custom-monitor)"), NULL },
+        { "live-timeout", 0, 0, G_OPTION_ARG_INT, &o->live_timeout,
+          N_("Seconds to wait for each QEMU's answer with --live (default 10)"), N_("SECONDS") },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
           NULL, NULL },
         { NULL },
@@ -62,6 +69,24 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     if (o->xml_files && o->write_metadata) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     _("--write-metadata stores verdicts in libvirt domains; it cannot be combined with --xml"));
+        return FALSE;
+    }
+    if (o->xml_files && o->live) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live asks the QEMU of running libvirt domains; it cannot be combined with --xml"));
+        return FALSE;
+    }
+    /* live_timeout is G_MININT unless given. */
+    if (o->live_timeout != G_MININT && !o->live) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live-timeout needs --live"));
+        return FALSE;
+    }
+    if (o->live_timeout == G_MININT)
+        o->live_timeout = DMG_LIVE_TIMEOUT_DEFAULT;
+    if (o->live_timeout < 1 || o->live_timeout > 3600) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live-timeout takes 1 to 3600 seconds"));
         return FALSE;
     }
     if (!o->xml_files && !o->all && !o->domains) {
@@ -161,6 +186,19 @@ check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
     return g_steal_pointer(&verdicts);
 }
 
+/* QEMU's own answer for each running domain (live_check.c).  A domain
+ * whose QEMU cannot be asked is "not checked", never a failed check. */
+static void
+check_live(virConnectPtr conn, GPtrArray *verdicts, guint timeout_s)
+{
+    for (guint i = 0; i < verdicts->len; i++) {
+        JsonNode *v = g_ptr_array_index(verdicts, i);
+        const char *name = json_object_get_string_member(json_node_get_object(v), "name");
+
+        dmg_live_check_domain(conn, name, timeout_s, v);
+    }
+}
+
 static int
 check_print(GPtrArray *verdicts, const dmgHostProfile *host,
             const dmgQemuProfile *qemu, gboolean json)
@@ -251,7 +289,7 @@ check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
 int
 dmg_cmd_check(int argc, char **argv)
 {
-    check_opts o = { 0 };
+    check_opts o = { .live_timeout = G_MININT };
     g_autoptr(GError) err = NULL;
     g_autoptr(dmgHostProfile) host = NULL;
     g_autoptr(dmgQemuProfile) qemu = NULL;
@@ -266,13 +304,22 @@ dmg_cmd_check(int argc, char **argv)
     if (!o.xml_files) {
         g_autofree char *uri = dmg_common_uri(&o.common);
 
-        if (!(conn = dmg_libvirt_open(uri, o.write_metadata, &err)) ||
-            !dmg_common_libvirt_from(&o.common, host, conn, uri, &err))
+        conn = dmg_libvirt_open(uri, o.write_metadata || o.live, &err);
+        /* --live without write access (polkit, socket permissions): read
+         * the domains anyway; libvirt then refuses each monitor command,
+         * and the domains are "not checked" with its reason. */
+        if (!conn && o.live && !o.write_metadata) {
+            g_clear_error(&err);
+            conn = dmg_libvirt_open(uri, FALSE, &err);
+        }
+        if (!conn || !dmg_common_libvirt_from(&o.common, host, conn, uri, &err))
             goto out;
     }
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(conn, &o, &err);
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
         goto out;
+    if (o.live)
+        check_live(conn, verdicts, (guint)o.live_timeout);
     if (!o.json)
         check_print_profile(host, qemu, verdicts);
     ret = check_print(verdicts, host, qemu, o.json);

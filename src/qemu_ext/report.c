@@ -84,6 +84,40 @@ dmg_report_balloon(GString *out, JsonObject *dom)
         g_string_append(out, _("  virtio-mem: coordinated discard, resizes guest memory even with VFIO\n"));
 }
 
+/* migration.live: what the running QEMU said, when it was asked. */
+static void
+dmg_report_live(GString *out, JsonObject *mig)
+{
+    JsonObject *live = json_object_has_member(mig, "live")
+                       ? json_object_get_object_member(mig, "live") : NULL;
+    g_autoptr(GString) reasons = g_string_new(NULL);
+    JsonArray *arr;
+    const char *version;
+
+    if (!live)
+        return;
+    if (!json_object_get_boolean_member(live, "checked")) {
+        if (!json_object_get_null_member(live, "error"))
+            g_string_append_printf(out, _("    QEMU not asked live: %s\n"),
+                                   json_object_get_string_member(live, "error"));
+        return;
+    }
+    version = json_object_get_string_member(live, "qemu_version");
+    arr = json_object_get_array_member(live, "blocked_reasons");
+    for (guint i = 0; i < json_array_get_length(arr); i++)
+        g_string_append_printf(reasons, "%s%s", i ? "; " : "",
+                               json_array_get_string_element(arr, i));
+    if (!json_object_get_boolean_member(live, "confirmed"))
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate) lists OTHER blockers: %s\n"),
+                               version, reasons->len ? reasons->str : _("none"));
+    else if (reasons->len)
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate) confirms the blockers: %s\n"),
+                               version, reasons->str);
+    else
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate): no blockers, as predicted\n"),
+                               version);
+}
+
 static void
 dmg_report_migration(GString *out, JsonObject *dom)
 {
@@ -116,6 +150,7 @@ dmg_report_migration(GString *out, JsonObject *dom)
                                json_object_get_string_member(o, "code"),
                                json_object_get_string_member(o, "message"));
     }
+    dmg_report_live(out, mig);
 }
 
 static void
