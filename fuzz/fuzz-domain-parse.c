@@ -60,7 +60,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
         g_printerr("fuzz-domain-parse: DMG_FUZZ_QEMU_VERSION: %s\n", err->message);
         exit(1);
     }
-    fuzz_profile = dmg_report_profile(fuzz_host, fuzz_qemu);
+    fuzz_profile = dmg_report_profile(fuzz_host, fuzz_qemu, NULL);
     return 0;
 }
 

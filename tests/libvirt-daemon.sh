@@ -11,6 +11,13 @@
 #   - a start allowed (TCG), with the hook's verdict in its log;
 #   - check --write-metadata, then virsh metadata shows the verdict, and a
 #     later check of the dumped XML finds it unchanged;
+#   - check --live over a qemu+unix:// URI, as a remote host is reached:
+#     the running QEMU's own query-migrate answer, confirmed for a plain
+#     domain, different (live-blockers-differ) for an ivshmem peer, which
+#     QEMU 7.2 blocks and dmaguard does not model, and what virsh migrate
+#     refuses with; an inactive domain is not asked; a stopped (SIGSTOP)
+#     QEMU is "not checked" within --live-timeout; a stopped (SIGSTOP)
+#     daemon fails the check within the open deadline;
 #   - the migrate hook, invoked exactly as libvirt invokes it (a second
 #     daemon to migrate to is not set up; docs/libvirt.rst says so).
 # The daemon and every QEMU it started are stopped at the end, even when
@@ -28,12 +35,16 @@ getent passwd libvirt-qemu >/dev/null || skip "the libvirt-qemu user does not ex
 [ -x "$hook" ] || { echo "not ok 1 - $hook is not built"; exit 1; }
 
 T=$(mktemp -d /tmp/dmaguard-libvirtd.XXXXXX)
+# /dev/shm is the host's: the ivshmem file gets a name of this run's own.
+shm=dmgtest-shm-${T##*.}
 # Only what this test started is stopped, by PID: no name patterns, which
 # would also hit other QEMUs and daemons of the machine.
 # stop_pid PID: SIGTERM, up to 5 s to go, then SIGKILL.
 stop_pid() {
     local pid=$1
     kill "$pid" 2>/dev/null || return 0
+    # A QEMU the live test stopped takes SIGTERM only once continued.
+    kill -CONT "$pid" 2>/dev/null
     for _ in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.1
@@ -49,6 +60,8 @@ pid_of() {
 # has_arg PID REGEX: an argument of PID's command line matches REGEX
 # whole, so a PID the kernel gave to another process since is left alone.
 has_arg() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- "$2"; }
+# virt-dmaguard's emulator probe cache: this test's own.
+export XDG_CACHE_HOME=$T/xdg
 cleanup() {
     local f pid dom
     # Each QEMU the daemon started, from the pidfile libvirt keeps for it
@@ -74,6 +87,8 @@ cleanup() {
         pid=$(pid_of "$f") || continue
         [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] && stop_pid "$pid"
     done
+    # The ivshmem domain's shared memory file, named after this run.
+    rm -f "/dev/shm/$shm"
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -99,6 +114,7 @@ cat >"$T/dmaguard.conf" <<EOF
 log=$T/hook.log
 [profile]
 sysfs=$src/tests/sysfs/host1
+qemu-cache=$T/qemu-cache
 EOF
 # libvirt runs hooks with a clean environment: a wrapper points the real
 # hook at this test's policy.
@@ -140,6 +156,58 @@ cat >"$T/tiny.xml" <<'EOF'
 </domain>
 EOF
 
+# An ivshmem-plain peer: QEMU 7.2's ivshmem_common_realize() adds a
+# migration blocker for it (hw/misc/ivshmem.c), which dmaguard does not
+# model.
+cat >"$T/ivshmem.xml" <<EOF
+<domain type='qemu'>
+  <name>dmgtest-ivshmem</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <shmem name='$shm' role='peer'>
+      <model type='ivshmem-plain'/>
+      <size unit='M'>4</size>
+    </shmem>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+EOF
+# live.py FILE CASE: assertions on the output of check --live --json.
+cat >"$T/live.py" <<'EOF'
+import json, sys
+IVSHMEM = "Migration is disabled when using feature 'peer mode' in device 'ivshmem'"
+doms = {d["name"]: d for d in json.load(open(sys.argv[1]))["domains"]}
+case = sys.argv[2]
+def live(name):
+    return doms[name]["migration"]["live"]
+def differ(name):
+    return [w for w in doms[name]["warnings"] if w["code"] == "live-blockers-differ"]
+if case == "ivshmem":
+    l = live("dmgtest-ivshmem")
+    assert l["checked"] and l["qemu_version"].startswith("7.2."), l
+    assert l["blocked_reasons"] == [IVSHMEM] and l["confirmed"] is False and l["error"] is None, l
+    assert doms["dmgtest-ivshmem"]["migration"]["blockers"] == [], doms["dmgtest-ivshmem"]["migration"]
+    w = differ("dmgtest-ivshmem")
+    assert len(w) == 1 and IVSHMEM in w[0]["message"] and "predicted none" in w[0]["message"], w
+elif case == "tiny":
+    l = live("dmgtest-tiny")
+    assert l["checked"] and l["blocked_reasons"] == [] and l["confirmed"] is True and l["error"] is None, l
+    assert not differ("dmgtest-tiny"), doms["dmgtest-tiny"]["warnings"]
+elif case == "inactive":
+    l = live("dmgtest-refused")
+    assert not l["checked"] and l["error"] is None and l["blocked_reasons"] is None, l
+elif case == "readonly":
+    l = live("dmgtest-tiny")
+    assert not l["checked"] and "read only access prevents virDomainQemuMonitorCommand" in l["error"], l
+elif case == "stopped":
+    l = live("dmgtest-tiny")
+    assert not l["checked"] and "did not answer within 2 s" in l["error"], l
+else:
+    sys.exit("unknown case " + case)
+EOF
+
 cat >"$T/inner.sh" <<EOF
 set -u
 mount --bind "$T/etc" /etc/libvirt
@@ -156,11 +224,23 @@ EOF
 cat >"$T/scenarios.sh" <<EOF
 set -u
 uri="qemu:///system?socket=$T/sock/libvirt-sock"
+# The same daemon through the remote driver, as another host reaches it.
+ruri="qemu+unix:///system?socket=$T/sock/libvirt-sock"
 n=0 failed=0
 ok() { n=\$((n + 1)); echo "ok \$n - \$1"; }
 not_ok() { n=\$((n + 1)); failed=\$((failed + 1)); echo "not ok \$n - \$1"; }
 virsh() { command virsh -q -c "\$uri" "\$@"; }
 check() { if eval "\$1"; then ok "\$2"; else not_ok "\$2"; sed 's/^/# /' "$T/out" 2>/dev/null | head -20; fi; }
+# running DOMAIN: poll, for 30 s at most, until the domain runs.
+running() {
+    local i
+    for i in \$(seq 300); do
+        [ "\$(virsh domstate "\$1" 2>/dev/null)" = running ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+live() { "$tool" check --connect "\$ruri" --live "\$@"; }
 
 check 'virsh list --all >"$T/out" 2>&1' "a private libvirtd answers on its own socket"
 
@@ -180,12 +260,69 @@ check 'virsh dumpxml dmgtest-tiny >"$T/dump.xml" && "$tool" check --xml "$T/dump
 sed '/<memballoon/,/<\/memballoon>/d' "$T/dump.xml" >"$T/changed.xml"
 check '"$tool" check --xml "$T/changed.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q verdict-changed "$T/out"' "a changed domain shows that the stored verdict differs"
 
+# QEMU's live answer (check --live), through the remote driver.
+virsh define "$T/ivshmem.xml" >"$T/out" 2>&1
+check 'virsh start dmgtest-ivshmem >"$T/out" 2>&1 && running dmgtest-ivshmem' "an ivshmem-plain peer domain runs (TCG)"
+check 'running dmgtest-tiny' "the plain domain still runs"
+live --all --json >"$T/live.json" 2>"$T/out"; rc=\$?
+check '[ \$rc = 1 ]' "check --live --all exits 1 for dmgtest-refused's configuration errors, as without --live"
+check 'python3 "$T/live.py" "$T/live.json" ivshmem >"$T/out" 2>&1' "QEMU lists the ivshmem peer blocker dmaguard does not predict: live-blockers-differ with both lists"
+check 'python3 "$T/live.py" "$T/live.json" tiny >"$T/out" 2>&1' "QEMU lists no blocker for the plain domain: confirmed"
+check 'python3 "$T/live.py" "$T/live.json" inactive >"$T/out" 2>&1' "an inactive domain is not asked"
+# libvirt logs its keepalive probes at level info (rpc.keepalive).
+LIBVIRT_LOG_FILTERS="2:rpc.keepalive" LIBVIRT_LOG_OUTPUTS="2:file:$T/keepalive.log" "$tool" check --connect "\$ruri" dmgtest-tiny >"$T/out" 2>&1
+check 'grep -q "RPC_KEEPALIVE_START.*interval=5 count=3" "$T/keepalive.log"' "check turns libvirt's keepalive on for the remote connection (5 s, 3 missed)"
+check 'live dmgtest-tiny >"$T/out" 2>&1 && grep -q "asked live (query-migrate): no blockers, as predicted" "$T/out"' "the text report shows QEMU's confirmation"
+check 'live dmgtest-ivshmem >"$T/out" 2>&1 && grep -q "lists OTHER blockers: Migration is disabled when using feature .peer mode. in device .ivshmem." "$T/out" && grep -q "live-blockers-differ" "$T/out"' "the text report shows QEMU's other blocker and the warning"
+check '! virsh migrate --live dmgtest-ivshmem "\$ruri" >"$T/out" 2>&1 && grep -q "cannot migrate domain: Migration is disabled when using feature .peer mode. in device .ivshmem." "$T/out"' "virsh migrate refuses with the reason QEMU gave check --live"
+check 'running dmgtest-ivshmem' "the refused migration left the domain running"
+check 'virsh dominfo dmgtest-tiny >"$T/out" 2>&1 && grep -q "custom monitor control commands issued" "$T/out"' "libvirt marks a domain check --live asked as tainted (custom-monitor)"
+# The daemon's read-only socket: libvirt refuses the monitor command.
+"$tool" check --connect "qemu+unix:///system?socket=$T/sock/libvirt-sock-ro" --live --json dmgtest-tiny >"$T/live.json" 2>"$T/out"; rc=\$?
+check '[ \$rc = 0 ] && python3 "$T/live.py" "$T/live.json" readonly >"$T/out" 2>&1' "without write access the domain is not checked, with libvirt's reason, and the check succeeds"
+# A QEMU that does not answer: stopped, so libvirt waits on its monitor.
+qpid=\$(head -c 32 "$T/run/qemu/dmgtest-tiny.pid" 2>/dev/null | tr -d '[:space:]')
+if [[ \$qpid =~ ^[1-9][0-9]*$ ]] && tr '\\0' '\\n' </proc/\$qpid/cmdline | grep -qx 'guest=dmgtest-tiny\(,.*\)\?'; then
+    kill -STOP \$qpid
+    t0=\$SECONDS
+    # timeout(1): a hang fails this test instead of running into meson's.
+    timeout -k 5 60 "$tool" check --connect "\$ruri" --live --live-timeout 2 --json dmgtest-tiny >"$T/live.json" 2>"$T/out"; rc=\$?
+    t1=\$SECONDS
+    kill -CONT \$qpid
+    check '[ \$rc = 0 ] && python3 "$T/live.py" "$T/live.json" stopped >"$T/out" 2>&1' "a stopped QEMU is not checked, with the reason, and the check succeeds"
+    check '[ \$((t1 - t0)) -lt 60 ]' "the stopped QEMU cost the --live-timeout, not a hang (\$((t1 - t0)) s)"
+    for i in \$(seq 6); do
+        live --live-timeout 5 --json dmgtest-tiny >"$T/live.json" 2>"$T/out" &&
+            python3 "$T/live.py" "$T/live.json" tiny >/dev/null 2>&1 && break
+        sleep 1
+    done
+    check 'python3 "$T/live.py" "$T/live.json" tiny >"$T/out" 2>&1' "the continued QEMU answers again"
+else
+    not_ok "the pidfile of dmgtest-tiny names its QEMU"
+fi
+# A daemon that accepts connections and does not answer: stopped.
+dpid=\$(head -c 32 "$T/daemon.pid" 2>/dev/null | tr -d '[:space:]')
+if [[ \$dpid =~ ^[1-9][0-9]*$ ]] && [ "\$(cat /proc/\$dpid/comm 2>/dev/null)" = libvirtd ]; then
+    kill -STOP \$dpid
+    t0=\$SECONDS
+    timeout -k 5 120 "$tool" check --connect "\$ruri" dmgtest-tiny >"$T/out" 2>&1; rc=\$?
+    t1=\$SECONDS
+    kill -CONT \$dpid
+    check '[ \$rc = 2 ] && grep -q "no answer within 30 s" "$T/out"' "a stopped daemon: check fails with 'no answer within 30 s', not a hang"
+    check '[ \$((t1 - t0)) -lt 90 ]' "the stopped daemon cost the open deadline (\$((t1 - t0)) s)"
+    for i in \$(seq 30); do virsh list >/dev/null 2>&1 && break; sleep 1; done
+    check 'virsh list >"$T/out" 2>&1' "the continued daemon answers again"
+else
+    not_ok "daemon.pid names the daemon"
+fi
+
 virsh dumpxml dmgtest-refused >"$T/refused-dump.xml" 2>/dev/null
 check '! DMAGUARD_CONF="$T/dmaguard.conf" "$hook" dmgtest-refused migrate begin - <"$T/refused-dump.xml" >"$T/out" 2>&1 && grep -q "cannot migrate" "$T/out"' "the migrate hook, invoked as libvirt does, refuses a domain with a PCI hostdev"
 check 'DMAGUARD_CONF="$T/dmaguard.conf" "$hook" dmgtest-tiny migrate begin - <"$T/dump.xml" >"$T/out" 2>"$T/err" && [ ! -s "$T/out" ]' "the migrate hook lets a plain domain through with empty stdout (XML unchanged)"
 
 virsh destroy dmgtest-tiny >/dev/null 2>&1
-check '! virsh domstate dmgtest-tiny | grep -q running' "the test's domain is stopped"
+virsh destroy dmgtest-ivshmem >/dev/null 2>&1
+check '! virsh domstate dmgtest-tiny | grep -q running && ! virsh domstate dmgtest-ivshmem | grep -q running' "the test's domains are stopped"
 echo "1..\$n"
 [ "\$failed" -eq 0 ]
 EOF

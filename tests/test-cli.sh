@@ -12,6 +12,8 @@ tool=("${wrap[@]}" "$build/tools/virt-dmaguard")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0 failed=0
+# The emulator probes' cache: this test's own.
+export XDG_CACHE_HOME=$tmp/xdg
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" "$tmp/err" | head -20; }
@@ -83,6 +85,20 @@ assert len(nd["domains"]) == 5
 assert nd["domains"] == fs["domains"], "the verdicts differ"
 PY
 then ok "node devices and the example sysfs tree give the same verdicts"; else not_ok "node devices and the example sysfs tree disagree"; fi
+# The example node is a local connection (test:/// names no host): its
+# domains are judged for their own <emulator>, probed, as emu-probe does;
+# only a remote URI takes the connection's QEMU.
+if python3 - "$tmp/nodedev.json" <<'PY'
+import json, os, sys
+nd = json.load(open(sys.argv[1]))
+src = nd["profile"]["qemu_version_source"]
+if os.access("/usr/bin/qemu-system-x86_64", os.X_OK):
+    assert src == "probed" and nd["profile"]["qemu_version_detected"], nd["profile"]
+    assert all(d["qemu"]["version_source"] == "probed" for d in nd["domains"])
+else:
+    assert src in ("probed", "newest"), nd["profile"]
+PY
+then ok "the local example node probes each domain's QEMU"; else not_ok "the example node's QEMU source"; fi
 
 # Node devices that disagree with tests/sysfs/host1 (and with this machine):
 # 01:00.1 in its own group 7, 3c:00.1 absent, the mdev in group 40.
@@ -125,10 +141,50 @@ then ok "the [device] driver lifts the blocker of that device only"; else not_ok
 
 expect 0 "named domains on the default connection" -- check gpu-passthrough vgpu-mdev
 expect 0 "libvirt's own test:///default" -- check --connect test:///default --all
+# --live on the test driver, which has no QEMU monitor: every running
+# domain is "not checked" with libvirt's reason; the check itself stands.
+expect 0 "check --live on a driver without a QEMU monitor" -- check --live --json gpu-passthrough vgpu-mdev
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+for d in json.load(open(sys.argv[1]))["domains"]:
+    l = d["migration"]["live"]
+    assert l["checked"] is False and l["confirmed"] is None and l["blocked_reasons"] is None, l
+    assert "virDomainQemuMonitorCommand" in l["error"], l
+    assert not [w for w in d["warnings"] if w["code"] == "live-blockers-differ"], d["warnings"]
+PY
+then ok "--live: not checked, with libvirt's reason"; else not_ok "--live on the test driver"; fi
+expect 0 "check --live, text" -- check --live gpu-passthrough
+if grep -q "QEMU not asked live: .*virDomainQemuMonitorCommand" "$tmp/out"; then ok "--live text names why QEMU was not asked"; else not_ok "--live text"; fi
+expect 0 "check without --live says nothing of QEMU's live answer" -- check gpu-passthrough
+if ! grep -q "asked live" "$tmp/out"; then ok "no live line without --live"; else not_ok "a live line without --live"; fi
 expect 0 "a clean domain file" -- check --xml "$src/tests/domains/no-hostdev.xml" "${fixture[@]}"
 expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains/pci-optin-not-mdev.xml" "${fixture[@]}"
 expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
 if grep -q "viommu-passthrough-cancel" "$tmp/out"; then ok "feature turns the blocker into a cancel condition"; else not_ok "no cancel condition"; fi
+
+# --- the libvirt a verdict is for (libvirt_profile.c) ------------------
+# 9.0 asks QEMU's blocked-reasons; 8.5 refuses the PCI hostdev itself.
+expect 0 "check on libvirt 8.5" -- check --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml" "${fixture[@]}" --libvirt-version 8.5
+if grep -q "^Judging for libvirt 8.5.0 (chosen)" "$tmp/out" &&
+   grep -q "libvirt refuses it before asking QEMU; virsh migrate prints: error: Operation not supported: cannot migrate a domain with <hostdev mode='subsystem' type='pci'>" "$tmp/out" &&
+   grep -q "blocker (libvirt): .*\[libvirt-hostdev-pci\]" "$tmp/out"; then
+    ok "libvirt 8.5: its own hostdev refusal, as virsh prints it"; else not_ok "libvirt 8.5: no libvirt refusal"; fi
+expect 0 "check on libvirt 9.0" -- check --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml" "${fixture[@]}" --libvirt-version 9.0 --json
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["profile"]["libvirt_version"] == "9.0.0", doc["profile"]
+assert doc["profile"]["libvirt_version_source"] == "chosen", doc["profile"]
+mig = doc["domains"][0]["migration"]
+assert mig["refused_by"] == "qemu", mig
+assert all(b["layer"] == "qemu" for b in mig["blockers"]), mig["blockers"]
+assert mig["virsh_error"] == ("Requested operation is not valid: cannot migrate domain: "
+    + "; ".join(b["reason"] for b in mig["blockers"])), mig
+PY
+then ok "libvirt 9.0: QEMU's reasons joined as libvirt joins them"; else not_ok "libvirt 9.0 JSON"; fi
+expect 0 "check --xml without --libvirt-version judges the installed library" -- check --xml "$src/tests/domains/no-hostdev.xml" "${fixture[@]}"
+if grep -q "^Judging for libvirt [0-9.]* (installed)" "$tmp/out"; then ok "the installed libvirt is named"; else not_ok "no installed libvirt"; fi
+expect_refused "bad --libvirt-version" "not a version" check --xml "$src/tests/domains/no-hostdev.xml" --libvirt-version 5.1
 
 # --- argv: the same model as check, as a QEMU command line --------------
 expect 0 "argv of a domain file" -- argv --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
@@ -164,6 +220,54 @@ expect_refused "balloon target above memory" "above the guest" run --xml "$src/t
 expect_refused "negative balloon target" "not a memory size" run --xml "$src/tests/domains/no-hostdev.xml" --balloon=-1G --memory 512M --accel $accel
 expect_refused "balloon without a balloon device" "memballoon" run --xml "$src/tests/domains/no-balloon.xml" --balloon 256M --memory 512M --accel $accel
 
+# --- the domain's own QEMU: <emulator> probed and cached ---------------
+# emu_xml EMULATOR IN OUT: IN with its <emulator> replaced
+emu_xml() { sed "s|<emulator>[^<]*</emulator>|<emulator>$1</emulator>|" "$2" >"$3"; }
+if [ -x /usr/bin/qemu-system-x86_64 ]; then
+    expect 0 "check probes the domain's <emulator>" -- check --xml "$src/tests/domains/no-hostdev.xml" --sysfs "$src/tests/sysfs/host1" --json
+    if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+q = doc["domains"][0]["qemu"]
+assert q == {"emulator": "/usr/bin/qemu-system-x86_64", "version": "7.2",
+             "version_detected": True, "version_source": "probed", "features": []}, q
+assert doc["profile"]["qemu_version"] == "7.2" and doc["profile"]["qemu_version_detected"], doc["profile"]
+assert doc["profile"]["qemu_version_source"] == "probed", doc["profile"]
+PY
+    then ok "the verdict says QEMU 7.2 from /usr/bin/qemu-system-x86_64"; else not_ok "the verdict's qemu member"; fi
+    if grep -qx "path=/usr/bin/qemu-system-x86_64" "$tmp"/xdg/dmaguard/qemu-probe-*.ini 2>/dev/null; then
+        ok "the probe is cached in \$XDG_CACHE_HOME/dmaguard"; else not_ok "no cache file in $tmp/xdg/dmaguard"; fi
+else
+    n=$((n + 1)); echo "ok $n # SKIP /usr/bin/qemu-system-x86_64 is not installed"
+fi
+mkdir -p "$tmp/emu"
+sed 's/^vfio_extra=$/vfio_extra=x-migration-iommu-pt/' "$src/tests/fake-qemu.sh" >"$tmp/emu/qemu-pt"
+sed 's/^mode=qmp$/mode=bad/' "$src/tests/fake-qemu.sh" >"$tmp/emu/not-qemu"
+sed 's/^minor=1$/minor=2/' "$src/tests/fake-qemu.sh" >"$tmp/emu/qemu-9.2"
+chmod +x "$tmp/emu/qemu-pt" "$tmp/emu/not-qemu" "$tmp/emu/qemu-9.2"
+emu_xml "$tmp/emu/qemu-pt" "$src/tests/domains/viommu-pt-all.xml" "$tmp/pt.xml"
+expect 0 "a QEMU whose vfio-pci has x-migration-iommu-pt" -- check --xml "$tmp/pt.xml" --sysfs "$src/tests/sysfs/host1"
+if grep -q "viommu-passthrough-cancel" "$tmp/out" &&
+   grep -qF "and QEMU 9.1 ($tmp/emu/qemu-pt) with x-migration-iommu-pt" "$tmp/out"; then
+    ok "the downstream feature is detected, not declared"; else not_ok "the feature was not detected"; fi
+expect 0 "argv runs the domain's <emulator>" -- argv --xml "$tmp/pt.xml" --sysfs "$src/tests/sysfs/host1"
+if head -1 "$tmp/out" | grep -qF "$tmp/emu/qemu-pt" && grep -q '"x-migration-iommu-pt":true' "$tmp/out"; then
+    ok "argv: the emulator and the detected property"; else not_ok "argv with the probed emulator"; fi
+emu_xml "$tmp/emu/qemu-pt" "$src/tests/domains/no-hostdev.xml" "$tmp/nh-pt.xml"
+emu_xml "$tmp/emu/none" "$src/tests/domains/no-hostdev.xml" "$tmp/missing.xml"
+emu_xml "$tmp/emu/not-qemu" "$src/tests/domains/no-hostdev.xml" "$tmp/not-qemu.xml"
+emu_xml "$tmp/emu/qemu-9.2" "$src/tests/domains/no-balloon.xml" "$tmp/nb-92.xml"
+expect_refused "an <emulator> that does not exist" "$tmp/emu/none: it does not exist" check --xml "$tmp/missing.xml"
+if grep -q -- "--qemu-version" "$tmp/err"; then ok "... the message says what to do"; else not_ok "... no advice"; fi
+expect 0 "--qemu-version: the <emulator> is not probed" -- check --xml "$tmp/missing.xml" --qemu-version 9.1
+expect_refused "an <emulator> that is not QEMU" "does not answer QMP" check --xml "$tmp/not-qemu.xml"
+if grep -q SECRET "$tmp/err"; then not_ok "... its output is quoted"; else ok "... its output is not quoted"; fi
+expect 0 "each domain is judged for its own QEMU" -- check --xml "$tmp/nh-pt.xml" --xml "$tmp/nb-92.xml" --sysfs "$src/tests/sysfs/host1"
+if grep -q "^Judging for libvirt [0-9.]* ([a-z]*) and each domain.s own QEMU" "$tmp/out" &&
+   grep -qF "judged for QEMU 9.1 ($tmp/emu/qemu-pt)" "$tmp/out" &&
+   grep -qF "judged for QEMU 9.2 ($tmp/emu/qemu-9.2)" "$tmp/out"; then
+    ok "... and the report says which"; else not_ok "... the report does not say which QEMU"; fi
+
 # --- usage -------------------------------------------------------------
 expect 2 "no command" --
 expect 2 "unknown command" -- frobnicate
@@ -177,6 +281,9 @@ expect_refused "unknown --qemu-feature" "x-migration-iommu-pt" check --xml "$src
 expect_refused "missing file" "no-such.xml" check --xml "$tmp/no-such.xml"
 expect_refused "unknown domain" "nosuchdomain" check nosuchdomain
 expect_refused "unreachable URI" "cannot connect" check --connect "qemu+unix:///system?socket=$tmp/none" --all
+expect_refused "--live with --xml" "--xml" check --live --xml "$src/tests/domains/no-hostdev.xml"
+expect_refused "--live-timeout without --live" "needs --live" check --all --live-timeout 5
+expect_refused "--live-timeout 0" "1 to 3600" check --all --live --live-timeout 0
 printf '[driver vfio-pci]\nmigration=perhaps\n' >"$tmp/bad.conf"
 expect_refused "bad host profile" "perhaps" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"
 

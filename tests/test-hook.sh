@@ -36,6 +36,8 @@ policy() {
         echo "log=$tmp/logs/$name.log"
         echo "[profile]"
         echo "sysfs=$src/tests/sysfs/host1"
+        # never /var/cache/dmaguard, the default
+        echo "qemu-cache=$tmp/cache"
         printf '%s\n' "$@"
     } >"$tmp/$name.conf"
     conf=$tmp/$name.conf
@@ -197,6 +199,55 @@ policy deep
 sed -i "s|^log=.*|log=$tmp/logs/a/b/c/hook.log|" "$conf"
 run 0 "the log directory is created" "$doms/no-hostdev.xml" dom start begin
 check "... with the log in it" 'grep -q "domain dom start/begin: .*allowed" "$tmp/logs/a/b/c/hook.log"'
+
+# --- the domain's own QEMU: probed once, then cached --------------------
+# emu_xml EMULATOR OUT: no-hostdev with that <emulator>
+emu_xml() { sed "s|<emulator>[^<]*</emulator>|<emulator>$1</emulator>|" "$doms/no-hostdev.xml" >"$2"; }
+policy default
+if [ -x /usr/bin/qemu-system-x86_64 ]; then
+    rm -rf "$tmp/cache"
+    run 0 "start begin judges for the domain's <emulator>" "$doms/no-hostdev.xml" dom start begin
+    check "... whose probe is cached in [profile] qemu-cache" \
+        'grep -qx "path=/usr/bin/qemu-system-x86_64" "$tmp"/cache/qemu-probe-*.ini'
+else
+    n=$((n + 1)); echo "ok $n # SKIP /usr/bin/qemu-system-x86_64 is not installed"
+fi
+mkdir -p "$tmp/emu"
+cp "$src/tests/fake-qemu.sh" "$tmp/emu/qemu"
+chmod +x "$tmp/emu/qemu"
+cp -p "$tmp/emu/qemu" "$tmp/emu/qemu.orig"
+emu_xml "$tmp/emu/qemu" "$tmp/emu.xml"
+run 0 "start begin with a fake QEMU 9.1" "$tmp/emu.xml" emu start begin
+logged "... is judged" 'domain emu start/begin: balloon effective, .*: allowed$'
+# Replaced by something that is not QEMU, same size and mtime: the cached
+# probe answers and the binary is not run (it would fail the analysis).
+sed -i 's/^mode=qmp$/mode=bad/' "$tmp/emu/qemu"
+touch -r "$tmp/emu/qemu.orig" "$tmp/emu/qemu"
+run 0 "a binary replaced with the same size and mtime is not run again" "$tmp/emu.xml" emu start begin
+check "... the cached probe judged it" \
+    '[ "$(grep -c "domain emu start/begin: balloon effective, .*: allowed$" "$log")" -eq 2 ]'
+touch -d "@$(($(stat -c %Y "$tmp/emu/qemu.orig") + 10))" "$tmp/emu/qemu"
+run 0 "a new mtime: probed again, not QEMU: internal error, allowed" "$tmp/emu.xml" emu start begin
+logged "... the log names the binary and what to do" \
+    "domain emu start/begin: no verdict: internal error: .*cannot probe the QEMU binary $tmp/emu/qemu: it does not answer QMP.*qemu-version in \\[profile\\].*allowed \\(fail-closed=false\\)\$"
+check "... and does not quote its output" '! grep -q SECRET "$log"'
+emu_xml "$tmp/emu/none" "$tmp/none.xml"
+policy closed "[hook]" "fail-closed=true"
+run 1 "fail-closed: a missing <emulator> refuses" "$tmp/none.xml" dom start begin
+one_stderr_line "missing emulator" "internal error: " "$tmp/emu/none: it does not exist"
+policy badcache "qemu-cache=relative/dir"
+run 0 "a relative qemu-cache: internal error, allowed" "$doms/no-hostdev.xml" dom start begin
+logged "the log names qemu-cache" 'internal error: bad policy file: .*qemu-cache'
+# A binary that never answers: killed at the probe's deadline (3/4 of the
+# timeout) or with the analysis at the timeout, whichever comes first
+# under load; either way the domain is allowed and no hook hangs.
+sed 's/^mode=qmp$/mode=hang/' "$src/tests/fake-qemu.sh" >"$tmp/emu/hang"
+chmod +x "$tmp/emu/hang"
+emu_xml "$tmp/emu/hang" "$tmp/hang.xml"
+policy hangemu "[hook]" "timeout=4"
+run 0 "an <emulator> that hangs: internal error, allowed" "$tmp/hang.xml" dom start begin
+logged "... killed at the deadline" \
+    "internal error: .*($tmp/emu/hang: it did not answer within 3 s|did not finish within 4 s)"
 
 # --- usage and isolation from libvirt ----------------------------------
 "${hook[@]}" >"$tmp/out" 2>"$tmp/err"

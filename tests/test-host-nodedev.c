@@ -13,6 +13,7 @@
 
 #include "host_nodedev.h"
 #include "host_profile.h"
+#include "libvirt_source.h"
 
 #define MDEV1 "4b20d080-1b54-4048-85b3-a6a62d165c01"
 
@@ -380,6 +381,26 @@ test_parse_refused(void)
     assert_refused("oversized", "longer than", "aaaa", "pci_big", big, NULL);
 }
 
+/* Where the QEMU version comes from: a URI with a server part is another
+ * host, whose binaries are never probed here. */
+static void
+test_uri_remote(void)
+{
+    static const char *const remote[] = {
+        "qemu+ssh://hostb/system", "qemu+tcp://hostb/system",
+        "qemu+ssh://root@hostb:2222/system?keyfile=/k", "qemu://hostb/system",
+    };
+    static const char *const local[] = {
+        "qemu:///system", "qemu+unix:///system?socket=/run/x", "test:///default",
+        "test:///usr/share/dmaguard/dmaguard-node.xml", "qemu+ssh:///system", "",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(remote); i++)
+        g_assert_true(dmg_libvirt_uri_is_remote(NULL, remote[i]));
+    for (gsize i = 0; i < G_N_ELEMENTS(local); i++)
+        g_assert_false(dmg_libvirt_uri_is_remote(NULL, local[i]));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -396,6 +417,7 @@ main(int argc, char **argv)
     g_test_add_func("/host-nodedev/parse/refused", test_parse_refused);
     g_test_add_func("/host-nodedev/profile/device-driver", test_device_driver_override);
     g_test_add_func("/host-nodedev/profile/device-refused", test_device_group_refused);
+    g_test_add_func("/host-nodedev/uri/remote", test_uri_remote);
 
     ret = g_test_run();
     {

@@ -10,6 +10,7 @@
 #include "domain_conf.h"
 #include "dmg_i18n.h"
 #include "libvirt_source.h"
+#include "live_check.h"
 #include "report.h"
 #include "verdict.h"
 
@@ -19,6 +20,8 @@ typedef struct {
     gboolean all;
     gboolean json;
     gboolean write_metadata;
+    gboolean live;
+    int live_timeout;
     char **domains;
 } check_opts;
 
@@ -42,6 +45,10 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
           N_("Print a JSON document (format version 1)"), NULL },
         { "write-metadata", 0, 0, G_OPTION_ARG_NONE, &o->write_metadata,
           N_("Store each verdict in the domain's <metadata> (configuration, and live when running)"), NULL },
+        { "live", 0, 0, G_OPTION_ARG_NONE, &o->live,
+          N_("Ask the QEMU of each running domain for its migration blockers (query-migrate) and compare; needs a read-write connection, and libvirt marks the domain tainted (custom-monitor)"), NULL },
+        { "live-timeout", 0, 0, G_OPTION_ARG_INT, &o->live_timeout,
+          N_("Seconds to wait for each QEMU's answer with --live (default 10)"), N_("SECONDS") },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
           NULL, NULL },
         { NULL },
@@ -62,6 +69,24 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     if (o->xml_files && o->write_metadata) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     _("--write-metadata stores verdicts in libvirt domains; it cannot be combined with --xml"));
+        return FALSE;
+    }
+    if (o->xml_files && o->live) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live asks the QEMU of running libvirt domains; it cannot be combined with --xml"));
+        return FALSE;
+    }
+    /* live_timeout is G_MININT unless given. */
+    if (o->live_timeout != G_MININT && !o->live) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live-timeout needs --live"));
+        return FALSE;
+    }
+    if (o->live_timeout == G_MININT)
+        o->live_timeout = DMG_LIVE_TIMEOUT_DEFAULT;
+    if (o->live_timeout < 1 || o->live_timeout > 3600) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--live-timeout takes 1 to 3600 seconds"));
         return FALSE;
     }
     if (!o->xml_files && !o->all && !o->domains) {
@@ -113,15 +138,18 @@ check_metadata_element(const char *existing, gpointer opaque)
 }
 
 static gboolean
-check_write_metadata(virConnectPtr conn, GPtrArray *verdicts,
-                     const dmgQemuProfile *qemu, gboolean quiet, GError **error)
+check_write_metadata(virConnectPtr conn, GPtrArray *verdicts, gboolean quiet,
+                     GError **error)
 {
-    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
-
     for (guint i = 0; i < verdicts->len; i++) {
-        check_metadata_data d = { g_ptr_array_index(verdicts, i), ver };
+        JsonObject *dom = json_node_get_object(g_ptr_array_index(verdicts, i));
+        /* The QEMU this domain was judged for. */
+        check_metadata_data d = {
+            g_ptr_array_index(verdicts, i),
+            json_object_get_string_member(json_object_get_object_member(dom, "qemu"), "version"),
+        };
         /* Skipped foreign domains have no verdict: go by the name. */
-        const char *name = json_object_get_string_member(json_node_get_object(d.verdict), "name");
+        const char *name = json_object_get_string_member(dom, "name");
 
         if (!dmg_libvirt_write_metadata(conn, name, check_metadata_element, &d, error))
             return FALSE;
@@ -158,6 +186,36 @@ check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
     return g_steal_pointer(&verdicts);
 }
 
+/* QEMU's own answer for each running domain (live_check.c).  A domain
+ * whose QEMU cannot be asked is "not checked", never a failed check. */
+static void
+check_live(virConnectPtr conn, GPtrArray *verdicts, guint timeout_s)
+{
+    for (guint i = 0; i < verdicts->len; i++) {
+        JsonNode *v = g_ptr_array_index(verdicts, i);
+        const char *name = json_object_get_string_member(json_node_get_object(v), "name");
+
+        dmg_live_check_domain(conn, name, timeout_s, v);
+    }
+}
+
+/* Where a verdict's QEMU version came from (its "qemu" member): the
+ * probed binary, the remote connection, --qemu-version, or the newest
+ * known. */
+static const char *
+check_qemu_label(JsonObject *q)
+{
+    const char *source = json_object_get_string_member(q, "version_source");
+
+    if (g_strcmp0(source, "probed") == 0 && !json_object_get_null_member(q, "emulator"))
+        return json_object_get_string_member(q, "emulator");
+    if (g_strcmp0(source, "connection") == 0)
+        return _("connection");
+    if (g_strcmp0(source, "chosen") == 0)
+        return _("chosen");
+    return _("newest known");
+}
+
 static int
 check_print(GPtrArray *verdicts, const dmgHostProfile *host,
             const dmgQemuProfile *qemu, gboolean json)
@@ -169,51 +227,94 @@ check_print(GPtrArray *verdicts, const dmgHostProfile *host,
             ret = DMG_EXIT_CONFIG_ERRORS;
     }
     if (json) {
-        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu);
+        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu, verdicts);
         g_autofree char *doc = dmg_report_json(verdicts, profile, TRUE);
 
         printf("%s\n", doc);
     } else {
         g_autoptr(GString) out = g_string_new(NULL);
+        bool mixed = verdicts->len && !dmg_report_common_qemu(verdicts);
 
         for (guint i = 0; i < verdicts->len; i++) {
+            JsonObject *q = json_object_get_object_member(
+                json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
+
             if (i)
                 g_string_append_c(out, '\n');
             dmg_report_text(out, g_ptr_array_index(verdicts, i));
+            /* Domains judged for different QEMUs: say which. */
+            if (mixed)
+                g_string_append_printf(out, _("  judged for QEMU %s (%s)\n"),
+                                       json_object_get_string_member(q, "version"),
+                                       check_qemu_label(q));
         }
         fputs(out->str, stdout);
     }
     return ret;
 }
 
-static void
-check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
+/* Whether every domain was judged for the same binary. */
+static bool
+check_same_emulator(GPtrArray *verdicts)
 {
-    g_autofree char *ver = dmg_qemu_version_string(qemu->version);
-    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
-    g_autofree char *facts = dmg_host_profile_describe(host);
-    g_autofree char *feats = NULL;
-    const char *qsource = NULL;
+    const char *first = NULL;
 
-    switch ((dmgQemuVersionSource)qemu->version_source) {
-    case DMG_QEMU_VERSION_INSTALLED: qsource = _("installed"); break;
-    case DMG_QEMU_VERSION_CONNECTION: qsource = _("connection"); break;
-    case DMG_QEMU_VERSION_CHOSEN: qsource = _("chosen"); break;
-    case DMG_QEMU_VERSION_NEWEST:
-    case DMG_QEMU_VERSION_LAST: qsource = _("newest known"); break;
+    for (guint i = 0; i < verdicts->len; i++) {
+        JsonObject *q = json_object_get_object_member(
+            json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
+        const char *e = json_object_get_null_member(q, "emulator")
+            ? "" : json_object_get_string_member(q, "emulator");
+
+        if (i && g_strcmp0(first, e) != 0)
+            return false;
+        first = e;
     }
-    g_ptr_array_add(qemu->features, NULL);
-    feats = g_strjoinv(", ", (char **)qemu->features->pdata);
-    g_ptr_array_remove_index(qemu->features, qemu->features->len - 1);
+    return true;
+}
+
+/* Where the version of the header line came from: the binary when every
+ * domain was probed from the same one. */
+static const char *
+check_qemu_source(JsonObject *q, GPtrArray *verdicts)
+{
+    if (g_strcmp0(json_object_get_string_member(q, "version_source"), "probed") == 0 &&
+        !check_same_emulator(verdicts))
+        return _("probed");
+    return check_qemu_label(q);
+}
+
+static void
+check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+                    GPtrArray *verdicts)
+{
+    g_autoptr(JsonNode) own = dmg_report_qemu(qemu);
+    JsonObject *q = verdicts->len ? dmg_report_common_qemu(verdicts) : json_node_get_object(own);
+    g_autofree char *feats = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
+    const char *libvirt_src = dmg_libvirt_source_string(host->libvirt.source);
+    g_autofree char *facts = dmg_host_profile_describe(host);
+    JsonArray *fa;
+
+    if (!q) {
+        printf(_("Judging for libvirt %s (%s) and each domain's own QEMU; %s\n\n"),
+               libvirt, libvirt_src, facts);
+        return;
+    }
+    fa = json_object_get_array_member(q, "features");
+    for (guint i = 0; i < json_array_get_length(fa); i++)
+        g_ptr_array_add(names, (gpointer)json_array_get_string_element(fa, i));
+    g_ptr_array_add(names, NULL);
+    feats = g_strjoinv(", ", (char **)names->pdata);
     printf(_("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; %s\n\n"),
-           libvirt, dmg_libvirt_source_string(host->libvirt.source), ver,
-           qsource, *feats ? _(" with ") : "", feats, facts);
+           libvirt, libvirt_src, json_object_get_string_member(q, "version"),
+           check_qemu_source(q, verdicts), *feats ? _(" with ") : "", feats, facts);
 }
 
 int
 dmg_cmd_check(int argc, char **argv)
 {
-    check_opts o = { 0 };
+    check_opts o = { .live_timeout = G_MININT };
     g_autoptr(GError) err = NULL;
     g_autoptr(dmgHostProfile) host = NULL;
     g_autoptr(dmgQemuProfile) qemu = NULL;
@@ -228,17 +329,26 @@ dmg_cmd_check(int argc, char **argv)
     if (!o.xml_files) {
         g_autofree char *uri = dmg_common_uri(&o.common);
 
-        if (!(conn = dmg_libvirt_open(uri, o.write_metadata, &err)) ||
-            !dmg_common_connection_facts(&o.common, host, qemu, conn, uri, &err))
+        conn = dmg_libvirt_open(uri, o.write_metadata || o.live, &err);
+        /* --live without write access (polkit, socket permissions): read
+         * the domains anyway; libvirt then refuses each monitor command,
+         * and the domains are "not checked" with its reason. */
+        if (!conn && o.live && !o.write_metadata) {
+            g_clear_error(&err);
+            conn = dmg_libvirt_open(uri, FALSE, &err);
+        }
+        if (!conn || !dmg_common_connection_facts(&o.common, host, qemu, conn, uri, &err))
             goto out;
     }
     doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(conn, &o, &err);
     if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
         goto out;
+    if (o.live)
+        check_live(conn, verdicts, (guint)o.live_timeout);
     if (!o.json)
-        check_print_profile(host, qemu);
+        check_print_profile(host, qemu, verdicts);
     ret = check_print(verdicts, host, qemu, o.json);
-    if (o.write_metadata && !check_write_metadata(conn, verdicts, qemu, o.json, &err))
+    if (o.write_metadata && !check_write_metadata(conn, verdicts, o.json, &err))
         ret = DMG_EXIT_BAD_INPUT;
 
  out:

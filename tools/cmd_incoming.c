@@ -169,10 +169,14 @@ incoming_prepare(const incoming_opts *o, const dmg_migration_prepare *p, dmgHost
                  dmgQemuProfile *qemu, incoming_guest *g, GError **error)
 {
     g_autoptr(vmm_machine) dry = NULL;
+    g_autoptr(dmgQemuProfile) own = NULL;
 
     if (!(g->def = dmg_domain_def_parse_string(p->xml, p->xml_len, _("the source's domain XML"), error)))
         return FALSE;
-    dry = dmg_domain_realize(g->def, host, qemu, NULL);
+    /* The domain's own QEMU on this host, unless --qemu-version. */
+    if (!(own = dmg_qemu_profile_for_domain(qemu, g->def, error)))
+        return FALSE;
+    dry = dmg_domain_realize(g->def, host, own, NULL);
     if (dry->findings.errors->len)
         return incoming_refuse_findings(_("the domain would not start on this host"),
                                         dry->findings.errors, false, error);
@@ -185,7 +189,7 @@ incoming_prepare(const incoming_opts *o, const dmg_migration_prepare *p, dmgHost
         g_prefix_error(error, _("cannot create the VM here: "));
         return FALSE;
     }
-    g->m = dmg_domain_realize_on(g->def, host, qemu, &vfio_backend_soft, vm__address_space(g->v));
+    g->m = dmg_domain_realize_on(g->def, host, own, &vfio_backend_soft, vm__address_space(g->v));
     if (g->m->findings.errors->len)
         return incoming_refuse_findings(_("the domain's devices failed to realize on this host"),
                                         g->m->findings.errors, false, error);

@@ -521,7 +521,8 @@ dmg_cmd_migrate(int argc, char **argv)
     if (!migrate_parse_args(argc, argv, &o, &a, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
         !migrate_read_domain(&o, host, qemu, &d, &err) ||
-        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)) ||
+        !dmg_common_qemu_for_domain(&qemu, def, &err))
         goto out;
     rep.name = def->name;
     /* migrate_prepare(): the blockers `check` reports refuse it before

@@ -245,7 +245,8 @@ dmg_cmd_run(int argc, char **argv)
 
     if (!run_parse_args(argc, argv, &o, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
-        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, host, qemu, &err)))
+        !(def = dmg_common_parse_one(&o.common, o.xml_file, o.domains, host, qemu, &err)) ||
+        !dmg_common_qemu_for_domain(&qemu, def, &err))
         goto out;
     m = dmg_domain_realize(def, host, qemu, NULL);
     if (!dmg_vm_parse_memory(o.memory, &memory, &err))

@@ -303,58 +303,18 @@ judge_migrate(const dmgHookPolicy *pol, JsonObject *v, GString *out)
     }
 }
 
-static dmgHostProfile *
-child_host_profile(const dmgHookPolicy *pol, const hook_args *a, GError **error)
+/* The libvirt whose rules apply: the policy's, else the library the daemon
+ * that runs this hook maps (read from /proc, never by calling libvirt),
+ * else the headers dmaguard was built with. */
+static gboolean
+child_libvirt_profile(const dmgHookPolicy *pol, const hook_args *a,
+                      dmgHostProfile *host, GError **error)
 {
-    g_autoptr(dmgHostProfile) host = dmg_host_profile_new(pol->sysfs);
-
-    /* The libvirt whose rules apply: the policy's, else the library the
-     * daemon that runs this hook maps (read from /proc, never by calling
-     * libvirt), else the headers dmaguard was built with. */
-    if (pol->libvirt_version) {
-        if (!dmg_libvirt_profile_set_version(&host->libvirt, pol->libvirt_version, error))
-            return NULL;
-    } else if (a->daemon_pid <= 1 ||
-               !dmg_libvirt_profile_init_process(&host->libvirt, a->daemon_pid)) {
+    if (pol->libvirt_version)
+        return dmg_libvirt_profile_set_version(&host->libvirt, pol->libvirt_version, error);
+    if (a->daemon_pid <= 1 || !dmg_libvirt_profile_init_process(&host->libvirt, a->daemon_pid))
         dmg_libvirt_profile_init_built(&host->libvirt);
-    }
-
-    dmg_host_profile_read_sysfs(host);
-    /* As virt-dmaguard check: /dev/kvm describes this machine, so ask it
-     * only when judging this machine's sysfs. */
-    if (strcmp(pol->sysfs, "/sys") == 0)
-        dmg_host_profile_probe_kvm(host, NULL);
-    if (pol->host_profile && !dmg_host_profile_load_file(host, pol->host_profile, error))
-        return NULL;
-    return g_steal_pointer(&host);
-}
-
-static dmgQemuProfile *
-child_qemu_profile(const dmgHookPolicy *pol, GString *out, GError **error)
-{
-    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
-
-    if (pol->qemu_version) {
-        dmgQemuVersion newest = dmg_qemu_version_newest();
-
-        if (!dmg_qemu_profile_set_version(qemu, pol->qemu_version, error))
-            return NULL;
-        if (qemu->version.major > newest.major ||
-            (qemu->version.major == newest.major && qemu->version.minor > newest.minor)) {
-            g_autofree char *w = g_strdup_printf(_("QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules"),
-                                                 pol->qemu_version, newest.major, newest.minor,
-                                                 newest.major, newest.minor);
-
-            child_emit(out, 'W', w);
-        }
-    } else {
-        dmg_qemu_profile_detect(qemu);
-    }
-    for (char **f = pol->qemu_features; f && *f; f++) {
-        if (!dmg_qemu_profile_add_feature(qemu, *f, error))
-            return NULL;
-    }
-    return g_steal_pointer(&qemu);
+    return TRUE;
 }
 
 static void
@@ -366,19 +326,25 @@ child_analyze(const dmgHookPolicy *pol, const hook_args *a,
     g_autoptr(JsonNode) verdict = NULL;
     g_autoptr(GError) err = NULL;
     g_autofree char *summary = NULL;
+    g_autofree char *note = NULL;
     JsonObject *v;
 
-    if (!(host = child_host_profile(pol, a, &err)) ||
-        !(qemu = child_qemu_profile(pol, out, &err))) {
+    if (!(host = dmg_hook_policy_host_profile(pol, &err)) ||
+        !child_libvirt_profile(pol, a, host, &err) ||
+        !(qemu = dmg_hook_policy_qemu_profile(pol, &note, &err))) {
         g_autofree char *msg = g_strdup_printf(_("cannot build the host or QEMU profile: %s"),
                                                err->message);
 
         child_emit(out, 'I', msg);
         return;
     }
+    if (note)
+        child_emit(out, 'W', note);
     if (!(verdict = dmg_check_xml(xml, len, a->name, host, qemu, &err))) {
-        g_autofree char *msg = g_strdup_printf(_("cannot analyze the domain XML: %s"),
-                                               err->message);
+        /* A probe's message says what is wrong with which binary. */
+        g_autofree char *msg = err->domain == DMG_QEMU_PROBE_ERROR
+            ? g_strdup(err->message)
+            : g_strdup_printf(_("cannot analyze the domain XML: %s"), err->message);
 
         child_emit(out, 'I', msg);
         return;

@@ -11,13 +11,13 @@
 
 static const struct {
     const char *group;
-    const char *const keys[6];
+    const char *const keys[7];
 } policy_keys[] = {
     { "hook", { "fail-closed", "log", "timeout", NULL } },
     { "refuse", { "codes", NULL } },
     { "warn-only", { "codes", NULL } },
     { "migration", { "refuse", NULL } },
-    { "profile", { "sysfs", "qemu-version", "libvirt-version", "qemu-features", "host-profile", NULL } },
+    { "profile", { "sysfs", "qemu-version", "libvirt-version", "qemu-features", "host-profile", "qemu-cache", NULL } },
 };
 
 static void
@@ -30,6 +30,7 @@ policy_defaults(dmgHookPolicy *p, const char *path)
     p->timeout_s = DMG_HOOK_TIMEOUT_DEFAULT;
     p->refuse_migration = true;
     p->sysfs = g_strdup("/sys");
+    p->qemu_cache = g_strdup(DMG_HOOK_QEMU_CACHE_DEFAULT);
 }
 
 void
@@ -44,6 +45,7 @@ dmg_hook_policy_clear(dmgHookPolicy *p)
     g_free(p->libvirt_version);
     g_strfreev(p->qemu_features);
     g_free(p->host_profile);
+    g_free(p->qemu_cache);
     memset(p, 0, sizeof(*p));
 }
 
@@ -242,6 +244,7 @@ policy_read_profile(dmgHookPolicy *p, GKeyFile *kf, GError **error)
 {
     g_autofree char *sysfs = NULL;
     g_autofree char *host_profile = NULL;
+    g_autofree char *qemu_cache = NULL;
     g_autoptr(dmgQemuProfile) probe = dmg_qemu_profile_new();
     g_autoptr(GError) err = NULL;
 
@@ -300,6 +303,18 @@ policy_read_profile(dmgHookPolicy *p, GKeyFile *kf, GError **error)
         }
         p->host_profile = g_steal_pointer(&host_profile);
     }
+    if (!policy_get_string(kf, p->path, "profile", "qemu-cache", &qemu_cache, error))
+        return FALSE;
+    if (qemu_cache) {
+        if (*qemu_cache && *qemu_cache != '/') {
+            g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                        _("%s: [profile] qemu-cache must be an absolute path, or empty for no cache"),
+                        p->path);
+            return FALSE;
+        }
+        g_free(p->qemu_cache);
+        p->qemu_cache = *qemu_cache ? g_steal_pointer(&qemu_cache) : NULL;
+    }
     return TRUE;
 }
 
@@ -338,6 +353,54 @@ dmg_hook_policy_load(dmgHookPolicy *p, const char *path, GError **error)
     if (!policy_get_bool(kf, path, "migration", "refuse", &p->refuse_migration, error))
         return FALSE;
     return policy_read_profile(p, kf, error);
+}
+
+dmgHostProfile *
+dmg_hook_policy_host_profile(const dmgHookPolicy *p, GError **error)
+{
+    g_autoptr(dmgHostProfile) host = dmg_host_profile_new(p->sysfs);
+
+    dmg_host_profile_read_sysfs(host);
+    /* As virt-dmaguard check: /dev/kvm describes this machine, so ask it
+     * only when judging this machine's sysfs. */
+    if (strcmp(p->sysfs, "/sys") == 0)
+        dmg_host_profile_probe_kvm(host, NULL);
+    if (p->host_profile && !dmg_host_profile_load_file(host, p->host_profile, error))
+        return NULL;
+    return g_steal_pointer(&host);
+}
+
+dmgQemuProfile *
+dmg_hook_policy_qemu_profile(const dmgHookPolicy *p, char **note, GError **error)
+{
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+
+    *note = NULL;
+    if (p->qemu_version) {
+        dmgQemuVersion newest = dmg_qemu_version_newest();
+
+        if (!dmg_qemu_profile_set_version(qemu, p->qemu_version, error))
+            return NULL;
+        if (qemu->version.major > newest.major ||
+            (qemu->version.major == newest.major && qemu->version.minor > newest.minor))
+            *note = g_strdup_printf(_("QEMU %s is newer than the newest version dmaguard knows (%u.%u); it is judged by %u.%u's rules"),
+                                    p->qemu_version, newest.major, newest.minor,
+                                    newest.major, newest.minor);
+    } else {
+        g_autofree char *hint = g_strdup_printf(_("set qemu-version in [profile] of %s"), p->path);
+        dmgQemuProber *prober = dmg_qemu_prober_new(p->qemu_cache, hint);
+
+        /* The probe fails with its own message before the analysis is
+         * killed at the timeout. */
+        dmg_qemu_prober_set_deadline(prober, (guint)MIN(DMG_QEMU_PROBE_DEADLINE_MS,
+                                                        p->timeout_s * 750));
+        dmg_qemu_profile_set_prober(qemu, prober);
+    }
+    for (char **f = p->qemu_features; f && *f; f++) {
+        if (!dmg_qemu_profile_add_feature(qemu, *f, error))
+            return NULL;
+    }
+    return g_steal_pointer(&qemu);
 }
 
 bool

@@ -29,7 +29,7 @@ dmg_profile_option_group(dmg_common_opts *o)
         { "sysfs", 0, 0, G_OPTION_ARG_FILENAME, &o->sysfs,
           N_("Read IOMMU groups and drivers from DIR (default: the connection's node devices, and /sys with --xml)"), N_("DIR") },
         { "qemu-version", 0, 0, G_OPTION_ARG_STRING, &o->qemu_version,
-          N_("QEMU version to judge for (default: the connection's QEMU, with --xml the installed qemu-system, else the newest known)"), N_("X.Y") },
+          N_("QEMU version to judge for (default: a remote connection's QEMU, else the domain's <emulator>, probed, else qemu-system-ARCH in PATH, else the newest known)"), N_("X.Y") },
         { "libvirt-version", 0, 0, G_OPTION_ARG_STRING, &o->libvirt_version,
           N_("libvirt version to judge for (default: the connection's libvirt with --connect, else the installed library)"), N_("X.Y[.Z]") },
         { "qemu-feature", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qemu_features,
@@ -72,15 +72,20 @@ dmg_qemu_note_newer(const dmgQemuProfile *qemu)
                    ver, newest.major, newest.minor, newest.major, newest.minor);
 }
 
-/* The QEMU of the connection's host, unless --qemu-version chose one. */
+/* The QEMU a domain read from @conn is judged for, unless --qemu-version
+ * chose one.  A remote host's comes from the connection
+ * (virConnectGetVersion of a QEMU connection, else the newest known):
+ * nothing on this machine describes it, so no local binary is probed.  A
+ * local connection keeps the prober: each domain's own <emulator>. */
 static gboolean
 dmg_common_qemu_from(const dmg_common_opts *o, dmgQemuProfile *qemu,
                      virConnectPtr conn, const char *uri, GError **error)
 {
     g_autofree char *version = NULL;
 
-    if (o->qemu_version)
+    if (o->qemu_version || !dmg_libvirt_uri_is_remote(conn, uri))
         return TRUE;
+    dmg_qemu_profile_set_prober(qemu, NULL);
     if (!dmg_libvirt_qemu_version(conn, uri, &version, error))
         return FALSE;
     if (!version)
@@ -97,12 +102,20 @@ dmg_common_qemu_from(const dmg_common_opts *o, dmgQemuProfile *qemu,
 }
 
 gboolean
+dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
+                        virConnectPtr conn, const char *uri, GError **error)
+{
+    if (o->libvirt_version)
+        return TRUE;
+    return dmg_libvirt_profile_init_connection(&host->libvirt, conn, uri, error);
+}
+
+gboolean
 dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
                             dmgQemuProfile *qemu, virConnectPtr conn,
                             const char *uri, GError **error)
 {
-    if (!o->libvirt_version &&
-        !dmg_libvirt_profile_init_connection(&host->libvirt, conn, uri, error))
+    if (!dmg_common_libvirt_from(o, host, conn, uri, error))
         return FALSE;
     /* --sysfs wins: an offline copy of the host's tree. */
     if (!o->sysfs && !dmg_host_profile_read_nodedev(host, conn, uri, error))
@@ -147,10 +160,10 @@ dmg_profile_host(const char *sysfs, bool connection, const char *example_file,
     return g_steal_pointer(&host);
 }
 
-/* @local: judge this machine's QEMU when no version is given (--xml);
- * a connection's comes from the connection. */
+/* No version given: each domain is judged for its own <emulator>, probed;
+ * a remote connection replaces that by its QEMU (dmg_common_qemu_from). */
 static dmgQemuProfile *
-dmg_profile_qemu(const char *version, char **features, bool local, GError **error)
+dmg_profile_qemu(const char *version, char **features, GError **error)
 {
     g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
 
@@ -158,14 +171,29 @@ dmg_profile_qemu(const char *version, char **features, bool local, GError **erro
         if (!dmg_qemu_profile_set_version(qemu, version, error))
             return NULL;
         dmg_qemu_note_newer(qemu);
-    } else if (local) {
-        dmg_qemu_profile_detect(qemu);
+    } else {
+        g_autofree char *cache = dmg_qemu_probe_user_cache_dir();
+
+        /* Each domain is judged for its own <emulator>. */
+        dmg_qemu_profile_set_prober(qemu, dmg_qemu_prober_new(cache, _("pass --qemu-version X.Y")));
     }
     for (char **f = features; f && *f; f++) {
         if (!dmg_qemu_profile_add_feature(qemu, *f, error))
             return NULL;
     }
     return g_steal_pointer(&qemu);
+}
+
+gboolean
+dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def, GError **error)
+{
+    dmgQemuProfile *own = dmg_qemu_profile_for_domain(*qemu, def, error);
+
+    if (!own)
+        return FALSE;
+    dmg_qemu_profile_free(*qemu);
+    *qemu = own;
+    return TRUE;
 }
 
 /* The example node's host profile, dmaguard-node.conf next to it: the
@@ -214,7 +242,7 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
         g_clear_pointer(host, dmg_host_profile_free);
         return FALSE;
     }
-    if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, from_files, error))) {
+    if (!(*qemu = dmg_profile_qemu(o->qemu_version, o->qemu_features, error))) {
         g_clear_pointer(host, dmg_host_profile_free);
         return FALSE;
     }

@@ -43,15 +43,16 @@ void dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o);
 char *dmg_common_uri(const dmg_common_opts *o);
 /* Load both profiles.  For domains read from a connection (@from_files
  * false) nothing of this machine is read unless --sysfs says so: the
- * host's devices and QEMU come from the connection, through
- * dmg_common_connection_facts(). */
+ * host's devices come from the connection, and so does its QEMU when the
+ * host is remote, through dmg_common_connection_facts(). */
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
 /* What a domain read from @conn is judged with: the connection's libvirt
  * (virConnectGetLibVersion) unless --libvirt-version, its node devices
  * (host_nodedev.h) unless --sysfs, and its QEMU (virConnectGetVersion of
- * a QEMU connection) unless --qemu-version. */
+ * a QEMU connection to a remote host) unless --qemu-version; a local
+ * connection keeps probing each domain's own <emulator>. */
 gboolean dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
                                      dmgQemuProfile *qemu, virConnectPtr conn,
                                      const char *uri, GError **error);
@@ -61,3 +62,12 @@ gboolean dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *h
 dmgDomainDef *dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file,
                                    char **domains, dmgHostProfile *host,
                                    dmgQemuProfile *qemu, GError **error);
+/* The libvirt a domain read from @conn is judged for: the connection's
+ * (virConnectGetLibVersion), unless --libvirt-version chose one. */
+gboolean dmg_common_libvirt_from(const dmg_common_opts *o, dmgHostProfile *host,
+                                 virConnectPtr conn, const char *uri, GError **error);
+/* Replace *@qemu by the profile @def is judged for: its own emulator,
+ * probed, unless --qemu-version was given or a remote connection's QEMU
+ * replaced the prober (dmg_qemu_profile_for_domain). */
+gboolean dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def,
+                                    GError **error);

@@ -38,6 +38,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_free(def->uuid);
     g_free(def->arch);
     g_free(def->machine);
+    g_free(def->emulator);
     g_free(def->stored_digest);
     g_free(def->stored_checked);
     g_free(def->stored_summary);

@@ -188,6 +188,7 @@ typedef struct {
     char *uuid;
     char *arch;                  /* os/type/@arch */
     char *machine;               /* os/type/@machine */
+    char *emulator;              /* devices/emulator, NULL when absent */
 
     guint64 memory;              /* <memory>, bytes */
     guint64 current_memory;      /* <currentMemory>, bytes; = memory if absent */

@@ -9,6 +9,8 @@
  */
 #include "domain_conf_priv.h"
 
+#include <string.h>
+
 #include "dmg_i18n.h"
 #include "xml_read.h"
 
@@ -17,8 +19,11 @@
  * device (disks, controllers, graphics: most of a real domain) before
  * libxml2 builds nodes for it. */
 static const char *const dmg_device_elements[] = {
-    "hostdev", "interface", "memballoon", "iommu", "memory", NULL,
+    "emulator", "hostdev", "interface", "memballoon", "iommu", "memory", NULL,
 };
+
+/* Longer than any path the kernel resolves (PATH_MAX). */
+#define DMG_EMULATOR_MAX 4096
 
 static dmgDomainDef *
 dmg_domain_def_new(void)
@@ -34,6 +39,27 @@ dmg_domain_def_new(void)
 
 /* ------------------------------------------------------------------ */
 /* <devices>                                                           */
+
+/* <emulator>: the QEMU binary libvirt runs for the domain.  As libvirt
+ * (string(./devices/emulator[1])), the first one counts and an empty one
+ * is none. */
+static int
+dmg_emulator_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
+                   GError **error)
+{
+    g_autofree char *path = NULL;
+
+    if (def->emulator)
+        return 0;
+    path = dmg_xml_text(node);
+    if (strlen(path) > DMG_EMULATOR_MAX) {
+        dmg_xml_error_invalid(ctx, node, NULL, path, _("a path of at most 4096 bytes"), error);
+        return -1;
+    }
+    if (*path)
+        def->emulator = g_steal_pointer(&path);
+    return 0;
+}
 
 static int
 dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
@@ -56,6 +82,8 @@ dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
             ret = dmg_iommu_parse(ctx, cur, def, error);
         } else if (dmg_xml_is(cur, NULL, "memory")) {
             ret = dmg_memory_parse(ctx, cur, def, error);
+        } else if (dmg_xml_is(cur, NULL, "emulator")) {
+            ret = dmg_emulator_parse(ctx, cur, def, error);
         }
         if (ret < 0)
             return -1;

@@ -9,7 +9,10 @@
 #include "qemu_profile.h"
 
 /* Returns the verdict, or NULL with @error when the XML is not a valid
- * domain (exit status 2 material). */
+ * domain or its emulator cannot be probed (exit status 2 material).  The
+ * domain is judged for @qemu, or for its own emulator when @qemu has a
+ * prober (dmg_qemu_profile_for_domain); the verdict's "qemu" member says
+ * which. */
 JsonNode *dmg_check_xml(const char *xml, gsize len, const char *source,
                         dmgHostProfile *host, const dmgQemuProfile *qemu,
                         GError **error);

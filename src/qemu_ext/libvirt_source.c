@@ -8,6 +8,7 @@
 #include <libvirt/virterror.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dmg_i18n.h"
 #include "domain_conf.h"
@@ -54,14 +55,170 @@ dmg_libvirt_error(GError **error, const char *what, const char *subject)
                 what, subject, msg ? msg : _("unknown libvirt error"));
 }
 
+/* libvirt's keepalive needs an event loop: its default one, run by a
+ * thread of its own for the life of the process, as virsh runs it.  The
+ * thread answers the daemon's keepalive requests between calls; during a
+ * call, the calling thread's own I/O loop sends and checks them. */
+static gpointer
+dmg_libvirt_event_thread(gpointer data)
+{
+    while (virEventRunDefaultImpl() == 0)
+        ;
+    return NULL;
+}
+
+static void
+dmg_libvirt_event_loop(void)
+{
+    static gsize started;
+
+    if (!g_once_init_enter(&started))
+        return;
+    if (virEventRegisterDefaultImpl() == 0)
+        g_thread_unref(g_thread_new("libvirt-events", dmg_libvirt_event_thread, NULL));
+    else
+        virResetLastError();
+    g_once_init_leave(&started, 1);
+}
+
+char *
+dmg_libvirt_last_message(void)
+{
+    const char *msg = virGetLastErrorMessage();
+
+    return g_strdup(msg ? msg : _("unknown libvirt error"));
+}
+
+/* One call, shared by the caller and the thread that makes it; the last
+ * of the two to let go frees it. */
+typedef struct {
+    gint refs;
+    GMutex lock;
+    GCond cond;
+    bool done;
+    bool abandoned;
+    dmg_libvirt_fn fn;
+    gpointer data;
+    GDestroyNotify abandon;
+} dmgLibvirtCall;
+
+static void
+dmg_libvirt_call_unref(dmgLibvirtCall *c)
+{
+    if (!g_atomic_int_dec_and_test(&c->refs))
+        return;
+    g_mutex_clear(&c->lock);
+    g_cond_clear(&c->cond);
+    g_free(c);
+}
+
+static gpointer
+dmg_libvirt_call_thread(gpointer opaque)
+{
+    dmgLibvirtCall *c = opaque;
+    bool abandoned;
+
+    c->fn(c->data);
+    g_mutex_lock(&c->lock);
+    c->done = true;
+    abandoned = c->abandoned;
+    g_cond_signal(&c->cond);
+    g_mutex_unlock(&c->lock);
+    if (abandoned && c->abandon)
+        c->abandon(c->data);
+    dmg_libvirt_call_unref(c);
+    return NULL;
+}
+
+gboolean
+dmg_libvirt_call_within(dmg_libvirt_fn fn, gpointer data, GDestroyNotify abandon,
+                        guint timeout_s)
+{
+    dmgLibvirtCall *c = g_new0(dmgLibvirtCall, 1);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_TIME_SPAN_SECOND;
+    bool done;
+
+    c->refs = 2;
+    c->fn = fn;
+    c->data = data;
+    c->abandon = abandon;
+    g_mutex_init(&c->lock);
+    g_cond_init(&c->cond);
+    g_thread_unref(g_thread_new("dmg-libvirt-call", dmg_libvirt_call_thread, c));
+    g_mutex_lock(&c->lock);
+    while (!c->done && g_cond_wait_until(&c->cond, &c->lock, deadline))
+        ;
+    done = c->done;
+    c->abandoned = !done;
+    g_mutex_unlock(&c->lock);
+    dmg_libvirt_call_unref(c);
+    return done;
+}
+
+typedef struct {
+    char *uri;
+    gboolean readwrite;
+    virConnectPtr conn;
+    char *error;
+} dmgLibvirtOpen;
+
+static void
+dmg_libvirt_open_free(gpointer opaque)
+{
+    dmgLibvirtOpen *o = opaque;
+
+    if (o->conn)
+        virConnectClose(o->conn);
+    g_free(o->uri);
+    g_free(o->error);
+    g_free(o);
+}
+
+static void
+dmg_libvirt_open_call(gpointer opaque)
+{
+    dmgLibvirtOpen *o = opaque;
+
+    o->conn = o->readwrite ? virConnectOpen(o->uri) : virConnectOpenReadOnly(o->uri);
+    if (!o->conn)
+        o->error = dmg_libvirt_last_message();
+}
+
 virConnectPtr
 dmg_libvirt_open(const char *uri, gboolean readwrite, GError **error)
 {
+    dmgLibvirtOpen *o = g_new0(dmgLibvirtOpen, 1);
     virConnectPtr conn;
 
     virSetErrorFunc(NULL, dmg_libvirt_quiet);
-    if (!(conn = readwrite ? virConnectOpen(uri) : virConnectOpenReadOnly(uri)))
-        dmg_libvirt_error(error, _("cannot connect to libvirt at"), uri);
+    dmg_libvirt_event_loop();
+    /* Keepalive runs only once the connection is open: a daemon that
+     * accepts the connection and never answers (stopped, deadlocked)
+     * would hold the open forever. */
+    o->uri = g_strdup(uri);
+    o->readwrite = readwrite;
+    if (!dmg_libvirt_call_within(dmg_libvirt_open_call, o, dmg_libvirt_open_free,
+                                 DMG_LIBVIRT_OPEN_TIMEOUT)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                    _("cannot connect to libvirt at '%s': no answer within %d s"),
+                    uri, DMG_LIBVIRT_OPEN_TIMEOUT);
+        return NULL;
+    }
+    if (!(conn = o->conn)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s '%s': %s",
+                    _("cannot connect to libvirt at"), uri, o->error);
+        dmg_libvirt_open_free(o);
+        return NULL;
+    }
+    o->conn = NULL;
+    dmg_libvirt_open_free(o);
+    /* The deadline of every call on a remote daemon: when it stops
+     * answering keepalive requests for INTERVAL * (COUNT + 1) seconds,
+     * libvirt closes the connection and the pending call fails.  Drivers
+     * in this process (test://) have no keepalive and nothing to wait
+     * for. */
+    if (virConnectSetKeepAlive(conn, DMG_KEEPALIVE_INTERVAL, DMG_KEEPALIVE_COUNT) < 0)
+        virResetLastError();
     return conn;
 }
 
@@ -234,4 +391,32 @@ dmg_libvirt_qemu_version(virConnectPtr conn, const char *uri, char **version,
     }
     *version = g_strdup_printf("%lu.%lu", v / 1000000, (v / 1000) % 1000);
     return TRUE;
+}
+
+/* The server part of "scheme://[user@]host[:port]/path?query". */
+static bool
+dmg_libvirt_uri_has_host(const char *uri)
+{
+    const char *p = uri ? strstr(uri, "://") : NULL;
+    const char *end;
+    const char *at;
+
+    if (!p)
+        return false;
+    p += 3;
+    end = p + strcspn(p, "/?#");
+    at = memchr(p, '@', end - p);
+    if (at)
+        p = at + 1;
+    return p < end && *p != ':';
+}
+
+bool
+dmg_libvirt_uri_is_remote(virConnectPtr conn, const char *uri)
+{
+    char *canonical = conn ? virConnectGetURI(conn) : NULL;
+    bool remote = dmg_libvirt_uri_has_host(canonical ? canonical : uri);
+
+    free(canonical);
+    return remote;
 }

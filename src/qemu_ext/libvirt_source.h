@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <libvirt/libvirt.h>
+#include <stdbool.h>
 
 typedef struct {
     char *name;
@@ -24,7 +25,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgDomainXML, dmg_domain_xml_free);
  * example node (examples/dmaguard-node.xml).  Caller frees. */
 char *dmg_default_uri(void);
 
-/* Open (read-only unless @readwrite); libvirt's own error printing is
+/* The deadlines of libvirt calls (docs/libvirt.rst).  Keepalive of
+ * remote connections: a daemon or host that does not answer for
+ * DMG_KEEPALIVE_INTERVAL * (DMG_KEEPALIVE_COUNT + 1) = 20 s fails the
+ * pending call.  Opening, before keepalive runs: DMG_LIBVIRT_OPEN_TIMEOUT
+ * seconds. */
+#define DMG_KEEPALIVE_INTERVAL 5
+#define DMG_KEEPALIVE_COUNT 3
+#define DMG_LIBVIRT_OPEN_TIMEOUT 30
+
+/* libvirt's last error message in this thread.  Caller frees. */
+char *dmg_libvirt_last_message(void);
+
+/* A libvirt call that libvirt may let wait without a deadline of its own
+ * (an open before keepalive runs, a QEMU monitor command): @fn(@data)
+ * runs in a thread of its own, and the caller waits at most @timeout_s
+ * seconds.  TRUE: @fn returned, and @data is the caller's again.  FALSE:
+ * @fn still waits; @data is then the thread's, which calls
+ * @abandon(@data) if @fn ever returns. */
+typedef void (*dmg_libvirt_fn)(gpointer data);
+gboolean dmg_libvirt_call_within(dmg_libvirt_fn fn, gpointer data,
+                                 GDestroyNotify abandon, guint timeout_s);
+
+/* Open (read-only unless @readwrite) within DMG_LIBVIRT_OPEN_TIMEOUT,
+ * with keepalive where the driver has it; libvirt's own error printing is
  * silenced and its message carried in @error. */
 virConnectPtr dmg_libvirt_open(const char *uri, gboolean readwrite, GError **error);
 
@@ -48,3 +72,8 @@ GPtrArray *dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error)
  * libvirt's test driver: its host has no QEMU to ask. */
 gboolean dmg_libvirt_qemu_version(virConnectPtr conn, const char *uri,
                                   char **version, GError **error);
+
+/* Whether @conn reaches another host: its URI (virConnectGetURI(), else
+ * @uri) names a server, as qemu+ssh://HOST/system or qemu+tcp://HOST/
+ * do.  qemu:///system, qemu+unix:///system and test:///... are local. */
+bool dmg_libvirt_uri_is_remote(virConnectPtr conn, const char *uri);

@@ -376,9 +376,13 @@ cmd_balloon(cmd_ctx *c)
 
 /* ------------------------------------------------------------------ */
 
+/* The domain's <emulator>, as libvirt runs it; else the usual binary of
+ * the architecture. */
 static char *
-cmd_binary(const vmm_machine *m)
+cmd_binary(const vmm_machine *m, const dmgQemuProfile *qemu)
 {
+    if (qemu->emulator)
+        return g_strdup(qemu->emulator);
     return g_strdup_printf("/usr/bin/qemu-system-%s", m->cfg.arch);
 }
 
@@ -411,7 +415,7 @@ dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **erro
     g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
     cmd_ctx c = { .m = m, .qemu = qemu, .lines = lines };
 
-    g_ptr_array_add(lines, cmd_binary(m));
+    g_ptr_array_add(lines, cmd_binary(m, qemu));
     cmd_machine(&c);
     cmd_memory(&c);
     for (guint i = 0; i < m->memory_devices->len; i++)

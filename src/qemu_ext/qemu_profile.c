@@ -2,6 +2,8 @@
  * qemu_profile.c: the QEMU version table.  This is the one place that
  * knows what changed between QEMU releases; the VMM model reads the
  * resulting switches (vmm_compat) and the argv builder the property rows.
+ * When the domain's own emulator was probed (qemu_probe.c), its version
+ * picks the rows and its property lists answer the property rows.
  */
 #include "qemu_profile.h"
 
@@ -22,7 +24,7 @@ static const char *const known_features[] = {
 };
 
 DMG_ENUM_IMPL(dmgQemuVersionSource, DMG_QEMU_VERSION_LAST,
-              "newest", "chosen", "installed", "connection");
+              "newest", "chosen", "probed", "connection");
 
 typedef enum {
     RULE_VFIO_MIGRATION,
@@ -83,6 +85,9 @@ dmg_qemu_profile_free(dmgQemuProfile *p)
     if (!p)
         return;
     g_ptr_array_unref(p->features);
+    g_free(p->emulator);
+    dmg_qemu_probe_unref(p->probe);
+    dmg_qemu_prober_free(p->prober);
     g_free(p);
 }
 
@@ -147,29 +152,87 @@ dmg_qemu_profile_set_version(dmgQemuProfile *p, const char *str, GError **error)
 bool
 dmg_qemu_version_detected(const dmgQemuProfile *p)
 {
-    return p->version_source == DMG_QEMU_VERSION_INSTALLED ||
+    return p->version_source == DMG_QEMU_VERSION_PROBED ||
         p->version_source == DMG_QEMU_VERSION_CONNECTION;
 }
 
-/* "QEMU emulator version 7.2.11 (Debian 1:7.2+dfsg-7+deb12u18)" */
 void
-dmg_qemu_profile_detect(dmgQemuProfile *p)
+dmg_qemu_profile_set_prober(dmgQemuProfile *p, dmgQemuProber *prober)
 {
-    static const char *const argv[] = { "qemu-system-x86_64", "--version", NULL };
-    g_autofree char *out = NULL;
-    const char *ver;
-    dmgQemuVersion v;
-    int status = 0;
+    dmg_qemu_prober_free(p->prober);
+    p->prober = prober;
+}
 
-    if (!g_spawn_sync(NULL, (char **)argv, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
-                      NULL, NULL, &out, NULL, &status, NULL) ||
-        !g_spawn_check_wait_status(status, NULL))
-        return;
-    if (!(ver = strstr(out, "version ")) || sscanf(ver + 8, "%u.%u", &v.major, &v.minor) != 2)
-        return;
-    p->version = v;
-    p->version_source = DMG_QEMU_VERSION_INSTALLED;
+/* libvirt's virQEMUCapsFindBinaryForArch(): the binary of an arch is
+ * mostly qemu-system-ARCH. */
+char *
+dmg_qemu_default_emulator(const char *arch)
+{
+    static const struct {
+        const char *arch, *binary;
+    } renamed[] = {
+        { "i686", "i386" }, { "armv6l", "arm" }, { "armv7l", "arm" },
+        { "ppc64le", "ppc64" },
+    };
+    g_autofree char *name = NULL;
+
+    if (!arch)
+        arch = "x86_64";
+    for (gsize i = 0; i < G_N_ELEMENTS(renamed); i++) {
+        if (strcmp(renamed[i].arch, arch) == 0)
+            arch = renamed[i].binary;
+    }
+    name = g_strconcat("qemu-system-", arch, NULL);
+    return g_find_program_in_path(name);
+}
+
+static dmgQemuProfile *
+dmg_qemu_profile_copy(const dmgQemuProfile *base)
+{
+    dmgQemuProfile *p = dmg_qemu_profile_new();
+
+    p->version = base->version;
+    p->version_source = base->version_source;
+    for (guint i = 0; i < base->features->len; i++)
+        g_ptr_array_add(p->features, g_strdup(g_ptr_array_index(base->features, i)));
+    p->emulator = g_strdup(base->emulator);
+    p->probe = base->probe ? dmg_qemu_probe_ref(base->probe) : NULL;
+    return p;
+}
+
+dmgQemuProfile *
+dmg_qemu_profile_for_domain(const dmgQemuProfile *base, const dmgDomainDef *def,
+                            GError **error)
+{
+    g_autoptr(dmgQemuProfile) p = dmg_qemu_profile_copy(base);
+    g_autofree char *path = NULL;
+
+    if (!base->prober) {
+        if (def->emulator) {
+            g_free(p->emulator);
+            p->emulator = g_strdup(def->emulator);
+        }
+        return g_steal_pointer(&p);
+    }
+    path = def->emulator ? g_strdup(def->emulator) : dmg_qemu_default_emulator(def->arch);
+    if (!path)
+        return g_steal_pointer(&p);
+    g_clear_pointer(&p->probe, dmg_qemu_probe_unref);
+    if (!(p->probe = dmg_qemu_prober_probe(base->prober, path, error)))
+        return NULL;
+    g_free(p->emulator);
+    p->emulator = g_steal_pointer(&path);
+    dmg_qemu_probe_version(p->probe, &p->version.major, &p->version.minor, NULL);
+    p->version_source = DMG_QEMU_VERSION_PROBED;
+    /* A downstream feature is there when its property is. */
+    for (gsize i = 0; i < G_N_ELEMENTS(qemu_table); i++) {
+        const qemu_version_row *row = &qemu_table[i];
+
+        if (row->rule == -1 && row->feature &&
+            dmg_qemu_probe_has_property(p->probe, row->driver, row->prop))
+            dmg_qemu_profile_add_feature(p, row->feature, NULL);
+    }
+    return g_steal_pointer(&p);
 }
 
 gboolean
@@ -227,23 +290,50 @@ dmg_qemu_profile_compat(const dmgQemuProfile *p, vmm_compat *compat)
     compat->x_migration_iommu_pt = dmg_qemu_profile_has_feature(p, "x-migration-iommu-pt");
 }
 
+/* What the probe says of @driver.@prop: 1 has it, 0 lacks it, -1 the
+ * probe did not ask about @driver. */
+static int
+dmg_qemu_probed_property(const dmgQemuProfile *p, const char *driver,
+                         const char *prop, char **why)
+{
+    if (!p->probe || !dmg_qemu_probe_knows_type(p->probe, driver))
+        return -1;
+    if (dmg_qemu_probe_has_property(p->probe, driver, prop))
+        return 1;
+    if (why && !dmg_qemu_probe_has_type(p->probe, driver))
+        *why = g_strdup_printf(_("the device type %s, which %s lacks"), driver,
+                               dmg_qemu_probe_path(p->probe));
+    else if (why)
+        *why = g_strdup_printf(_("a build with that property; %s does not list it"),
+                               dmg_qemu_probe_path(p->probe));
+    return 0;
+}
+
 bool
 dmg_qemu_profile_has_property(const dmgQemuProfile *p, const char *driver,
                               const char *prop, char **why)
 {
     for (gsize i = 0; i < G_N_ELEMENTS(qemu_table); i++) {
         const qemu_version_row *row = &qemu_table[i];
+        int probed;
 
         if (row->rule != -1 || g_strcmp0(row->driver, driver) != 0 ||
             g_strcmp0(row->prop, prop) != 0)
             continue;
-        if (dmg_qemu_row_applies(p, row))
+        /* --qemu-feature is an override: it brings the property. */
+        if (row->feature && dmg_qemu_profile_has_feature(p, row->feature))
             return true;
+        probed = dmg_qemu_probed_property(p, driver, prop, NULL);
+        if (probed == 1 || (probed < 0 && dmg_qemu_row_applies(p, row)))
+            return true;
+        /* A version that should have it: the binary is the reason. */
+        if (probed == 0 && !row->feature && dmg_qemu_row_applies(p, row))
+            return dmg_qemu_probed_property(p, driver, prop, why) != 0;
         if (why && row->feature)
             *why = g_strdup_printf(_("the downstream feature %s"), row->feature);
         else if (why)
             *why = g_strdup_printf("QEMU %u.%u", row->major, row->minor);
         return false;
     }
-    return true;
+    return dmg_qemu_probed_property(p, driver, prop, why) != 0;
 }

@@ -84,6 +84,40 @@ dmg_report_balloon(GString *out, JsonObject *dom)
         g_string_append(out, _("  virtio-mem: coordinated discard, resizes guest memory even with VFIO\n"));
 }
 
+/* migration.live: what the running QEMU said, when it was asked. */
+static void
+dmg_report_live(GString *out, JsonObject *mig)
+{
+    JsonObject *live = json_object_has_member(mig, "live")
+                       ? json_object_get_object_member(mig, "live") : NULL;
+    g_autoptr(GString) reasons = g_string_new(NULL);
+    JsonArray *arr;
+    const char *version;
+
+    if (!live)
+        return;
+    if (!json_object_get_boolean_member(live, "checked")) {
+        if (!json_object_get_null_member(live, "error"))
+            g_string_append_printf(out, _("    QEMU not asked live: %s\n"),
+                                   json_object_get_string_member(live, "error"));
+        return;
+    }
+    version = json_object_get_string_member(live, "qemu_version");
+    arr = json_object_get_array_member(live, "blocked_reasons");
+    for (guint i = 0; i < json_array_get_length(arr); i++)
+        g_string_append_printf(reasons, "%s%s", i ? "; " : "",
+                               json_array_get_string_element(arr, i));
+    if (!json_object_get_boolean_member(live, "confirmed"))
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate) lists OTHER blockers: %s\n"),
+                               version, reasons->len ? reasons->str : _("none"));
+    else if (reasons->len)
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate) confirms the blockers: %s\n"),
+                               version, reasons->str);
+    else
+        g_string_append_printf(out, _("    QEMU %s asked live (query-migrate): no blockers, as predicted\n"),
+                               version);
+}
+
 static void
 dmg_report_migration(GString *out, JsonObject *dom)
 {
@@ -116,6 +150,7 @@ dmg_report_migration(GString *out, JsonObject *dom)
                                json_object_get_string_member(o, "code"),
                                json_object_get_string_member(o, "message"));
     }
+    dmg_report_live(out, mig);
 }
 
 static void
@@ -153,24 +188,93 @@ dmg_report_text(GString *out, JsonNode *verdict)
 }
 
 JsonNode *
-dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu)
+dmg_report_qemu(const dmgQemuProfile *qemu)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *ver = dmg_qemu_version_string(qemu->version);
-    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "qemu_version");
+    json_builder_set_member_name(b, "emulator");
+    if (qemu->emulator)
+        json_builder_add_string_value(b, qemu->emulator);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "version");
     json_builder_add_string_value(b, ver);
-    json_builder_set_member_name(b, "qemu_version_detected");
+    json_builder_set_member_name(b, "version_detected");
     json_builder_add_boolean_value(b, dmg_qemu_version_detected(qemu));
-    json_builder_set_member_name(b, "qemu_version_source");
+    json_builder_set_member_name(b, "version_source");
     json_builder_add_string_value(b, dmgQemuVersionSourceTypeToString(qemu->version_source));
-    json_builder_set_member_name(b, "qemu_features");
+    json_builder_set_member_name(b, "features");
     json_builder_begin_array(b);
     for (guint i = 0; i < qemu->features->len; i++)
         json_builder_add_string_value(b, g_ptr_array_index(qemu->features, i));
     json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Same version, its source and features (the emulator may differ). */
+static bool
+dmg_report_qemu_equal(JsonObject *a, JsonObject *b)
+{
+    JsonArray *fa = json_object_get_array_member(a, "features");
+    JsonArray *fb = json_object_get_array_member(b, "features");
+
+    if (g_strcmp0(json_object_get_string_member(a, "version"),
+                  json_object_get_string_member(b, "version")) != 0 ||
+        g_strcmp0(json_object_get_string_member(a, "version_source"),
+                  json_object_get_string_member(b, "version_source")) != 0 ||
+        json_array_get_length(fa) != json_array_get_length(fb))
+        return false;
+    for (guint i = 0; i < json_array_get_length(fa); i++) {
+        if (g_strcmp0(json_array_get_string_element(fa, i),
+                      json_array_get_string_element(fb, i)) != 0)
+            return false;
+    }
+    return true;
+}
+
+JsonObject *
+dmg_report_common_qemu(GPtrArray *verdicts)
+{
+    JsonObject *first = NULL;
+
+    for (guint i = 0; verdicts && i < verdicts->len; i++) {
+        JsonObject *dom = json_node_get_object(g_ptr_array_index(verdicts, i));
+        JsonObject *q = json_object_has_member(dom, "qemu")
+            ? json_object_get_object_member(dom, "qemu") : NULL;
+
+        if (!q)
+            return NULL;
+        if (!first)
+            first = q;
+        else if (!dmg_report_qemu_equal(first, q))
+            return NULL;
+    }
+    return first;
+}
+
+JsonNode *
+dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+                   GPtrArray *verdicts)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) own = dmg_report_qemu(qemu);
+    JsonObject *q = dmg_report_common_qemu(verdicts);
+    g_autofree char *libvirt = dmg_libvirt_version_string(host->libvirt.version);
+
+    if (!q)
+        q = json_node_get_object(own);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "qemu_version");
+    json_builder_add_string_value(b, json_object_get_string_member(q, "version"));
+    json_builder_set_member_name(b, "qemu_version_detected");
+    json_builder_add_boolean_value(b, json_object_get_boolean_member(q, "version_detected"));
+    json_builder_set_member_name(b, "qemu_version_source");
+    json_builder_add_string_value(b, json_object_get_string_member(q, "version_source"));
+    json_builder_set_member_name(b, "qemu_features");
+    json_builder_add_value(b, json_node_copy(json_object_get_member(q, "features")));
     json_builder_set_member_name(b, "host_devices");
     json_builder_add_string_value(b, dmgHostDevicesSourceTypeToString(host->devices_source));
     json_builder_set_member_name(b, "sysfs");

@@ -15,5 +15,12 @@ void dmg_report_text(GString *out, JsonNode *verdict);
 /* {"version":1,"profile":{...},"domains":[...]} */
 char *dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty);
 
-/* What the verdicts were judged for: QEMU version and features, sysfs. */
-JsonNode *dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu);
+/* A verdict's "qemu" member: the QEMU one domain was judged for. */
+JsonNode *dmg_report_qemu(const dmgQemuProfile *qemu);
+/* The "qemu" member every verdict of @verdicts has, or NULL when they
+ * differ or there are none. */
+JsonObject *dmg_report_common_qemu(GPtrArray *verdicts);
+/* What the verdicts were judged for: QEMU version and features (those of
+ * the domains when they agree, else @qemu's), sysfs. */
+JsonNode *dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+                             GPtrArray *verdicts);

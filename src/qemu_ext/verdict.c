@@ -193,6 +193,17 @@ dmg_verdict_migration(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m,
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
+    /* QEMU's own answer for a running domain: check --live fills it in
+     * (live_check.c); a verdict from XML alone has none. */
+    json_builder_set_member_name(b, "live");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "checked");
+    json_builder_add_boolean_value(b, FALSE);
+    dmg_json_string_or_null(b, "qemu_version", NULL);
+    dmg_json_string_or_null(b, "blocked_reasons", NULL);
+    dmg_json_string_or_null(b, "confirmed", NULL);
+    dmg_json_string_or_null(b, "error", NULL);
+    json_builder_end_object(b);
     json_builder_end_object(b);
 }
 
