@@ -171,14 +171,13 @@ test_disagree(void)
 
 /* ---- the parser, without libvirt ---------------------------------------- */
 
-static gboolean
-parse(dmgHostProfile *p, GError **err, ...)
+/* NAME, XML pairs up to a NULL name, as node device documents. */
+static GPtrArray *
+nodedev_list(va_list ap)
 {
-    g_autoptr(GPtrArray) xmls = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_nodedev_xml_free);
-    va_list ap;
+    GPtrArray *xmls = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_nodedev_xml_free);
     const char *name;
 
-    va_start(ap, err);
     while ((name = va_arg(ap, const char *))) {
         dmgNodedevXML *d = g_new0(dmgNodedevXML, 1);
 
@@ -186,6 +185,17 @@ parse(dmgHostProfile *p, GError **err, ...)
         d->xml = g_strdup(va_arg(ap, const char *));
         g_ptr_array_add(xmls, d);
     }
+    return xmls;
+}
+
+static gboolean
+parse(dmgHostProfile *p, GError **err, ...)
+{
+    g_autoptr(GPtrArray) xmls = NULL;
+    va_list ap;
+
+    va_start(ap, err);
+    xmls = nodedev_list(ap);
     va_end(ap);
     return dmg_host_profile_from_nodedev_xml(p, "test:///t", xmls, err);
 }
@@ -200,19 +210,12 @@ static void
 assert_refused(const char *why, const char *needle, const char *secret, ...)
 {
     g_autoptr(dmgHostProfile) p = dmg_host_profile_new("/nonexistent");
-    g_autoptr(GPtrArray) xmls = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_nodedev_xml_free);
+    g_autoptr(GPtrArray) xmls = NULL;
     g_autoptr(GError) err = NULL;
     va_list ap;
-    const char *name;
 
     va_start(ap, secret);
-    while ((name = va_arg(ap, const char *))) {
-        dmgNodedevXML *d = g_new0(dmgNodedevXML, 1);
-
-        d->name = g_strdup(name);
-        d->xml = g_strdup(va_arg(ap, const char *));
-        g_ptr_array_add(xmls, d);
-    }
+    xmls = nodedev_list(ap);
     va_end(ap);
     g_test_message("%s", why);
     g_assert_false(dmg_host_profile_from_nodedev_xml(p, "test:///t", xmls, &err));
