@@ -208,6 +208,29 @@ else:
     sys.exit("unknown case " + case)
 EOF
 
+# fleet.py FILE DAEMON_URI NODE_URI: a fleet scan of the private daemon
+# and the example node, each judged with its own facts.
+cat >"$T/fleet.py" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+daemon, node = sys.argv[2:]
+d, n = doc["hosts"]
+assert (d["uri"], n["uri"]) == (daemon, node), (d["uri"], n["uri"])
+assert d["checked"] and n["checked"], (d["error"], n["error"])
+# The daemon's host: its libvirt, its node devices, its QEMU (a local
+# connection: each domain's own <emulator>, probed).
+p = d["profile"]
+assert p["libvirt_version"] == "9.0.0" and p["libvirt_version_source"] == "connection", p
+assert p["host_devices"] == "nodedev" and p["nodedev_uri"] == daemon, p
+assert p["qemu_version"] == "7.2" and p["qemu_version_source"] == "probed", p
+names = sorted(x["name"] for x in d["domains"])
+assert {"dmgtest-tiny", "dmgtest-ivshmem", "dmgtest-refused"} <= set(names), names
+# The example node: its own node devices and domains.
+p = n["profile"]
+assert p["host_devices"] == "nodedev" and p["nodedev_uri"] == node, p
+assert sorted(x["name"] for x in n["domains"]) == ["gpu-passthrough", "misconfigured", "vgpu-mdev", "viommu-vfs", "virtio-mem"]
+EOF
+
 cat >"$T/inner.sh" <<EOF
 set -u
 mount --bind "$T/etc" /etc/libvirt
@@ -277,6 +300,11 @@ check 'live dmgtest-ivshmem >"$T/out" 2>&1 && grep -q "lists OTHER blockers: Mig
 check '! virsh migrate --live dmgtest-ivshmem "\$ruri" >"$T/out" 2>&1 && grep -q "cannot migrate domain: Migration is disabled when using feature .peer mode. in device .ivshmem." "$T/out"' "virsh migrate refuses with the reason QEMU gave check --live"
 check 'running dmgtest-ivshmem' "the refused migration left the domain running"
 check 'virsh dominfo dmgtest-tiny >"$T/out" 2>&1 && grep -q "custom monitor control commands issued" "$T/out"' "libvirt marks a domain check --live asked as tainted (custom-monitor)"
+# A fleet: the daemon over qemu+unix://, as a remote host is reached, and
+# the example node of libvirt's test driver, checked side by side.
+node="test://$src/examples/dmaguard-node.xml"
+"$tool" check --connect "\$ruri" --connect "\$node" --all --json >"$T/fleet.json" 2>"$T/out"; rc=\$?
+check '[ \$rc = 1 ] && python3 "$T/fleet.py" "$T/fleet.json" "\$ruri" "\$node" >"$T/out" 2>&1' "a fleet scan of the daemon and the example node: one section each, with its own facts"
 # The daemon's read-only socket: libvirt refuses the monitor command.
 "$tool" check --connect "qemu+unix:///system?socket=$T/sock/libvirt-sock-ro" --live --json dmgtest-tiny >"$T/live.json" 2>"$T/out"; rc=\$?
 check '[ \$rc = 0 ] && python3 "$T/live.py" "$T/live.json" readonly >"$T/out" 2>&1' "without write access the domain is not checked, with libvirt's reason, and the check succeeds"

@@ -42,7 +42,7 @@ argv_parse_args(int argc, char **argv, argv_opts *o, GError **error)
     g_option_context_set_summary(ctx, _("Print the QEMU arguments for a domain, one per line, as libvirt's QEMU driver would build them for the devices dmaguard models.\n\nExit status: 0 printed, 1 QEMU would refuse the domain, 2 bad input or usage."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
-    if (!g_option_context_parse(ctx, &argc, &argv, error))
+    if (!dmg_common_parse(ctx, &argc, &argv, &o->common, FALSE, error))
         return FALSE;
     return TRUE;
 }

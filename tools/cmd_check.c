@@ -6,13 +6,16 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "domain_conf.h"
+#include "check_host.h"
 #include "dmg_i18n.h"
 #include "libvirt_source.h"
 #include "live_check.h"
 #include "report.h"
 #include "verdict.h"
+
+/* A fleet scan's default and limit of hosts checked at once. */
+#define CHECK_JOBS_DEFAULT 4
+#define CHECK_JOBS_MAX 64
 
 typedef struct {
     dmg_common_opts common;
@@ -22,6 +25,7 @@ typedef struct {
     gboolean write_metadata;
     gboolean live;
     int live_timeout;
+    int jobs;
     char **domains;
 } check_opts;
 
@@ -49,6 +53,8 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
           N_("Ask the QEMU of each running domain for its migration blockers (query-migrate) and compare; needs a read-write connection, and libvirt marks the domain tainted (custom-monitor)"), NULL },
         { "live-timeout", 0, 0, G_OPTION_ARG_INT, &o->live_timeout,
           N_("Seconds to wait for each QEMU's answer with --live (default 10)"), N_("SECONDS") },
+        { "jobs", 'j', 0, G_OPTION_ARG_INT, &o->jobs,
+          N_("Hosts checked at once when --connect is given several times (default 4, at most 64)"), N_("N") },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->domains,
           NULL, NULL },
         { NULL },
@@ -56,10 +62,10 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[DOMAIN...|--all]"));
 
     g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
-    g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage."));
+    g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage; with several --connect, 4 is added when a host could not be checked."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
-    if (!g_option_context_parse(ctx, &argc, &argv, error))
+    if (!dmg_common_parse(ctx, &argc, &argv, &o->common, TRUE, error))
         return FALSE;
     if (o->xml_files && (o->common.uri || o->all || o->domains)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
@@ -82,6 +88,13 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
                     _("--live-timeout needs --live"));
         return FALSE;
     }
+    if (o->jobs == G_MININT)
+        o->jobs = CHECK_JOBS_DEFAULT;
+    if (o->jobs < 1 || o->jobs > CHECK_JOBS_MAX) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--jobs takes 1 to 64 hosts at once"));
+        return FALSE;
+    }
     if (o->live_timeout == G_MININT)
         o->live_timeout = DMG_LIVE_TIMEOUT_DEFAULT;
     if (o->live_timeout < 1 || o->live_timeout > 3600) {
@@ -102,103 +115,6 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     return TRUE;
 }
 
-static GPtrArray *
-check_read_files(char **files, GError **error)
-{
-    g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_domain_xml_free);
-
-    for (char **f = files; *f; f++) {
-        dmgDomainXML *d = g_new0(dmgDomainXML, 1);
-
-        g_ptr_array_add(out, d);
-        d->name = g_strdup(*f);
-        if (!g_file_get_contents(*f, &d->xml, NULL, error))
-            return NULL;
-    }
-    return g_steal_pointer(&out);
-}
-
-static GPtrArray *
-check_read_libvirt(virConnectPtr conn, check_opts *o, GError **error)
-{
-    return dmg_libvirt_domains(conn, o->all ? NULL : o->domains, error);
-}
-
-typedef struct {
-    JsonNode *verdict;
-    const char *qemu_version;
-} check_metadata_data;
-
-static char *
-check_metadata_element(const char *existing, gpointer opaque)
-{
-    check_metadata_data *d = opaque;
-
-    return dmg_verdict_metadata_xml(d->verdict, existing, d->qemu_version);
-}
-
-static gboolean
-check_write_metadata(virConnectPtr conn, GPtrArray *verdicts, gboolean quiet,
-                     GError **error)
-{
-    for (guint i = 0; i < verdicts->len; i++) {
-        JsonObject *dom = json_node_get_object(g_ptr_array_index(verdicts, i));
-        /* The QEMU this domain was judged for. */
-        check_metadata_data d = {
-            g_ptr_array_index(verdicts, i),
-            json_object_get_string_member(json_object_get_object_member(dom, "qemu"), "version"),
-        };
-        /* Skipped foreign domains have no verdict: go by the name. */
-        const char *name = json_object_get_string_member(dom, "name");
-
-        if (!dmg_libvirt_write_metadata(conn, name, check_metadata_element, &d, error))
-            return FALSE;
-    }
-    if (!quiet)
-        printf(_("\nStored the verdict in the <metadata> of %u domain(s) (namespace %s).\n"),
-               verdicts->len, DMG_METADATA_NS);
-    return TRUE;
-}
-
-/* Analyze everything first: with one bad input nothing is printed.  On a
- * connection, domains of other hypervisors (a fleet may mix them) are
- * skipped with a note instead. */
-static GPtrArray *
-check_analyze(GPtrArray *doms, dmgHostProfile *host, dmgQemuProfile *qemu,
-              bool skip_foreign, GError **error)
-{
-    g_autoptr(GPtrArray) verdicts = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
-
-    for (guint i = 0; i < doms->len; i++) {
-        dmgDomainXML *d = g_ptr_array_index(doms, i);
-        JsonNode *v = dmg_check_xml(d->xml, strlen(d->xml), d->name, host, qemu, error);
-
-        if (!v && skip_foreign &&
-            g_error_matches(*error, DMG_CONF_ERROR, DMG_CONF_ERROR_UNSUPPORTED)) {
-            g_printerr(_("virt-dmaguard check: skipping %s\n"), (*error)->message);
-            g_clear_error(error);
-            continue;
-        }
-        if (!v)
-            return NULL;
-        g_ptr_array_add(verdicts, v);
-    }
-    return g_steal_pointer(&verdicts);
-}
-
-/* QEMU's own answer for each running domain (live_check.c).  A domain
- * whose QEMU cannot be asked is "not checked", never a failed check. */
-static void
-check_live(virConnectPtr conn, GPtrArray *verdicts, guint timeout_s)
-{
-    for (guint i = 0; i < verdicts->len; i++) {
-        JsonNode *v = g_ptr_array_index(verdicts, i);
-        const char *name = json_object_get_string_member(json_node_get_object(v), "name");
-
-        dmg_live_check_domain(conn, name, timeout_s, v);
-    }
-}
-
 /* Where a verdict's QEMU version came from (its "qemu" member): the
  * probed binary, the remote connection, --qemu-version, or the newest
  * known. */
@@ -217,40 +133,33 @@ check_qemu_label(JsonObject *q)
 }
 
 static int
-check_print(GPtrArray *verdicts, const dmgHostProfile *host,
-            const dmgQemuProfile *qemu, gboolean json)
+check_status(GPtrArray *verdicts)
 {
-    int ret = DMG_EXIT_OK;
+    for (guint i = 0; verdicts && i < verdicts->len; i++) {
+        if (dmg_verdict_has_errors(g_ptr_array_index(verdicts, i)))
+            return DMG_EXIT_CONFIG_ERRORS;
+    }
+    return DMG_EXIT_OK;
+}
+
+static void
+check_print_text(GString *out, GPtrArray *verdicts)
+{
+    bool mixed = verdicts->len && !dmg_report_common_qemu(verdicts);
 
     for (guint i = 0; i < verdicts->len; i++) {
-        if (dmg_verdict_has_errors(g_ptr_array_index(verdicts, i)))
-            ret = DMG_EXIT_CONFIG_ERRORS;
+        JsonObject *q = json_object_get_object_member(
+            json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
+
+        if (i)
+            g_string_append_c(out, '\n');
+        dmg_report_text(out, g_ptr_array_index(verdicts, i));
+        /* Domains judged for different QEMUs: say which. */
+        if (mixed)
+            g_string_append_printf(out, _("  judged for QEMU %s (%s)\n"),
+                                   json_object_get_string_member(q, "version"),
+                                   check_qemu_label(q));
     }
-    if (json) {
-        g_autoptr(JsonNode) profile = dmg_report_profile(host, qemu, verdicts);
-        g_autofree char *doc = dmg_report_json(verdicts, profile, TRUE);
-
-        printf("%s\n", doc);
-    } else {
-        g_autoptr(GString) out = g_string_new(NULL);
-        bool mixed = verdicts->len && !dmg_report_common_qemu(verdicts);
-
-        for (guint i = 0; i < verdicts->len; i++) {
-            JsonObject *q = json_object_get_object_member(
-                json_node_get_object(g_ptr_array_index(verdicts, i)), "qemu");
-
-            if (i)
-                g_string_append_c(out, '\n');
-            dmg_report_text(out, g_ptr_array_index(verdicts, i));
-            /* Domains judged for different QEMUs: say which. */
-            if (mixed)
-                g_string_append_printf(out, _("  judged for QEMU %s (%s)\n"),
-                                       json_object_get_string_member(q, "version"),
-                                       check_qemu_label(q));
-        }
-        fputs(out->str, stdout);
-    }
-    return ret;
 }
 
 /* Whether every domain was judged for the same binary. */
@@ -284,7 +193,7 @@ check_qemu_source(JsonObject *q, GPtrArray *verdicts)
 }
 
 static void
-check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
+check_print_profile(GString *out, const dmgHostProfile *host, const dmgQemuProfile *qemu,
                     GPtrArray *verdicts)
 {
     g_autoptr(JsonNode) own = dmg_report_qemu(qemu);
@@ -297,8 +206,8 @@ check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
     JsonArray *fa;
 
     if (!q) {
-        printf(_("Judging for libvirt %s (%s) and each domain's own QEMU; %s\n\n"),
-               libvirt, libvirt_src, facts);
+        g_string_append_printf(out, _("Judging for libvirt %s (%s) and each domain's own QEMU; %s\n\n"),
+                               libvirt, libvirt_src, facts);
         return;
     }
     fa = json_object_get_array_member(q, "features");
@@ -306,56 +215,176 @@ check_print_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
         g_ptr_array_add(names, (gpointer)json_array_get_string_element(fa, i));
     g_ptr_array_add(names, NULL);
     feats = g_strjoinv(", ", (char **)names->pdata);
-    printf(_("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; %s\n\n"),
-           libvirt, libvirt_src, json_object_get_string_member(q, "version"),
-           check_qemu_source(q, verdicts), *feats ? _(" with ") : "", feats, facts);
+    g_string_append_printf(out, _("Judging for libvirt %s (%s) and QEMU %s (%s)%s%s; %s\n\n"),
+                           libvirt, libvirt_src, json_object_get_string_member(q, "version"),
+                           check_qemu_source(q, verdicts), *feats ? _(" with ") : "", feats, facts);
+}
+
+/* One host's part of the text report: the facts line, the domains, and
+ * what was stored. */
+static void
+check_host_text(GString *out, const dmg_check_host *h, gboolean write_metadata)
+{
+    check_print_profile(out, h->host, h->qemu, h->verdicts);
+    check_print_text(out, h->verdicts);
+    if (write_metadata)
+        g_string_append_printf(out, _("\nStored the verdict in the <metadata> of %u domain(s) (namespace %s).\n"),
+                               h->metadata_written, DMG_METADATA_NS);
+}
+
+/* One host, or the --xml files: the report as before fleets, and any
+ * failure is exit status 2 with nothing on standard output. */
+static int
+check_one(const dmg_check_request *req, const char *uri, gboolean json)
+{
+    g_autoptr(dmg_check_host) h = dmg_check_host_run(req, uri);
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    for (guint i = 0; i < h->notes->len; i++)
+        g_printerr("virt-dmaguard check: %s\n", (char *)g_ptr_array_index(h->notes, i));
+    if (!h->verdicts) {
+        g_printerr("virt-dmaguard check: %s\n", h->error->message);
+        return DMG_EXIT_BAD_INPUT;
+    }
+    if (json) {
+        g_autoptr(JsonNode) profile = dmg_report_profile(h->host, h->qemu, h->verdicts);
+        g_autofree char *doc = dmg_report_json(h->verdicts, profile, TRUE);
+
+        printf("%s\n", doc);
+    } else {
+        check_host_text(out, h, req->write_metadata && !h->error);
+        fputs(out->str, stdout);
+    }
+    /* Verdicts printed, storing them failed. */
+    if (h->error) {
+        g_printerr("virt-dmaguard check: %s\n", h->error->message);
+        return DMG_EXIT_BAD_INPUT;
+    }
+    return check_status(h->verdicts);
+}
+
+static JsonNode *
+check_host_json(const dmg_check_host *h)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "uri");
+    json_builder_add_string_value(b, h->uri);
+    json_builder_set_member_name(b, "checked");
+    json_builder_add_boolean_value(b, h->error == NULL);
+    json_builder_set_member_name(b, "error");
+    if (h->error)
+        json_builder_add_string_value(b, h->error->message);
+    else
+        json_builder_add_null_value(b);
+    if (h->verdicts) {
+        json_builder_set_member_name(b, "profile");
+        json_builder_add_value(b, dmg_report_profile(h->host, h->qemu, h->verdicts));
+        json_builder_set_member_name(b, "domains");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < h->verdicts->len; i++)
+            json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->verdicts, i)));
+        json_builder_end_array(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* Several hosts: each its own section, in the order given; a host that
+ * could not be checked is reported in its section and adds
+ * DMG_EXIT_HOSTS_FAILED to the status (docs/virt-dmaguard.rst). */
+static int
+check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean json)
+{
+    g_autoptr(GPtrArray) hosts = dmg_check_fleet(req, uris, jobs, isatty(STDERR_FILENO));
+    g_autoptr(GString) out = g_string_new(NULL);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    int ret = DMG_EXIT_OK;
+    guint failed = 0;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "version");
+    json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
+    json_builder_set_member_name(b, "hosts");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < hosts->len; i++) {
+        const dmg_check_host *h = g_ptr_array_index(hosts, i);
+
+        for (guint j = 0; j < h->notes->len; j++)
+            g_printerr("virt-dmaguard check: %s: %s\n", h->uri,
+                       (char *)g_ptr_array_index(h->notes, j));
+        if (h->error)
+            failed++;
+        ret |= check_status(h->verdicts);
+        json_builder_add_value(b, check_host_json(h));
+        if (i)
+            g_string_append_c(out, '\n');
+        g_string_append_printf(out, _("== Host %s ==\n"), h->uri);
+        if (h->verdicts)
+            check_host_text(out, h, req->write_metadata && !h->error);
+        if (h->error)
+            g_string_append_printf(out, _("Not checked: %s\n"), h->error->message);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    if (json) {
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *doc = NULL;
+
+        json_generator_set_root(gen, root);
+        json_generator_set_pretty(gen, TRUE);
+        doc = json_generator_to_data(gen, NULL);
+        printf("%s\n", doc);
+    } else {
+        fputs(out->str, stdout);
+    }
+    if (failed) {
+        g_printerr(_("virt-dmaguard check: %u of %u hosts could not be checked\n"),
+                   failed, hosts->len);
+        ret |= DMG_EXIT_HOSTS_FAILED;
+    }
+    return ret;
 }
 
 int
 dmg_cmd_check(int argc, char **argv)
 {
-    check_opts o = { .live_timeout = G_MININT };
+    check_opts o = { .live_timeout = G_MININT, .jobs = G_MININT };
     g_autoptr(GError) err = NULL;
-    g_autoptr(dmgHostProfile) host = NULL;
-    g_autoptr(dmgQemuProfile) qemu = NULL;
-    g_autoptr(GPtrArray) doms = NULL;
-    g_autoptr(GPtrArray) verdicts = NULL;
+    dmg_check_request req = { 0 };
+    g_autofree char *uri = NULL;
     int ret = DMG_EXIT_BAD_INPUT;
-    virConnectPtr conn = NULL;
 
-    if (!check_parse_args(argc, argv, &o, &err) ||
-        !dmg_common_load(&o.common, o.xml_files != NULL, &host, &qemu, &err))
+    if (!check_parse_args(argc, argv, &o, &err))
         goto out;
-    if (!o.xml_files) {
-        g_autofree char *uri = dmg_common_uri(&o.common);
+    req = (dmg_check_request){
+        .common = &o.common,
+        .xml_files = o.xml_files,
+        .domains = o.all ? NULL : o.domains,
+        .write_metadata = o.write_metadata,
+        .live = o.live,
+        .live_timeout = (guint)o.live_timeout,
+    };
+    if (o.common.uris && o.common.uris[0] && o.common.uris[1]) {
+        g_autoptr(dmgHostProfile) host = NULL;
+        g_autoptr(dmgQemuProfile) qemu = NULL;
 
-        conn = dmg_libvirt_open(uri, o.write_metadata || o.live, &err);
-        /* --live without write access (polkit, socket permissions): read
-         * the domains anyway; libvirt then refuses each monitor command,
-         * and the domains are "not checked" with its reason. */
-        if (!conn && o.live && !o.write_metadata) {
-            g_clear_error(&err);
-            conn = dmg_libvirt_open(uri, FALSE, &err);
-        }
-        if (!conn || !dmg_common_connection_facts(&o.common, host, qemu, conn, uri, &err))
+        /* The options are the same for every host: a bad one is a usage
+         * error once, not an error of each host. */
+        if (!dmg_common_load_for(&o.common, o.common.uris[0], &host, &qemu, &err))
             goto out;
+        ret = check_fleet(&req, o.common.uris, (guint)o.jobs, o.json);
+    } else {
+        if (!o.xml_files)
+            uri = dmg_common_uri(&o.common);
+        ret = check_one(&req, uri, o.json);
     }
-    doms = o.xml_files ? check_read_files(o.xml_files, &err) : check_read_libvirt(conn, &o, &err);
-    if (!doms || !(verdicts = check_analyze(doms, host, qemu, !o.xml_files, &err)))
-        goto out;
-    if (o.live)
-        check_live(conn, verdicts, (guint)o.live_timeout);
-    if (!o.json)
-        check_print_profile(host, qemu, verdicts);
-    ret = check_print(verdicts, host, qemu, o.json);
-    if (o.write_metadata && !check_write_metadata(conn, verdicts, o.json, &err))
-        ret = DMG_EXIT_BAD_INPUT;
 
  out:
     if (err)
         g_printerr("virt-dmaguard check: %s\n", err->message);
-    if (conn)
-        virConnectClose(conn);
     check_opts_clear(&o);
     return ret;
 }

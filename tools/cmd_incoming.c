@@ -82,7 +82,7 @@ incoming_parse_args(int argc, char **argv, incoming_opts *o, GError **error)
     g_option_context_set_summary(ctx, _("Wait for one `virt-dmaguard migrate` and take its guest over: the first line is 'listening on ADDRESS'; the source's domain XML is parsed and realized here and refused when it does not parse, would not start or cannot migrate; then the guest's RAM, device and vCPU state arrive, the guest continues here for --seconds and is checked.\n\nExit status: 0 the guest arrived and ran on without a mismatched read, its RAM checksum intact, 1 no guest arrived (a refused domain, a bad or vanished peer, garbage, a truncated stream, a TLS failure, a cancel from the source, no source within --wait) or it arrived broken, 2 bad input or usage (also: a listen address that cannot be used, a missing TLS file)."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
-    if (!g_option_context_parse(ctx, &argc, &argv, error))
+    if (!dmg_common_parse(ctx, &argc, &argv, &o->common, FALSE, error))
         return FALSE;
     if (argc > 1) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,

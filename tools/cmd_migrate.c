@@ -164,7 +164,7 @@ migrate_parse_args(int argc, char **argv, migrate_opts *o, migrate_args *a, GErr
     g_option_context_set_summary(ctx, _("Run the domain in the embedded VMM, then live-migrate it to `virt-dmaguard incoming` listening at ADDRESS: the domain's migration blockers are checked first, then the domain XML goes to the destination, which realizes it and accepts, then RAM, device and vCPU state follow in precopy rounds and a final stop-and-copy round.  SIGINT or SIGTERM cancel the migration after the round under way.\n\nExit status: 0 migrated (the destination acknowledged the RAM checksum; the source is stopped), 1 not migrated: a migration blocker, a refusal by the destination, a failed or cancelled migration (the guest kept running on the source), 2 bad input or usage (also: a missing TLS file, /dev/kvm unusable, a domain bigger than the host)."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
-    if (!g_option_context_parse(ctx, &argc, &argv, error))
+    if (!dmg_common_parse(ctx, &argc, &argv, &o->common, FALSE, error))
         return FALSE;
     if (!o->to) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,

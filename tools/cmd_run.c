@@ -83,7 +83,7 @@ run_parse_args(int argc, char **argv, run_opts *o, GError **error)
     g_option_context_set_summary(ctx, _("Boot the domain's memory layout in the embedded VMM on /dev/kvm and run a guest program that reads and writes every page of RAM, while the memory map keeps changing: an MMIO hole is punched into RAM and removed, and RAM is resized.\n\nExit status: 0 no spurious fault and the guest's RAM checksum is intact, 1 the guest saw spurious faults or a broken checksum, 2 bad input or usage (also: /dev/kvm unusable, domain bigger than the host)."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
-    if (!g_option_context_parse(ctx, &argc, &argv, error))
+    if (!dmg_common_parse(ctx, &argc, &argv, &o->common, FALSE, error))
         return FALSE;
     if (o->accel && strcmp(o->accel, "kvm") != 0 && strcmp(o->accel, "soft") != 0) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,

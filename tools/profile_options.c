@@ -14,7 +14,7 @@
 void
 dmg_common_opts_clear(dmg_common_opts *o)
 {
-    g_free(o->uri);
+    g_strfreev(o->uris);
     g_free(o->sysfs);
     g_free(o->qemu_version);
     g_free(o->libvirt_version);
@@ -51,8 +51,8 @@ void
 dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o)
 {
     const GOptionEntry entries[] = {
-        { "connect", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
-          N_("libvirt URI to read domains from (default: the embedded example node)"), N_("URI") },
+        { "connect", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &o->uris,
+          N_("libvirt URI to read domains from (default: the embedded example node); check takes it repeatedly, one host each"), N_("URI") },
         { NULL },
     };
 
@@ -121,6 +121,38 @@ dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
     if (!o->sysfs && !dmg_host_profile_read_nodedev(host, conn, uri, error))
         return FALSE;
     return dmg_common_qemu_from(o, qemu, conn, uri, error);
+}
+
+gboolean
+dmg_common_parse(GOptionContext *ctx, int *argc, char ***argv, dmg_common_opts *o,
+                 bool several_hosts, GError **error)
+{
+    if (!g_option_context_parse(ctx, argc, argv, error))
+        return FALSE;
+    for (char **u = o->uris; u && *u; u++) {
+        if (!**u) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        _("--connect needs a libvirt URI, e.g. qemu:///system"));
+            return FALSE;
+        }
+    }
+    if (o->uris && o->uris[0] && o->uris[1] && !several_hosts) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--connect was given more than once; only check reads several hosts"));
+        return FALSE;
+    }
+    /* A fleet scan is a list, not a multiset: each host once. */
+    for (guint i = 0; o->uris && o->uris[i]; i++) {
+        for (guint j = 0; j < i; j++) {
+            if (g_str_equal(o->uris[i], o->uris[j])) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                            _("--connect %s was given twice"), o->uris[i]);
+                return FALSE;
+            }
+        }
+    }
+    o->uri = o->uris ? o->uris[0] : NULL;
+    return TRUE;
 }
 
 char *
@@ -202,16 +234,14 @@ dmg_common_qemu_for_domain(dmgQemuProfile **qemu, const dmgDomainDef *def, GErro
  * itself (the default one, or its test:// URI), read through its node
  * devices: not with --sysfs. */
 static char *
-dmg_example_profile(const dmg_common_opts *o, bool from_files)
+dmg_example_profile(const dmg_common_opts *o, const char *uri)
 {
     static const char *const dirs[] = { DMG_SOURCE_EXAMPLES_DIR, DMG_DATADIR };
-    g_autofree char *uri = NULL;
     g_autofree char *path = NULL;
     const char *rest;
 
-    if (from_files || o->sysfs)
+    if (!uri || o->sysfs)
         return NULL;
-    uri = dmg_common_uri(o);
     if (!g_str_has_prefix(uri, "test://") || strchr(uri, '?'))
         return NULL;
     /* test:///PATH; GLib keeps a leading "//" (POSIX leaves it open). */
@@ -229,12 +259,12 @@ dmg_example_profile(const dmg_common_opts *o, bool from_files)
 }
 
 gboolean
-dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
-                dmgQemuProfile **qemu, GError **error)
+dmg_common_load_for(const dmg_common_opts *o, const char *uri, dmgHostProfile **host,
+                    dmgQemuProfile **qemu, GError **error)
 {
-    g_autofree char *example = dmg_example_profile(o, from_files);
+    g_autofree char *example = dmg_example_profile(o, uri);
 
-    if (!(*host = dmg_profile_host(o->sysfs, !from_files, example, o->host_profile, error)))
+    if (!(*host = dmg_profile_host(o->sysfs, uri != NULL, example, o->host_profile, error)))
         return FALSE;
     dmg_libvirt_profile_init_library(&(*host)->libvirt);
     if (o->libvirt_version &&
@@ -247,6 +277,15 @@ dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
         return FALSE;
     }
     return TRUE;
+}
+
+gboolean
+dmg_common_load(dmg_common_opts *o, bool from_files, dmgHostProfile **host,
+                dmgQemuProfile **qemu, GError **error)
+{
+    g_autofree char *uri = from_files ? NULL : dmg_common_uri(o);
+
+    return dmg_common_load_for(o, uri, host, qemu, error);
 }
 
 static dmgDomainXML *

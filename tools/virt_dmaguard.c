@@ -4,6 +4,7 @@
 #include "virt_dmaguard.h"
 
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,11 @@ usage(FILE *fp)
 int
 main(int argc, char **argv)
 {
+    /* A libvirt daemon that closes a connection under a call that
+     * virt-dmaguard stopped waiting for (its open deadline) makes that
+     * call's write raise SIGPIPE, which would kill the whole fleet scan:
+     * take EPIPE instead, as libvirtd itself does (virNetDaemonNew()). */
+    signal(SIGPIPE, SIG_IGN);
     setlocale(LC_ALL, "");
     bindtextdomain(GETTEXT_PACKAGE, LOCALEDIR);
     bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");

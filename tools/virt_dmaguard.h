@@ -16,6 +16,9 @@ enum {
     DMG_EXIT_OK = 0,
     DMG_EXIT_CONFIG_ERRORS = 1,
     DMG_EXIT_BAD_INPUT = 2,
+    /* check with several --connect: or'ed into 0 or 1 when a host could
+     * not be checked (so 4 or 5). */
+    DMG_EXIT_HOSTS_FAILED = 4,
 };
 
 int dmg_cmd_check(int argc, char **argv);
@@ -27,7 +30,9 @@ int dmg_cmd_incoming(int argc, char **argv);
 /* What every subcommand that reads domains shares: where they come from
  * and the host and QEMU they are judged for. */
 typedef struct {
-    char *uri;                   /* --connect */
+    char **uris;                 /* --connect, repeatable for check */
+    const char *uri;             /* the first of them: the one host of
+                                  * every other subcommand */
     char *sysfs;                 /* --sysfs */
     char *qemu_version;          /* --qemu-version */
     char *libvirt_version;       /* --libvirt-version */
@@ -38,6 +43,10 @@ typedef struct {
 void dmg_common_opts_clear(dmg_common_opts *o);
 /* --connect (a main option) and the profile option group. */
 void dmg_common_options_add(GOptionContext *ctx, dmg_common_opts *o);
+/* g_option_context_parse(), then --connect checked: not empty, each
+ * URI once, and only once unless @several_hosts (check's fleet scan). */
+gboolean dmg_common_parse(GOptionContext *ctx, int *argc, char ***argv,
+                          dmg_common_opts *o, bool several_hosts, GError **error);
 /* --connect, else LIBVIRT_DEFAULT_URI as every libvirt tool honours it,
  * else the embedded example node. */
 char *dmg_common_uri(const dmg_common_opts *o);
@@ -48,6 +57,11 @@ char *dmg_common_uri(const dmg_common_opts *o);
 gboolean dmg_common_load(dmg_common_opts *o, bool from_files,
                          dmgHostProfile **host, dmgQemuProfile **qemu,
                          GError **error);
+/* The same for the one host @uri of a fleet scan (NULL: domains read
+ * from files).  Safe to call from one thread per host. */
+gboolean dmg_common_load_for(const dmg_common_opts *o, const char *uri,
+                             dmgHostProfile **host, dmgQemuProfile **qemu,
+                             GError **error);
 /* What a domain read from @conn is judged with: the connection's libvirt
  * (virConnectGetLibVersion) unless --libvirt-version, its node devices
  * (host_nodedev.h) unless --sysfs, and its QEMU (virConnectGetVersion of

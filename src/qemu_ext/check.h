@@ -5,6 +5,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "domain_conf.h"
 #include "host_profile.h"
 #include "qemu_profile.h"
 
@@ -14,5 +15,12 @@
  * prober (dmg_qemu_profile_for_domain); the verdict's "qemu" member says
  * which. */
 JsonNode *dmg_check_xml(const char *xml, gsize len, const char *source,
+                        dmgHostProfile *host, const dmgQemuProfile *qemu,
+                        GError **error);
+
+/* The same for a domain already parsed.  Thread-safe: realize runs under
+ * one lock (the VMM's memory API is global); @host and @qemu belong to the
+ * calling thread. */
+JsonNode *dmg_check_def(const dmgDomainDef *def, const char *source,
                         dmgHostProfile *host, const dmgQemuProfile *qemu,
                         GError **error);
