@@ -88,6 +88,17 @@ expect 4 "a fleet whose reachable hosts have no configuration errors: 4" -- \
 expect 1 "a fleet whose hosts are all reachable: 1 for the misconfigured domain" -- \
     check --connect "$example" --connect "$disagree" --all --qemu-version 9.1
 
+expect 2 "a named domain one host lacks: not analyzed there, judged on the other, no host failed" -- \
+    check --connect "$example" --connect "$disagree" gpu-passthrough --json --qemu-version 9.1
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+ex, dis = json.load(open(sys.argv[1]))["hosts"]
+assert ex["checked"] and dis["checked"], (ex["error"], dis["error"])
+assert [d["name"] for d in ex["domains"]] == ["gpu-passthrough"] and ex["not_analyzed"] == [], ex
+assert dis["domains"] == [] and [x["name"] for x in dis["not_analyzed"]] == ["gpu-passthrough"], dis
+PY
+then ok "... listed in that host's not_analyzed"; else not_ok "a domain one host lacks"; fi
+
 # --- progress on a terminal ----------------------------------------------
 # script(1) gives the tool a pseudo-terminal; its output is the terminal's.
 if command -v script >/dev/null; then

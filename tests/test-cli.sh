@@ -294,6 +294,40 @@ expect_refused "too old --qemu-version" "oldest" check --xml "$src/tests/domains
 expect_refused "unknown --qemu-feature" "x-migration-iommu-pt" check --xml "$src/tests/domains/no-hostdev.xml" --qemu-feature x-frob
 expect_refused "missing file" "no-such.xml" check --xml "$tmp/no-such.xml"
 expect_refused "unknown domain" "nosuchdomain" check nosuchdomain
+
+# --- a batch keeps going -------------------------------------------------
+# One input that cannot be analyzed among good ones: it is listed and
+# named on stderr, the others are judged, and the status is the worst (2).
+head -c 300 "$src/tests/domains/no-hostdev.xml" >"$tmp/cut.xml"
+expect 2 "a batch of two good files, a truncated one and a missing one" -- \
+    check --json "${fixture[@]}" --xml "$src/tests/domains/no-hostdev.xml" --xml "$tmp/cut.xml" \
+    --xml "$tmp/batch-absent.xml" --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml"
+if python3 - "$tmp/out" "$tmp/cut.xml" "$tmp/batch-absent.xml" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert [d["name"] for d in doc["domains"]] == ["no-hostdev", "pci-gpu-audio-shared-group"], [d["name"] for d in doc["domains"]]
+na = doc["not_analyzed"]
+assert [x["name"] for x in na] == sys.argv[2:], na
+assert "malformed XML" in na[0]["message"] and "batch-absent.xml" in na[1]["message"], na
+PY
+then ok "the good files are judged, the bad ones listed in not_analyzed in order"; else not_ok "batch JSON"; fi
+if [ "$(grep -c "^virt-dmaguard check: " "$tmp/err")" = 2 ] && grep -q "malformed XML" "$tmp/err" && grep -q "batch-absent.xml" "$tmp/err"; then
+    ok "each bad input has its line on stderr"; else not_ok "batch stderr"; fi
+expect 2 "the same batch as text" -- \
+    check "${fixture[@]}" --xml "$src/tests/domains/no-hostdev.xml" --xml "$tmp/cut.xml" --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml"
+if grep -q "^Domain 'no-hostdev'" "$tmp/out" && grep -q "^Domain .pci-gpu-audio-shared-group." "$tmp/out"; then
+    ok "text: the good domains are reported"; else not_ok "text batch"; fi
+expect 2 "named domains on a connection, one unknown" -- check --json gpu-passthrough nosuchdomain vgpu-mdev
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert [d["name"] for d in doc["domains"]] == ["gpu-passthrough", "vgpu-mdev"], doc["domains"]
+assert [x["name"] for x in doc["not_analyzed"]] == ["nosuchdomain"], doc["not_analyzed"]
+PY
+then ok "the unknown name is listed, the others judged"; else not_ok "named batch"; fi
+expect 0 "a batch where every input is good has an empty not_analyzed" -- check --json "${fixture[@]}" --xml "$src/tests/domains/no-hostdev.xml"
+if python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["not_analyzed"] == []' "$tmp/out"; then
+    ok "... empty"; else not_ok "not_analyzed not empty"; fi
 expect_refused "unreachable URI" "cannot connect" check --connect "qemu+unix:///system?socket=$tmp/none" --all
 expect_refused "--live with --xml" "--xml" check --live --xml "$src/tests/domains/no-hostdev.xml"
 expect_refused "--live-timeout without --live" "needs --live" check --all --live-timeout 5
@@ -334,8 +368,11 @@ expect_refused "10 MB attribute" "too long" check --xml "$tmp/big.xml"
 
 sed "s/<memory unit='GiB'>8</<memory unit='GiB'>eight</" "$src/tests/domains/no-hostdev.xml" >"$tmp/wrongtype.xml"
 expect_refused "wrong value type" "'eight'" check --xml "$tmp/wrongtype.xml"
-# One bad file among good ones: nothing at all is printed.
-expect_refused "one bad file among good" "'eight'" check --xml "$src/tests/domains/no-hostdev.xml" --xml "$tmp/wrongtype.xml"
+# One bad file among good ones: the good one is still reported, the bad
+# one named on stderr, and the status is the worst of the two.
+expect 2 "one bad file among good" -- check --xml "$src/tests/domains/no-hostdev.xml" --xml "$tmp/wrongtype.xml"
+if grep -q "^Domain 'no-hostdev'" "$tmp/out" && grep -q "'eight'" "$tmp/err" && ! grep -q "eight" "$tmp/out"; then
+    ok "... the good file is reported, the bad one only named on stderr"; else not_ok "one bad file among good"; fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -29,12 +29,14 @@ dmg_check_host_free(dmg_check_host *h)
     if (h->verdicts)
         g_ptr_array_unref(h->verdicts);
     g_ptr_array_unref(h->notes);
+    g_ptr_array_unref(h->not_analyzed);
     g_clear_error(&h->error);
     g_free(h);
 }
 
+/* A file that cannot be read is that file's error (check_analyze()). */
 static GPtrArray *
-check_read_files(char **files, GError **error)
+check_read_files(char **files)
 {
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_domain_xml_free);
 
@@ -43,10 +45,22 @@ check_read_files(char **files, GError **error)
 
         g_ptr_array_add(out, d);
         d->name = g_strdup(*f);
-        if (!g_file_get_contents(*f, &d->xml, NULL, error))
-            return NULL;
+        if (!g_file_get_contents(*f, &d->xml, NULL, &d->error))
+            g_clear_pointer(&d->xml, g_free);
     }
     return g_steal_pointer(&out);
+}
+
+static void
+check_not_analyzed(dmg_check_host *h, const char *name, const GError *err)
+{
+    JsonObject *o = json_object_new();
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+
+    json_object_set_string_member(o, "name", name);
+    json_object_set_string_member(o, "message", err->message);
+    json_node_take_object(n, o);
+    g_ptr_array_add(h->not_analyzed, n);
 }
 
 typedef struct {
@@ -81,29 +95,30 @@ check_write_metadata(virConnectPtr conn, dmg_check_host *h, GError **error)
     return TRUE;
 }
 
-/* Analyze everything first: with one bad input nothing is printed.  On a
- * connection, domains of other hypervisors (a fleet may mix them) are
- * skipped with a note instead. */
+/* A batch keeps going: a domain that cannot be read or parsed, or whose
+ * emulator cannot be probed, is listed as not analyzed and the others are
+ * still judged.  On a connection, domains of other hypervisors (a fleet
+ * may mix them) are skipped with a note. */
 static GPtrArray *
-check_analyze(dmg_check_host *h, GPtrArray *doms, bool skip_foreign, GError **error)
+check_analyze(dmg_check_host *h, GPtrArray *doms, bool skip_foreign)
 {
     g_autoptr(GPtrArray) verdicts = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
 
     for (guint i = 0; i < doms->len; i++) {
         dmgDomainXML *d = g_ptr_array_index(doms, i);
-        g_autoptr(dmgDomainDef) def = dmg_domain_def_parse_string(d->xml, strlen(d->xml),
-                                                                  d->name, error);
-        JsonNode *v = def ? dmg_check_def(def, d->name, h->host, h->qemu, error) : NULL;
+        g_autoptr(GError) err = d->error ? g_error_copy(d->error) : NULL;
+        g_autoptr(dmgDomainDef) def = NULL;
+        JsonNode *v = NULL;
 
-        if (!v && skip_foreign &&
-            g_error_matches(*error, DMG_CONF_ERROR, DMG_CONF_ERROR_UNSUPPORTED)) {
-            g_ptr_array_add(h->notes, g_strdup_printf(_("skipping %s"), (*error)->message));
-            g_clear_error(error);
-            continue;
+        if (!err && (def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+            v = dmg_check_def(def, d->name, h->host, h->qemu, &err);
+        if (v) {
+            g_ptr_array_add(verdicts, v);
+        } else if (skip_foreign && g_error_matches(err, DMG_CONF_ERROR, DMG_CONF_ERROR_UNSUPPORTED)) {
+            g_ptr_array_add(h->notes, g_strdup_printf(_("skipping %s"), err->message));
+        } else {
+            check_not_analyzed(h, d->name, err);
         }
-        if (!v)
-            return NULL;
-        g_ptr_array_add(verdicts, v);
     }
     return g_steal_pointer(&verdicts);
 }
@@ -149,12 +164,12 @@ check_host_do(const dmg_check_request *req, dmg_check_host *h, GError **error)
         if (!(conn = check_open(req, h->uri, error)) ||
             !dmg_common_connection_facts(req->common, h->host, h->qemu, conn, h->uri, error))
             goto out;
-        doms = dmg_libvirt_domains(conn, req->domains, error);
+        if (!(doms = dmg_libvirt_domains_batch(conn, req->domains, error)))
+            goto out;
     } else {
-        doms = check_read_files(req->xml_files, error);
+        doms = check_read_files(req->xml_files);
     }
-    if (!doms || !(h->verdicts = check_analyze(h, doms, h->uri != NULL, error)))
-        goto out;
+    h->verdicts = check_analyze(h, doms, h->uri != NULL);
     if (req->live)
         check_live(conn, h->verdicts, req->live_timeout);
     if (req->write_metadata && !check_write_metadata(conn, h, error))
@@ -173,6 +188,7 @@ dmg_check_host_run(const dmg_check_request *req, const char *uri)
 
     h->uri = g_strdup(uri);
     h->notes = g_ptr_array_new_with_free_func(g_free);
+    h->not_analyzed = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
     if (!check_host_do(req, h, &h->error) && !h->error)
         g_set_error(&h->error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     _("the check stopped without saying why"));
@@ -236,6 +252,7 @@ dmg_check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean 
 
         h->uri = g_strdup(uris[i]);
         h->notes = g_ptr_array_new_with_free_func(g_free);
+        h->not_analyzed = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
         g_ptr_array_add(f.results, h);
     }
     if (progress)

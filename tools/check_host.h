@@ -27,6 +27,8 @@ typedef struct {
     dmgQemuProfile *qemu;
     GPtrArray *verdicts;         /* JsonNode *, NULL when not checked */
     GPtrArray *notes;            /* char *: domains skipped, for stderr */
+    GPtrArray *not_analyzed;     /* JsonNode * {name, message}: domains
+                                  * that could not be read or judged */
     guint metadata_written;      /* domains whose <metadata> was stored */
     GError *error;               /* set: the host was not (fully) checked */
 } dmg_check_host;

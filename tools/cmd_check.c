@@ -62,7 +62,7 @@ check_parse_args(int argc, char **argv, check_opts *o, GError **error)
     g_autoptr(GOptionContext) ctx = g_option_context_new(N_("[DOMAIN...|--all]"));
 
     g_option_context_set_translation_domain(ctx, GETTEXT_PACKAGE);
-    g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage; with several --connect, 4 is added when a host could not be checked."));
+    g_option_context_set_summary(ctx, _("Predict whether the memory balloon can return memory and what blocks live migration, for domains with VFIO host devices and a vIOMMU.\n\nExit status: 0 analyzed, 1 a domain has configuration errors, 2 bad input or usage, or a domain could not be analyzed (the others are still reported); with several --connect, 4 is added when a host could not be checked."));
     g_option_context_add_main_entries(ctx, entries, GETTEXT_PACKAGE);
     dmg_common_options_add(ctx, &o->common);
     if (!dmg_common_parse(ctx, &argc, &argv, &o->common, TRUE, error))
@@ -132,14 +132,49 @@ check_qemu_label(JsonObject *q)
     return _("newest known");
 }
 
+/* The worst of a host's domains: 2 when one could not be analyzed, 1 when
+ * one has configuration errors, else 0. */
 static int
-check_status(GPtrArray *verdicts)
+check_status(const dmg_check_host *h)
 {
-    for (guint i = 0; verdicts && i < verdicts->len; i++) {
-        if (dmg_verdict_has_errors(g_ptr_array_index(verdicts, i)))
+    if (h->not_analyzed->len)
+        return DMG_EXIT_BAD_INPUT;
+    for (guint i = 0; h->verdicts && i < h->verdicts->len; i++) {
+        if (dmg_verdict_has_errors(g_ptr_array_index(h->verdicts, i)))
             return DMG_EXIT_CONFIG_ERRORS;
     }
     return DMG_EXIT_OK;
+}
+
+/* profile, domains and not_analyzed of one host, into @b's open object. */
+static void
+check_host_members(JsonBuilder *b, const dmg_check_host *h)
+{
+    json_builder_set_member_name(b, "profile");
+    json_builder_add_value(b, dmg_report_profile(h->host, h->qemu, h->verdicts));
+    json_builder_set_member_name(b, "domains");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < h->verdicts->len; i++)
+        json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->verdicts, i)));
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "not_analyzed");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < h->not_analyzed->len; i++)
+        json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->not_analyzed, i)));
+    json_builder_end_array(b);
+}
+
+static void
+check_print_json(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *doc = NULL;
+
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    doc = json_generator_to_data(gen, NULL);
+    printf("%s\n", doc);
 }
 
 static void
@@ -232,25 +267,37 @@ check_host_text(GString *out, const dmg_check_host *h, gboolean write_metadata)
                                h->metadata_written, DMG_METADATA_NS);
 }
 
-/* One host, or the --xml files: the report as before fleets, and any
- * failure is exit status 2 with nothing on standard output. */
+/* One host, or the --xml files.  Each domain that could not be analyzed
+ * is a message on standard error and an entry of not_analyzed; the others
+ * are reported.  When none could be, nothing is printed (status 2). */
 static int
 check_one(const dmg_check_request *req, const char *uri, gboolean json)
 {
     g_autoptr(dmg_check_host) h = dmg_check_host_run(req, uri);
     g_autoptr(GString) out = g_string_new(NULL);
+    int ret;
 
     for (guint i = 0; i < h->notes->len; i++)
         g_printerr("virt-dmaguard check: %s\n", (char *)g_ptr_array_index(h->notes, i));
+    for (guint i = 0; i < h->not_analyzed->len; i++)
+        g_printerr("virt-dmaguard check: %s\n", json_object_get_string_member(
+                       json_node_get_object(g_ptr_array_index(h->not_analyzed, i)), "message"));
     if (!h->verdicts) {
         g_printerr("virt-dmaguard check: %s\n", h->error->message);
         return DMG_EXIT_BAD_INPUT;
     }
+    ret = check_status(h);
+    if (!h->verdicts->len && h->not_analyzed->len)
+        return ret;
     if (json) {
-        g_autoptr(JsonNode) profile = dmg_report_profile(h->host, h->qemu, h->verdicts);
-        g_autofree char *doc = dmg_report_json(h->verdicts, profile, TRUE);
+        g_autoptr(JsonBuilder) b = json_builder_new();
 
-        printf("%s\n", doc);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
+        check_host_members(b, h);
+        json_builder_end_object(b);
+        check_print_json(b);
     } else {
         check_host_text(out, h, req->write_metadata && !h->error);
         fputs(out->str, stdout);
@@ -260,7 +307,7 @@ check_one(const dmg_check_request *req, const char *uri, gboolean json)
         g_printerr("virt-dmaguard check: %s\n", h->error->message);
         return DMG_EXIT_BAD_INPUT;
     }
-    return check_status(h->verdicts);
+    return ret;
 }
 
 static JsonNode *
@@ -278,15 +325,8 @@ check_host_json(const dmg_check_host *h)
         json_builder_add_string_value(b, h->error->message);
     else
         json_builder_add_null_value(b);
-    if (h->verdicts) {
-        json_builder_set_member_name(b, "profile");
-        json_builder_add_value(b, dmg_report_profile(h->host, h->qemu, h->verdicts));
-        json_builder_set_member_name(b, "domains");
-        json_builder_begin_array(b);
-        for (guint i = 0; i < h->verdicts->len; i++)
-            json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->verdicts, i)));
-        json_builder_end_array(b);
-    }
+    if (h->verdicts)
+        check_host_members(b, h);
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }
@@ -300,8 +340,9 @@ check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean json
     g_autoptr(GPtrArray) hosts = dmg_check_fleet(req, uris, jobs, isatty(STDERR_FILENO));
     g_autoptr(GString) out = g_string_new(NULL);
     g_autoptr(JsonBuilder) b = json_builder_new();
-    int ret = DMG_EXIT_OK;
+    int worst = DMG_EXIT_OK;
     guint failed = 0;
+    int ret;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
@@ -311,12 +352,18 @@ check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean json
     for (guint i = 0; i < hosts->len; i++) {
         const dmg_check_host *h = g_ptr_array_index(hosts, i);
 
+        int st = check_status(h);
+
         for (guint j = 0; j < h->notes->len; j++)
             g_printerr("virt-dmaguard check: %s: %s\n", h->uri,
                        (char *)g_ptr_array_index(h->notes, j));
+        for (guint j = 0; j < h->not_analyzed->len; j++)
+            g_printerr("virt-dmaguard check: %s: %s\n", h->uri, json_object_get_string_member(
+                           json_node_get_object(g_ptr_array_index(h->not_analyzed, j)), "message"));
         if (h->error)
             failed++;
-        ret |= check_status(h->verdicts);
+        /* The worst of the hosts checked; 4 is or'ed in below. */
+        worst = MAX(worst, st);
         json_builder_add_value(b, check_host_json(h));
         if (i)
             g_string_append_c(out, '\n');
@@ -328,18 +375,11 @@ check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean json
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    if (json) {
-        g_autoptr(JsonGenerator) gen = json_generator_new();
-        g_autoptr(JsonNode) root = json_builder_get_root(b);
-        g_autofree char *doc = NULL;
-
-        json_generator_set_root(gen, root);
-        json_generator_set_pretty(gen, TRUE);
-        doc = json_generator_to_data(gen, NULL);
-        printf("%s\n", doc);
-    } else {
+    if (json)
+        check_print_json(b);
+    else
         fputs(out->str, stdout);
-    }
+    ret = worst;
     if (failed) {
         g_printerr(_("virt-dmaguard check: %u of %u hosts could not be checked\n"),
                    failed, hosts->len);

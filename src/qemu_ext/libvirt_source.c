@@ -21,6 +21,7 @@ dmg_domain_xml_free(dmgDomainXML *d)
         return;
     g_free(d->name);
     g_free(d->xml);
+    g_clear_error(&d->error);
     g_free(d);
 }
 
@@ -223,16 +224,17 @@ dmg_libvirt_open(const char *uri, gboolean readwrite, GError **error)
 }
 
 static dmgDomainXML *
-dmg_libvirt_domain_xml(virDomainPtr dom, GError **error)
+dmg_libvirt_domain_xml(virDomainPtr dom)
 {
     dmgDomainXML *d = g_new0(dmgDomainXML, 1);
     char *xml = virDomainGetXMLDesc(dom, 0);
 
     d->name = g_strdup(virDomainGetName(dom));
     if (!xml) {
-        dmg_libvirt_error(error, _("cannot read the XML of domain"), d->name);
-        dmg_domain_xml_free(d);
-        return NULL;
+        /* Kept as an entry: one domain that vanished between the listing
+         * and its dump is that domain's error, not the batch's. */
+        dmg_libvirt_error(&d->error, _("cannot read the XML of domain"), d->name);
+        return d;
     }
     d->xml = g_strdup(xml);
     free(xml);
@@ -254,29 +256,22 @@ dmg_libvirt_all(virConnectPtr conn, GError **error)
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_domain_xml_free);
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
-    bool ok = true;
 
     if (n < 0) {
         dmg_libvirt_error(error, _("cannot list domains on"), virConnectGetURI(conn));
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        dmgDomainXML *d = ok ? dmg_libvirt_domain_xml(doms[i], error) : NULL;
-
-        ok = ok && d;
-        if (d)
-            g_ptr_array_add(out, d);
+        g_ptr_array_add(out, dmg_libvirt_domain_xml(doms[i]));
         virDomainFree(doms[i]);
     }
     free(doms);
-    if (!ok)
-        return NULL;
     g_ptr_array_sort(out, dmg_domain_xml_cmp);
     return g_steal_pointer(&out);
 }
 
 GPtrArray *
-dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error)
+dmg_libvirt_domains_batch(virConnectPtr conn, char **names, GError **error)
 {
     g_autoptr(GPtrArray) out = NULL;
 
@@ -288,14 +283,30 @@ dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error)
         dmgDomainXML *d;
 
         if (!dom) {
-            dmg_libvirt_error(error, _("no domain named"), *n);
+            d = g_new0(dmgDomainXML, 1);
+            d->name = g_strdup(*n);
+            dmg_libvirt_error(&d->error, _("no domain named"), *n);
+        } else {
+            d = dmg_libvirt_domain_xml(dom);
+            virDomainFree(dom);
+        }
+        g_ptr_array_add(out, d);
+    }
+    return g_steal_pointer(&out);
+}
+
+GPtrArray *
+dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error)
+{
+    g_autoptr(GPtrArray) out = dmg_libvirt_domains_batch(conn, names, error);
+
+    for (guint i = 0; out && i < out->len; i++) {
+        dmgDomainXML *d = g_ptr_array_index(out, i);
+
+        if (d->error) {
+            g_propagate_error(error, g_steal_pointer(&d->error));
             return NULL;
         }
-        d = dmg_libvirt_domain_xml(dom, error);
-        virDomainFree(dom);
-        if (!d)
-            return NULL;
-        g_ptr_array_add(out, d);
     }
     return g_steal_pointer(&out);
 }

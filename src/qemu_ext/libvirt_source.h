@@ -9,7 +9,8 @@
 
 typedef struct {
     char *name;
-    char *xml;
+    char *xml;                   /* NULL when @error is set */
+    GError *error;               /* this domain could not be read */
 } dmgDomainXML;
 
 void dmg_domain_xml_free(dmgDomainXML *d);
@@ -64,6 +65,10 @@ gboolean dmg_libvirt_write_metadata(virConnectPtr conn, const char *name,
 /* @names NULL: every domain (virConnectListAllDomains), sorted by name.
  * Returns a GPtrArray of dmgDomainXML, or NULL with @error. */
 GPtrArray *dmg_libvirt_domains(virConnectPtr conn, char **names, GError **error);
+/* The same for a batch: a domain that cannot be read (an unknown name, a
+ * dump that fails) is an entry with its error, and the others are still
+ * read.  Fails as a whole only when the domains cannot be listed. */
+GPtrArray *dmg_libvirt_domains_batch(virConnectPtr conn, char **names, GError **error);
 
 /* The QEMU at the other end of @conn, as "X.Y" in *@version (caller
  * frees): virConnectGetVersion() of a connection whose hypervisor is QEMU
