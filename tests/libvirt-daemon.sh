@@ -272,6 +272,12 @@ check '! virsh start dmgtest-refused >"$T/out" 2>&1' "virsh start of a domain wi
 check 'grep -q "dmaguard" "$T/out" && grep -q "balloon-optin-not-mdev" "$T/out"' "virsh's error carries dmaguard's message"
 check '! virsh domstate dmgtest-refused 2>/dev/null | grep -q running' "the refused domain is not running"
 
+# libvirt's default balloon (qemuDomainDefAddDefaultDevices()): a domain
+# without <memballoon> gets one at define, as check --xml predicts.
+sed -e 's/dmgtest-tiny/dmgtest-noballoon/' -e '/<memballoon/d' "$T/tiny.xml" >"$T/noballoon.xml"
+check '"$tool" check --xml "$T/noballoon.xml" --sysfs "$src/tests/sysfs/host1" --json >"$T/out" 2>&1 && python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"domains\"][0][\"balloon\"]; assert b[\"device\"] == \"balloon0\" and b[\"implicit\"] and b[\"effective\"], b" "$T/out"' "check --xml predicts libvirt's default balloon for a domain without <memballoon>"
+check 'virsh define "$T/noballoon.xml" >"$T/out" 2>&1 && virsh dumpxml dmgtest-noballoon >"$T/out" 2>&1 && grep -q "<memballoon model=.virtio.>" "$T/out"' "libvirt adds that very balloon at define"
+virsh undefine dmgtest-noballoon >/dev/null 2>&1
 virsh define "$T/tiny.xml" >"$T/out" 2>&1
 check 'virsh start dmgtest-tiny >"$T/out" 2>&1' "virsh start of a domain without host devices succeeds (TCG)"
 check 'grep -q "dmgtest-tiny" "$T/hook.log" && grep "dmgtest-tiny" "$T/hook.log" | grep -q "start"' "the hook logged its verdict for the started domain"
@@ -280,7 +286,9 @@ check '"$tool" check --connect "\$uri" dmgtest-tiny --write-metadata >"$T/out" 2
 check 'virsh metadata dmgtest-tiny --uri http://dmaguard.org/xmlns/domain/1.0 >"$T/out" 2>&1 && grep -q "verdict" "$T/out" && grep -q "balloon=\"effective\"" "$T/out"' "virsh metadata shows the stored verdict (live)"
 check 'virsh metadata dmgtest-tiny --uri http://dmaguard.org/xmlns/domain/1.0 --config >"$T/out" 2>&1 && grep -q "digest=" "$T/out"' "the verdict is in the persistent configuration too"
 check 'virsh dumpxml dmgtest-tiny >"$T/dump.xml" && "$tool" check --xml "$T/dump.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1 && ! grep -q verdict-changed "$T/out"' "a later check of the same domain finds the stored verdict unchanged"
-sed '/<memballoon/,/<\/memballoon>/d' "$T/dump.xml" >"$T/changed.xml"
+# model='none': only that removes the balloon (without <memballoon>,
+# libvirt adds its default one back).
+sed -e '/<memballoon/,/<\/memballoon>/d' -e "s|</devices>|<memballoon model='none'/></devices>|" "$T/dump.xml" >"$T/changed.xml"
 check '"$tool" check --xml "$T/changed.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q verdict-changed "$T/out"' "a changed domain shows that the stored verdict differs"
 
 # QEMU's live answer (check --live), through the remote driver.

@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "qemu_postparse.h"
 #include "domain_conf.h"
 #include "domain_realize.h"
 #include "qemu_command.h"
@@ -100,6 +101,8 @@ test_case(gconstpointer data)
     bool is_err;
 
     g_assert_nonnull(def);
+    /* As libvirt defines it: its default devices too. */
+    dmg_qemu_domain_def_add_default_devices(def);
     base = g_strdup_printf(".%s-%s", def->arch ? def->arch : "x86_64", tc->version);
     stem = case_path(tc->name, base);
     args = g_strconcat(stem, ".args", NULL);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qemu_postparse.h"
 #include "check.h"
 #include "domain_conf.h"
 #include "domain_realize.h"
@@ -85,6 +86,7 @@ realize_file(const char *name)
     g_autoptr(dmgDomainDef) def = dmg_domain_def_parse_file(path, NULL);
 
     g_assert_nonnull(def);
+    dmg_qemu_domain_def_add_default_devices(def);
     return dmg_domain_realize(def, host, qemu, NULL);
 }
 

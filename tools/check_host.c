@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "qemu_postparse.h"
 #include "dmg_i18n.h"
 #include "libvirt_source.h"
 #include "live_check.h"
@@ -110,7 +111,7 @@ check_analyze(dmg_check_host *h, GPtrArray *doms, bool skip_foreign)
         g_autoptr(dmgDomainDef) def = NULL;
         JsonNode *v = NULL;
 
-        if (!err && (def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        if (!err && (def = dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
             v = dmg_check_def(def, d->name, h->host, h->qemu, &err);
         if (v) {
             g_ptr_array_add(verdicts, v);

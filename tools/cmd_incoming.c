@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qemu_postparse.h"
 #include "dmg_i18n.h"
 #include "domain_conf.h"
 #include "domain_realize.h"
@@ -171,7 +172,7 @@ incoming_prepare(const incoming_opts *o, const dmg_migration_prepare *p, dmgHost
     g_autoptr(vmm_machine) dry = NULL;
     g_autoptr(dmgQemuProfile) own = NULL;
 
-    if (!(g->def = dmg_domain_def_parse_string(p->xml, p->xml_len, _("the source's domain XML"), error)))
+    if (!(g->def = dmg_qemu_domain_def_parse_string(p->xml, p->xml_len, _("the source's domain XML"), error)))
         return FALSE;
     /* The domain's own QEMU on this host, unless --qemu-version. */
     if (!(own = dmg_qemu_profile_for_domain(qemu, g->def, error)))

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qemu_postparse.h"
 #include "dmg_i18n.h"
 #include "domain_conf.h"
 #include "domain_realize.h"
@@ -521,7 +522,7 @@ dmg_cmd_migrate(int argc, char **argv)
     if (!migrate_parse_args(argc, argv, &o, &a, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
         !migrate_read_domain(&o, host, qemu, &d, &err) ||
-        !(def = dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)) ||
+        !(def = dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)) ||
         !dmg_common_qemu_for_domain(&qemu, def, &err))
         goto out;
     rep.name = def->name;

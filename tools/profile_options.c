@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "qemu_postparse.h"
 #include "dmg_i18n.h"
 #include "domain_conf.h"
 #include "host_nodedev.h"
@@ -326,5 +327,5 @@ dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file, char **doma
     }
     if (!(d = dmg_common_read_one(o, xml_file, domains, host, qemu, error)))
         return NULL;
-    return dmg_domain_def_parse_string(d->xml, strlen(d->xml), d->name, error);
+    return dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, error);
 }

@@ -134,6 +134,8 @@ typedef struct {
     int stats_period;            /* -1 when absent */
     char *alias;
     bool alias_generated;
+    bool implicit;               /* not in the XML: libvirt's default
+                                  * (qemu_postparse.c) */
     dmgPCIAddress guest;
     int line;
 } dmgMemballoonDef;

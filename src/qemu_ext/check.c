@@ -2,6 +2,7 @@
  * check.c: one domain through the dry run.
  */
 #include "check.h"
+#include "qemu_postparse.h"
 
 #include "domain_conf.h"
 #include "domain_realize.h"
@@ -46,7 +47,7 @@ JsonNode *
 dmg_check_xml(const char *xml, gsize len, const char *source,
               dmgHostProfile *host, const dmgQemuProfile *qemu, GError **error)
 {
-    g_autoptr(dmgDomainDef) def = dmg_domain_def_parse_string(xml, len, source, error);
+    g_autoptr(dmgDomainDef) def = dmg_qemu_domain_def_parse_string(xml, len, source, error);
 
     if (!def)
         return NULL;

@@ -62,6 +62,8 @@ dmg_report_balloon(GString *out, JsonObject *dom)
     else
         g_string_append_printf(out, _("  balloon %s: INERT, inflating it and free page reporting return no memory to the host\n"),
                                json_object_get_string_member(b, "device"));
+    if (has_dev && json_object_get_boolean_member_with_default(b, "implicit", FALSE))
+        g_string_append(out, _("    (the XML has no <memballoon>: libvirt adds this one; <memballoon model='none'/> removes it)\n"));
     for (guint i = 0; has_dev && i < json_array_get_length(inh); i++) {
         JsonObject *o = json_array_get_object_element(inh, i);
         JsonArray *devs = json_object_get_array_member(o, "devices");

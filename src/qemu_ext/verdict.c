@@ -134,6 +134,9 @@ dmg_verdict_balloon(JsonBuilder *b, const dmgDomainDef *def, vmm_machine *m)
     json_builder_set_member_name(b, "balloon");
     json_builder_begin_object(b);
     dmg_json_string_or_null(b, "device", balloon ? balloon->alias : NULL);
+    /* libvirt's default balloon (qemu_postparse.c): the XML has none. */
+    json_builder_set_member_name(b, "implicit");
+    json_builder_add_boolean_value(b, balloon && def->memballoon && def->memballoon->implicit);
     json_builder_set_member_name(b, "effective");
     json_builder_add_boolean_value(b, effective);
     json_builder_set_member_name(b, "partial");

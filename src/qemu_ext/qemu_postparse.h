@@ -1,0 +1,17 @@
+/*
+ * qemu_postparse.h: what libvirt's QEMU driver adds to a domain after
+ * parsing it, before anything judges it (qemuDomainDefPostParse()).
+ */
+#pragma once
+
+#include "domain_conf.h"
+
+/* qemuDomainDefAddDefaultDevices(): the implicit devices a verdict
+ * depends on.  Today the default <memballoon model='virtio'/>. */
+void dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def);
+
+/* Parse a domain as libvirt's QEMU driver defines it: the XML model
+ * (dmg_domain_def_parse_string()), then the post-parse above.  Every
+ * command, the hook and the watcher parse through this. */
+dmgDomainDef *dmg_qemu_domain_def_parse_string(const char *xml, gsize len,
+                                               const char *source, GError **error);
