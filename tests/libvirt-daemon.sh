@@ -278,6 +278,12 @@ sed -e 's/dmgtest-tiny/dmgtest-noballoon/' -e '/<memballoon/d' "$T/tiny.xml" >"$
 check '"$tool" check --xml "$T/noballoon.xml" --sysfs "$src/tests/sysfs/host1" --json >"$T/out" 2>&1 && python3 -c "import json,sys; b=json.load(open(sys.argv[1]))[\"domains\"][0][\"balloon\"]; assert b[\"device\"] == \"balloon0\" and b[\"implicit\"] and b[\"effective\"], b" "$T/out"' "check --xml predicts libvirt's default balloon for a domain without <memballoon>"
 check 'virsh define "$T/noballoon.xml" >"$T/out" 2>&1 && virsh dumpxml dmgtest-noballoon >"$T/out" 2>&1 && grep -q "<memballoon model=.virtio.>" "$T/out"' "libvirt adds that very balloon at define"
 virsh undefine dmgtest-noballoon >/dev/null 2>&1
+# libvirt accepts a domain whose size overflows once rounded for QEMU,
+# and refuses its start (qemuDomainAlignMemorySizes()), as check says.
+sed -e 's/dmgtest-tiny/dmgtest-huge/' -e "s|<memory unit='MiB'>64</memory>|<memory unit='KiB'>9007199254740991</memory>|" "$T/tiny.xml" >"$T/huge.xml"
+check '"$tool" check --xml "$T/huge.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q "libvirt-memory-size" "$T/out" && grep -q "initial memory size overflowed after alignment" "$T/out"' "check --xml: libvirt will refuse a size that overflows after alignment"
+check 'virsh define "$T/huge.xml" >"$T/out" 2>&1 && ! virsh start dmgtest-huge >"$T/out" 2>&1 && grep -q "initial memory size overflowed after alignment" "$T/out"' "libvirt defines it and refuses its start with those words"
+virsh undefine dmgtest-huge >/dev/null 2>&1
 virsh define "$T/tiny.xml" >"$T/out" 2>&1
 check 'virsh start dmgtest-tiny >"$T/out" 2>&1' "virsh start of a domain without host devices succeeds (TCG)"
 check 'grep -q "dmgtest-tiny" "$T/hook.log" && grep "dmgtest-tiny" "$T/hook.log" | grep -q "start"' "the hook logged its verdict for the started domain"

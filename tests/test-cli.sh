@@ -295,6 +295,17 @@ expect_refused "unknown --qemu-feature" "x-migration-iommu-pt" check --xml "$src
 expect_refused "missing file" "no-such.xml" check --xml "$tmp/no-such.xml"
 expect_refused "unknown domain" "nosuchdomain" check nosuchdomain
 
+# --- libvirt's start-time rounding (qemuDomainAlignMemorySizes) --------
+sed "s|<memory unit='GiB'>8</memory>|<memory unit='KiB'>9007199254740991</memory>|" "$src/tests/domains/no-hostdev.xml" >"$tmp/huge.xml"
+expect 1 "a size that overflows after libvirt rounds it is a configuration error" -- check --json "${fixture[@]}" --xml "$tmp/huge.xml"
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["domains"][0]
+e = [x for x in d["errors"] if x["code"] == "libvirt-memory-size"]
+assert e and "initial memory size overflowed after alignment" in e[0]["message"], d["errors"]
+PY
+then ok "... libvirt-memory-size, with libvirt's words"; else not_ok "libvirt-memory-size"; fi
+
 # --- a batch keeps going -------------------------------------------------
 # One input that cannot be analyzed among good ones: it is listed and
 # named on stderr, the others are judged, and the status is the worst (2).

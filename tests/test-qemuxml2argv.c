@@ -101,8 +101,8 @@ test_case(gconstpointer data)
     bool is_err;
 
     g_assert_nonnull(def);
-    /* As libvirt defines it: its default devices too. */
-    dmg_qemu_domain_def_add_default_devices(def);
+    /* As libvirt starts it: its default devices, its rounded sizes. */
+    dmg_qemu_domain_def_prepare(def);
     base = g_strdup_printf(".%s-%s", def->arch ? def->arch : "x86_64", tc->version);
     stem = case_path(tc->name, base);
     args = g_strconcat(stem, ".args", NULL);

@@ -86,7 +86,7 @@ realize_file(const char *name)
     g_autoptr(dmgDomainDef) def = dmg_domain_def_parse_file(path, NULL);
 
     g_assert_nonnull(def);
-    dmg_qemu_domain_def_add_default_devices(def);
+    dmg_qemu_domain_def_prepare(def);
     return dmg_domain_realize(def, host, qemu, NULL);
 }
 

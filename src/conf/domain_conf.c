@@ -45,6 +45,8 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_ptr_array_unref(def->hostdevs);
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);
+    g_array_unref(def->numa_cells);
+    g_free(def->memory_align_error);
     if (def->memballoon) {
         g_free(def->memballoon->alias);
         g_free(def->memballoon);

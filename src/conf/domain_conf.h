@@ -198,6 +198,11 @@ typedef struct {
     unsigned max_memory_slots;
     unsigned vcpus;
     guint64 hard_limit;          /* memtune/hard_limit, bytes; 0 if absent */
+    GArray *numa_cells;          /* guint64: cpu/numa/cell@memory, bytes,
+                                  * in document order */
+    /* What libvirt's QEMU driver refuses while preparing the domain's
+     * sizes (qemu_postparse.c), or NULL. */
+    char *memory_align_error;
 
     bool locked;                 /* memoryBacking/locked */
     bool hugepages;              /* memoryBacking/hugepages */
@@ -239,6 +244,10 @@ dmgHostdevDef *dmg_domain_def_find_hostdev(const dmgDomainDef *def,
 char *dmg_hostdev_source_string(const dmgHostdevDef *hostdev);
 
 /* The namespace of dmaguard's own elements inside <metadata>. */
+/* The most <cpu><numa><cell>s read: far above QEMU's MAX_NODES (128 in
+ * 7.2, include/sysemu/numa.h), so only hostile input meets it. */
+#define DMG_DOMAIN_MAX_NUMA_CELLS 4096
+
 #define DMG_METADATA_NS "http://dmaguard.org/xmlns/domain/1.0"
 #define DMG_METADATA_PREFIX "dmaguard"
 #define DMG_QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"

@@ -33,6 +33,7 @@ dmg_domain_def_new(void)
     def->hostdevs = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_hostdev_def_free);
     def->memories = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_memory_def_free);
     def->parse_warnings = g_ptr_array_new_with_free_func(g_free);
+    def->numa_cells = g_array_new(FALSE, FALSE, sizeof(guint64));
     def->vcpus = 1;
     return def;
 }

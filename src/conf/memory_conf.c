@@ -200,6 +200,36 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
     return 0;
 }
 
+/* <cpu><numa><cell memory='N' unit='KiB'/>...: each guest NUMA node's
+ * size (virDomainNumaDefParseXML()).  libvirt requires 'memory'; the
+ * cells come in document order (libvirt requires ids 0..N-1 in order). */
+static int
+dmg_numa_parse(const dmgXmlCtx *ctx, xmlNodePtr numa, dmgDomainDef *def, GError **error)
+{
+    for (xmlNodePtr cell = numa ? numa->children : NULL; cell; cell = cell->next) {
+        guint64 bytes = 0;
+        int found;
+
+        if (!dmg_xml_is(cell, NULL, "cell"))
+            continue;
+        if (def->numa_cells->len >= DMG_DOMAIN_MAX_NUMA_CELLS) {
+            g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_INVALID,
+                        _("%s:%ld: more than %u NUMA cells; dmaguard reads at most that many"),
+                        ctx->source, xmlGetLineNo(cell), DMG_DOMAIN_MAX_NUMA_CELLS);
+            return -1;
+        }
+        found = dmg_xml_prop_scaled(ctx, cell, "memory", "unit", 1024, &bytes, error);
+        if (found < 0)
+            return -1;
+        if (found == 0) {
+            dmg_xml_error_missing(ctx, cell, _("the attribute 'memory' of the NUMA <cell>"), error);
+            return -1;
+        }
+        g_array_append_val(def->numa_cells, bytes);
+    }
+    return 0;
+}
+
 int
 dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                         dmgDomainDef *def, GError **error)
@@ -223,7 +253,8 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                                   &def->max_memory_slots, error) < 0) ||
         (vcpu && dmg_xml_uint_text(ctx, vcpu, 16384, &def->vcpus, error) < 0) ||
         (hard && dmg_xml_scaled_value(ctx, hard, 1024, &def->hard_limit, error) < 0) ||
-        (mb && dmg_memory_backing_parse(ctx, mb, def, error) < 0))
+        (mb && dmg_memory_backing_parse(ctx, mb, def, error) < 0) ||
+        dmg_numa_parse(ctx, dmg_xml_child(dmg_xml_child(root, "cpu"), "numa"), def, error) < 0)
         return -1;
     if (!cur)
         def->current_memory = def->memory;

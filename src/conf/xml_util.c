@@ -276,6 +276,36 @@ dmg_size_parse(const char *str, guint64 default_scale, guint64 *bytes)
 }
 
 int
+dmg_xml_prop_scaled(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
+                    const char *unit_name, guint64 default_scale, guint64 *bytes,
+                    GError **error)
+{
+    g_autofree char *unit = dmg_xml_prop(node, unit_name);
+    g_autofree char *val = dmg_xml_prop(node, name);
+    guint64 scale, v;
+
+    if (!val)
+        return 0;
+    if (!dmg_unit_scale(unit, default_scale, &scale)) {
+        dmg_xml_error_invalid(ctx, node, unit_name, unit,
+                              _("a libvirt size unit such as 'KiB', 'MiB' or 'GiB'"),
+                              error);
+        return -1;
+    }
+    if (!dmg_parse_uint64(val, 10, &v)) {
+        dmg_xml_error_invalid(ctx, node, name, val, _("an unsigned integer size"), error);
+        return -1;
+    }
+    if (v > G_MAXUINT64 / scale) {
+        dmg_xml_error_invalid(ctx, node, name, val,
+                              _("a size that fits in 64 bits of bytes"), error);
+        return -1;
+    }
+    *bytes = v * scale;
+    return 1;
+}
+
+int
 dmg_xml_scaled_value(const dmgXmlCtx *ctx, xmlNodePtr node,
                      guint64 default_scale, guint64 *bytes, GError **error)
 {

@@ -52,6 +52,11 @@ int dmg_xml_prop_uint(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
 int dmg_xml_scaled_value(const dmgXmlCtx *ctx, xmlNodePtr node,
                          guint64 default_scale, guint64 *bytes,
                          GError **error);
+/* An attribute holding a scaled size, with its unit in another:
+ * <cell memory='1048576' unit='KiB'/>.  0 when absent. */
+int dmg_xml_prop_scaled(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
+                        const char *unit_name, guint64 default_scale, guint64 *bytes,
+                        GError **error);
 /* "512M", "4GiB", "1048576" (with @default_scale): libvirt's units, as
  * virsh setmem takes them. */
 gboolean dmg_size_parse(const char *str, guint64 default_scale, guint64 *bytes);

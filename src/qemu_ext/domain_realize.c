@@ -343,6 +343,12 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     m = vmm_machine__new(&cfg);
     m->memory = memory;
     dmg_realize_parse_warnings(def, m);
+    if (def->memory_align_error) {
+        g_autofree char *msg = g_strdup_printf(_("unsupported configuration: %s; libvirt refuses to start the domain. Give sizes below 8 EiB"),
+                                               def->memory_align_error);
+
+        vmm_findings__error(&m->findings, "libvirt-memory-size", NULL, msg);
+    }
     vmm_machine__init_accel(m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);

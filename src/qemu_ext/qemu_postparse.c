@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "dmg_i18n.h"
+
 /* The architecture of a domain without os/type/@arch: libvirt takes the
  * host's when its QEMU can run it (virCapabilitiesDomainDataLookup()),
  * which is the architecture dmaguard was built for. */
@@ -54,6 +56,98 @@ dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def)
     def->memballoon = b;
 }
 
+#define KIB G_GUINT64_CONSTANT(1024)
+#define MIB (KIB * 1024)
+/* virMemoryMaxValue() on a 64-bit host: LLONG_MAX bytes, which libvirt
+ * compares in KiB (>> 10). */
+#define DMG_MEMORY_MAX_BYTES ((guint64)(G_MAXINT64 >> 10) * KIB)
+
+static bool
+dmg_arch_is_ppc64(const char *arch)
+{
+    return g_strcmp0(arch, "ppc64") == 0 || g_strcmp0(arch, "ppc64le") == 0;
+}
+
+/* Round @v up to @align; false when that leaves 64 bits. */
+static bool
+dmg_round_up(guint64 v, guint64 align, guint64 *out)
+{
+    guint64 r = v % align;
+
+    if (r && v > G_MAXUINT64 - (align - r))
+        return false;
+    *out = r ? v + (align - r) : v;
+    return true;
+}
+
+/* qemuDomainAlignMemorySizes() (src/qemu/qemu_domain.c, libvirt 9.0), run
+ * by qemuProcessPrepareDomain() at every start: QEMU is given sizes rounded
+ * up to 1 MiB (qemuDomainGetMemorySizeAlignment(); 256 MiB on ppc64), the
+ * NUMA cells each, and then the initial memory is their total instead of
+ * <memory> minus the memory devices; <maxMemory> the same; memory devices
+ * to 2 MiB (qemuDomainGetMemoryModuleSizeAlignment(); 256 MiB on ppc64).
+ * <memory> becomes the aligned total.  So `-m`, the dimm sizes and the
+ * memlock limit are those of the aligned domain.  A size that no longer
+ * fits is refused with libvirt's words (def->memory_align_error).
+ * ppc64 NVDIMMs (qemuDomainNVDimmAlignSizePseries()) are not modelled. */
+static void
+dmg_qemu_domain_align_memory_sizes(dmgDomainDef *def)
+{
+    const char *arch = def->arch ? def->arch : dmg_qemu_default_arch();
+    guint64 align = dmg_arch_is_ppc64(arch) ? 256 * MIB : MIB;
+    guint64 module_align = dmg_arch_is_ppc64(arch) ? 256 * MIB : 2 * MIB;
+    guint64 initial = 0, hotplug = 0, devices = 0;
+    guint64 mem;
+
+    for (guint i = 0; i < def->numa_cells->len; i++) {
+        guint64 *cell = &g_array_index(def->numa_cells, guint64, i);
+
+        if (!dmg_round_up(*cell, align, &mem) || mem > DMG_MEMORY_MAX_BYTES ||
+            initial > G_MAXUINT64 - mem) {
+            def->memory_align_error = g_strdup_printf(_("memory size of NUMA node '%u' overflowed after alignment"), i);
+            return;
+        }
+        *cell = mem;
+        initial += mem;
+    }
+    for (guint i = 0; i < def->memories->len; i++)
+        devices += ((dmgMemoryDef *)g_ptr_array_index(def->memories, i))->size;
+    /* virDomainDefGetMemoryInitial(): <memory> minus the memory devices. */
+    if (initial == 0 &&
+        !dmg_round_up(def->memory > devices ? def->memory - devices : 0, align, &initial))
+        initial = G_MAXUINT64;
+    if (initial > DMG_MEMORY_MAX_BYTES) {
+        def->memory_align_error = g_strdup(_("initial memory size overflowed after alignment"));
+        return;
+    }
+    if (!dmg_round_up(def->max_memory, align, &mem) || mem > DMG_MEMORY_MAX_BYTES) {
+        def->memory_align_error = g_strdup(_("maximum memory size overflowed after alignment"));
+        return;
+    }
+    def->max_memory = mem;
+    for (guint i = 0; i < def->memories->len; i++) {
+        dmgMemoryDef *m = g_ptr_array_index(def->memories, i);
+
+        if (!dmg_round_up(m->size, module_align, &mem) || mem > DMG_MEMORY_MAX_BYTES ||
+            hotplug > G_MAXUINT64 - mem) {
+            def->memory_align_error = g_strdup_printf(_("size of memory module '%u' overflowed after alignment"), i);
+            return;
+        }
+        m->size = mem;
+        hotplug += mem;
+    }
+    /* virDomainDefSetMemoryTotal(); libvirt adds KiB, which cannot wrap:
+     * in bytes the total saturates instead. */
+    def->memory = hotplug > G_MAXUINT64 - initial ? G_MAXUINT64 : initial + hotplug;
+}
+
+void
+dmg_qemu_domain_def_prepare(dmgDomainDef *def)
+{
+    dmg_qemu_domain_def_add_default_devices(def);
+    dmg_qemu_domain_align_memory_sizes(def);
+}
+
 dmgDomainDef *
 dmg_qemu_domain_def_parse_string(const char *xml, gsize len, const char *source,
                                  GError **error)
@@ -61,6 +155,6 @@ dmg_qemu_domain_def_parse_string(const char *xml, gsize len, const char *source,
     dmgDomainDef *def = dmg_domain_def_parse_string(xml, len, source, error);
 
     if (def)
-        dmg_qemu_domain_def_add_default_devices(def);
+        dmg_qemu_domain_def_prepare(def);
     return def;
 }

@@ -10,8 +10,13 @@
  * depends on.  Today the default <memballoon model='virtio'/>. */
 void dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def);
 
-/* Parse a domain as libvirt's QEMU driver defines it: the XML model
- * (dmg_domain_def_parse_string()), then the post-parse above.  Every
+/* The default devices, then the sizes as qemuDomainAlignMemorySizes()
+ * rounds them at start (def->memory_align_error when one overflows). */
+void dmg_qemu_domain_def_prepare(dmgDomainDef *def);
+
+/* Parse a domain as libvirt's QEMU driver starts it: the XML model
+ * (dmg_domain_def_parse_string()), the post-parse above, and the sizes as
+ * qemuDomainAlignMemorySizes() rounds them at start.  Every
  * command, the hook and the watcher parse through this. */
 dmgDomainDef *dmg_qemu_domain_def_parse_string(const char *xml, gsize len,
                                                const char *source, GError **error);
