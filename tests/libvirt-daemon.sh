@@ -284,6 +284,12 @@ sed -e 's/dmgtest-tiny/dmgtest-huge/' -e "s|<memory unit='MiB'>64</memory>|<memo
 check '"$tool" check --xml "$T/huge.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q "libvirt-memory-size" "$T/out" && grep -q "initial memory size overflowed after alignment" "$T/out"' "check --xml: libvirt will refuse a size that overflows after alignment"
 check 'virsh define "$T/huge.xml" >"$T/out" 2>&1 && ! virsh start dmgtest-huge >"$T/out" 2>&1 && grep -q "initial memory size overflowed after alignment" "$T/out"' "libvirt defines it and refuses its start with those words"
 virsh undefine dmgtest-huge >/dev/null 2>&1
+# libvirt refuses more vCPUs than QEMU 7.2's q35 allows (query-machines
+# cpu-max 288; qemuValidateDomainVCpuTopology()), as check predicts.
+sed -e 's/dmgtest-tiny/dmgtest-vcpus/' -e "s|<vcpu>1</vcpu>|<vcpu>289</vcpu>|" -e "s|machine='pc'|machine='q35'|" "$T/tiny.xml" >"$T/vcpus.xml"
+check '"$tool" check --xml "$T/vcpus.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q "libvirt-vcpus-machine-limit" "$T/out" && grep -q "Maximum CPUs greater than specified machine type limit 288" "$T/out"' "check --xml: 289 vCPUs exceed QEMU 7.2's q35 limit"
+check '{ virsh define "$T/vcpus.xml" && virsh start dmgtest-vcpus; } >"$T/out" 2>&1; grep -q "Maximum CPUs greater than specified machine type limit 288" "$T/out"' "libvirt refuses it with those words"
+virsh undefine dmgtest-vcpus >/dev/null 2>&1
 virsh define "$T/tiny.xml" >"$T/out" 2>&1
 check 'virsh start dmgtest-tiny >"$T/out" 2>&1' "virsh start of a domain without host devices succeeds (TCG)"
 check 'grep -q "dmgtest-tiny" "$T/hook.log" && grep "dmgtest-tiny" "$T/hook.log" | grep -q "start"' "the hook logged its verdict for the started domain"
