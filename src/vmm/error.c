@@ -16,6 +16,7 @@ static const char *const vmm_error_codes[] = {
     [VMM_ERR_IOMMU_INTEL_NEEDS_Q35] = "iommu-intel-needs-q35",
     [VMM_ERR_IOMMU_NEEDS_MACHINE] = "iommu-model-needs-machine",
     [VMM_ERR_IOMMU_CACHING_MODE_REQUIRED] = "iommu-caching-mode-required",
+    [VMM_ERR_IOMMU_AW_BITS] = "iommu-aw-bits-unsupported",
     [VMM_ERR_DISCARD_BUSY] = "discard-busy",
     [VMM_ERR_GROUP_ADDRESS_SPACE] = "group-address-space-conflict",
     [VMM_ERR_VFIO_BACKEND] = "vfio-backend",

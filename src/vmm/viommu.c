@@ -82,6 +82,16 @@ viommu__check(vmm_machine *m, const viommu_config *cfg)
                            _("IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
         ok = false;
     }
+    /* vtd_decide_config() (hw/i386/intel_iommu.c, QEMU 7.2): "Currently
+     * only address widths supported are 39 and 48 bits". */
+    if (cfg->model == VIOMMU_INTEL && cfg->aw_bits && cfg->aw_bits != 39 && cfg->aw_bits != 48) {
+        g_autofree char *aw = g_strdup_printf(_("Supported values for aw-bits are: 39, 48; QEMU refuses intel-iommu with aw_bits='%u'. Give aw_bits='39' or '48', or leave it out"),
+                                              cfg->aw_bits);
+
+        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_AW_BITS),
+                            cfg->alias, aw);
+        ok = false;
+    }
     return ok;
 }
 
