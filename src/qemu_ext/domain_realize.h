@@ -35,6 +35,9 @@ int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
 /* libvirt_validate.c: qemuValidateDomainVCpuTopology(). */
 void dmg_libvirt_validate_vcpu_topology(const dmgDomainDef *def, const dmgQemuProfile *qemu,
                                         vmm_machine *m);
+/* libvirt_validate.c: qemuDomainDefValidateMemoryHotplug() and
+ * virDomainMemoryDefValidate(). */
+void dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_migration_check(const dmgDomainDef *def, const dmgHostProfile *host,
                                  const dmgQemuProfile *qemu, vmm_machine *m);
 /* What `virsh migrate` prints after "error: " for the machine's blockers

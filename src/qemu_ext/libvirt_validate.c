@@ -96,3 +96,142 @@ dmg_libvirt_validate_vcpu_topology(const dmgDomainDef *def, const dmgQemuProfile
                             def->iommu ? def->iommu->alias : NULL, msg);
     }
 }
+
+static const char *
+dmg_memory_model_name(const dmgMemoryDef *mem)
+{
+    return dmgMemoryModelTypeToString(mem->model);
+}
+
+/* virDomainMemoryDefValidate() (src/conf/domain_validate.c, libvirt 9.0):
+ * the guest node exists; for virtio-mem, requested <= size, a block size
+ * that is a power of two and at least the host's THP size
+ * (virHostMemGetTHPSize(), which libvirt reads on the host that starts the
+ * domain; dmaguard takes libvirt's own fallback, 2 MiB), and requested a
+ * multiple of it.  VIR_ERR_XML_DETAIL: virsh prints the bare message
+ * (the real libvirtd in tests/libvirt-daemon.sh shows it). */
+static void
+dmg_libvirt_validate_memory_device(const dmgDomainDef *def, const dmgMemoryDef *mem,
+                                   vmm_machine *m)
+{
+    const guint64 thp = 2 * 1024 * 1024;
+    g_autofree char *msg = NULL;
+
+    if (mem->node >= 0 && def->numa_cells->len == 0) {
+        vmm_findings__error(&m->findings, "libvirt-memory-numa", mem->alias,
+                            _("can't add memory backend as guest has no NUMA nodes configured; add <cpu><numa><cell .../></numa></cpu> or remove <node>"));
+        return;
+    }
+    if (mem->node >= 0 && (guint)mem->node >= def->numa_cells->len) {
+        msg = g_strdup_printf(_("can't add memory backend for guest node '%d' as the guest has only '%u' NUMA nodes configured; give a <node> below %u"),
+                              mem->node, def->numa_cells->len, def->numa_cells->len);
+        vmm_findings__error(&m->findings, "libvirt-memory-numa", mem->alias, msg);
+        return;
+    }
+    if (mem->model != DMG_MEMORY_MODEL_VIRTIO_MEM)
+        return;
+    if (mem->requested > mem->size) {
+        g_autofree char *kib = g_strdup_printf("%" G_GUINT64_FORMAT, mem->size / 1024);
+
+        msg = g_strdup_printf(_("requested size must be smaller than or equal to @size (%sKiB); lower <requested> or raise <size>"), kib);
+    } else if (mem->block && (mem->block & (mem->block - 1))) {
+        msg = g_strdup(_("block size must be a power of two; give <block> as 2 MiB, 4 MiB, ..."));
+    } else if (mem->block && mem->block < thp) {
+        g_autofree char *kib = g_strdup_printf("%" G_GUINT64_FORMAT, thp / 1024);
+
+        msg = g_strdup_printf(_("block size too small, must be at least %sKiB; raise <block>"), kib);
+    } else if (mem->block && mem->requested % mem->block) {
+        msg = g_strdup(_("requested size must be an integer multiple of block size; round <requested> to a multiple of <block>"));
+    }
+    if (msg)
+        vmm_findings__error(&m->findings, "libvirt-memory-device", mem->alias, msg);
+}
+
+/* virDomainDefPostParseMemory() (src/conf/domain_postparse.c, libvirt
+ * 9.0), at define: the memory devices fit in <memory> (without NUMA
+ * cells, whose total replaces <memory>), some initial memory is left,
+ * <maxMemory> comes with its slots, and holds the total.
+ * VIR_ERR_XML_ERROR: virsh prints "XML error: ...".  Returns false when
+ * libvirt stops there. */
+static bool
+dmg_libvirt_post_parse_memory(const dmgDomainDef *def, guint64 hotplug, vmm_machine *m)
+{
+    const char *msg = NULL;
+
+    if (!def->numa_cells->len && hotplug > def->memory)
+        msg = _("XML error: Total size of memory devices exceeds the total memory size; raise <memory> or make the devices smaller");
+    else if (def->memory <= hotplug)
+        msg = _("XML error: Memory size must be specified via <memory> or in the <numa> configuration; give the initial memory in <memory> (with the devices) or in the NUMA cells");
+    else if (!!def->max_memory != !!def->max_memory_slots)
+        msg = _("XML error: both maximum memory size and memory slot count must be specified; give <maxMemory slots='N'>");
+    else if (def->max_memory && def->max_memory < def->memory)
+        msg = _("XML error: maximum memory size must be equal or greater than the actual memory size; raise <maxMemory> to at least <memory> with the memory devices");
+    if (msg)
+        vmm_findings__error(&m->findings, "libvirt-memory-size", NULL, msg);
+    return msg == NULL;
+}
+
+/* qemuDomainDefValidateMemoryHotplug() and ...HotplugDevice()
+ * (src/qemu/qemu_domain.c, libvirt 9.0), run by qemuValidateDomainDef():
+ * memory devices need <maxMemory>; with it, a guest NUMA node (except on
+ * ppc64), no more devices than slots, a target node on dimms and
+ * virtio-mem when there are NUMA nodes, no hotplug of sgx-epc, and the
+ * devices within <maxMemory> less the initial memory. */
+void
+dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m)
+{
+    guint64 initial = 0, hotplug = 0;
+    bool ppc64 = g_strcmp0(def->arch, "ppc64") == 0 || g_strcmp0(def->arch, "ppc64le") == 0;
+    guint nmems = def->memories->len;
+
+    for (guint i = 0; i < nmems; i++)
+        hotplug += ((dmgMemoryDef *)g_ptr_array_index(def->memories, i))->size;
+    if (!dmg_libvirt_post_parse_memory(def, hotplug, m))
+        return;
+    hotplug = 0;
+    for (guint i = 0; i < nmems; i++)
+        dmg_libvirt_validate_memory_device(def, g_ptr_array_index(def->memories, i), m);
+    /* virDomainDefHasMemoryHotplug() */
+    if (!def->max_memory_slots && !def->max_memory) {
+        if (nmems)
+            vmm_findings__error(&m->findings, "libvirt-memory-hotplug", NULL,
+                                _("unsupported configuration: cannot use/hotplug a memory device when domain 'maxMemory' is not defined; add <maxMemory slots='N' unit='GiB'>SIZE</maxMemory>"));
+        return;
+    }
+    if (!ppc64 && def->numa_cells->len == 0) {
+        vmm_findings__error(&m->findings, "libvirt-memory-hotplug", NULL,
+                            _("unsupported configuration: At least one numa node has to be configured when enabling memory hotplug; add <cpu><numa><cell id='0' cpus='0-N' memory='SIZE'/></numa></cpu>"));
+        return;
+    }
+    if (nmems > def->max_memory_slots) {
+        g_autofree char *msg = g_strdup_printf(_("unsupported configuration: memory device count '%u' exceeds slots count '%u'; raise <maxMemory slots=...>"),
+                                               nmems, def->max_memory_slots);
+
+        vmm_findings__error(&m->findings, "libvirt-memory-hotplug", NULL, msg);
+        return;
+    }
+    for (guint i = 0; i < nmems; i++) {
+        const dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
+        g_autofree char *msg = NULL;
+
+        hotplug += mem->size;
+        if (mem->model == DMG_MEMORY_MODEL_SGX_EPC)
+            msg = g_strdup_printf(_("unsupported configuration: hotplug is not supported for the %s device; remove <maxMemory> or the device"),
+                                  dmg_memory_model_name(mem));
+        else if (mem->model != DMG_MEMORY_MODEL_VIRTIO_PMEM && def->numa_cells->len && mem->node < 0)
+            msg = g_strdup(_("unsupported configuration: target NUMA node needs to be specified for memory device; add <node> to its <target>"));
+        if (msg) {
+            vmm_findings__error(&m->findings, "libvirt-memory-hotplug", mem->alias, msg);
+            return;
+        }
+    }
+    /* virDomainDefGetMemoryInitial(): the NUMA total, else <memory> less
+     * the devices (sizes as qemu_postparse.c aligned them). */
+    for (guint i = 0; i < def->numa_cells->len; i++)
+        initial += g_array_index(def->numa_cells, guint64, i);
+    if (!initial)
+        initial = def->memory > hotplug ? def->memory - hotplug : 0;
+    if (hotplug > (def->max_memory > initial ? def->max_memory - initial : 0))
+        vmm_findings__error(&m->findings, "libvirt-memory-hotplug", NULL,
+                            _("unsupported configuration: memory device total size exceeds hotplug space; raise <maxMemory> or make the devices smaller"));
+}
