@@ -290,10 +290,11 @@ sed -e 's/dmgtest-tiny/dmgtest-vcpus/' -e "s|<vcpu>1</vcpu>|<vcpu>289</vcpu>|" -
 check '"$tool" check --xml "$T/vcpus.xml" --sysfs "$src/tests/sysfs/host1" >"$T/out" 2>&1; grep -q "libvirt-vcpus-machine-limit" "$T/out" && grep -q "Maximum CPUs greater than specified machine type limit 288" "$T/out"' "check --xml: 289 vCPUs exceed QEMU 7.2's q35 limit"
 check '{ virsh define "$T/vcpus.xml" && virsh start dmgtest-vcpus; } >"$T/out" 2>&1; grep -q "Maximum CPUs greater than specified machine type limit 288" "$T/out"' "libvirt refuses it with those words"
 virsh undefine dmgtest-vcpus >/dev/null 2>&1
-# libvirt's memory device validation (qemuDomainDefValidateMemoryHotplug(),
-# virDomainMemoryDefValidate()): each golden case check refuses, the real
-# libvirtd refuses too, with the words the golden file starts with.
-for c in virtio-mem-no-numa virtio-mem-node-1 virtio-mem-requested-odd virtio-mem-block-3m virtio-mem-no-maxmemory virtio-mem-maxmem-small; do
+# libvirt's validation at define (memory devices, the IOMMU, vCPUs;
+# libvirt_validate.c): each golden case check refuses, the real libvirtd
+# refuses too, with the words the golden file starts with.
+for c in virtio-mem-no-numa virtio-mem-node-1 virtio-mem-requested-odd virtio-mem-block-3m virtio-mem-no-maxmemory virtio-mem-maxmem-small \
+         intel-iommu-i440fx intel-iommu-intremap-no-split vcpus-pc-256 vcpus-q35-256-no-eim machine-q35-8.0; do
     want=\$(head -1 "$src/tests/qemuxml2argv/\$c.x86_64-7.2.err" | sed 's/; .*//')
     check '! virsh define "$src/tests/qemuxml2argv/'\$c'.xml" >"$T/out" 2>&1 && grep -qF -- "\$want" "$T/out"' "libvirt refuses \$c with the words check gives: \$want"
     virsh undefine "\$c" >/dev/null 2>&1

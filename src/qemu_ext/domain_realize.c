@@ -350,8 +350,10 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
         vmm_findings__error(&m->findings, "libvirt-memory-size", NULL, msg);
     }
     vmm_machine__init_accel(m);
+    dmg_libvirt_validate_machine(def, qemu, m);
     dmg_libvirt_validate_vcpu_topology(def, qemu, m);
     dmg_libvirt_validate_memory(def, m);
+    dmg_libvirt_validate_iommu(def, m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);
     dmg_realize_memory_devices(def, m);

@@ -32,12 +32,18 @@ int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
 
 /* libvirt's qemuMigrationSrcIsAllowedHostdev(), where this libvirt and
  * this QEMU run it (libvirt_migration.c). */
+/* libvirt_validate.c: the machine type check of qemuValidateDomainDef(). */
+void dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu,
+                                  vmm_machine *m);
 /* libvirt_validate.c: qemuValidateDomainVCpuTopology(). */
 void dmg_libvirt_validate_vcpu_topology(const dmgDomainDef *def, const dmgQemuProfile *qemu,
                                         vmm_machine *m);
 /* libvirt_validate.c: qemuDomainDefValidateMemoryHotplug() and
  * virDomainMemoryDefValidate(). */
 void dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m);
+/* libvirt_validate.c: virDomainDefIOMMUValidate() and
+ * qemuValidateDomainDeviceDefIOMMU(). */
+void dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_migration_check(const dmgDomainDef *def, const dmgHostProfile *host,
                                  const dmgQemuProfile *qemu, vmm_machine *m);
 /* What `virsh migrate` prints after "error: " for the machine's blockers

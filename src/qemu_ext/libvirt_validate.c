@@ -235,3 +235,78 @@ dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m)
         vmm_findings__error(&m->findings, "libvirt-memory-hotplug", NULL,
                             _("unsupported configuration: memory device total size exceeds hotplug space; raise <maxMemory> or make the devices smaller"));
 }
+
+/* The IOMMU rules libvirt applies before QEMU runs, with its words:
+ * virDomainDefIOMMUValidate() (src/conf/domain_validate.c): interrupt
+ * remapping needs <ioapic driver='qemu'/>, and eim needs intremap, where
+ * QEMU itself would turn intremap on for eim and take intremap under TCG;
+ * qemuValidateDomainDeviceDefIOMMU() (src/qemu/qemu_validate.c): the
+ * machine each model needs.  libvirt 9.0. */
+void
+dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m)
+{
+    const dmgIOMMUDef *io = def->iommu;
+    const char *model;
+    bool q35, virt;
+
+    if (!io)
+        return;
+    model = dmgIOMMUModelTypeToString(io->model);
+    q35 = dmg_machine_is_q35(def);
+    virt = def->machine && (g_str_equal(def->machine, "virt") || g_str_has_prefix(def->machine, "virt-"));
+    if (io->intremap == DMG_TRISTATE_ON && def->ioapic_driver != DMG_IOAPIC_QEMU)
+        vmm_findings__error(&m->findings, "iommu-intremap-needs-split-ioapic", io->alias,
+                            _("unsupported configuration: IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
+    if (io->eim == DMG_TRISTATE_ON && io->intremap != DMG_TRISTATE_ON)
+        vmm_findings__error(&m->findings, "iommu-eim-needs-intremap", io->alias,
+                            _("unsupported configuration: IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
+    if ((io->model == DMG_IOMMU_MODEL_INTEL || io->model == DMG_IOMMU_MODEL_AMD) && !q35) {
+        g_autofree char *msg = g_strdup_printf(_("unsupported configuration: IOMMU device: '%s' is only supported with Q35 machines; set <type machine='q35'>"),
+                                               model);
+
+        vmm_findings__error(&m->findings, io->model == DMG_IOMMU_MODEL_INTEL
+                            ? "iommu-intel-needs-q35" : "iommu-model-needs-machine",
+                            io->alias, msg);
+    } else if (io->model == DMG_IOMMU_MODEL_SMMUV3 && !virt) {
+        g_autofree char *msg = g_strdup_printf(_("unsupported configuration: IOMMU device: '%s' is only supported with ARM Virt machines; use machine type 'virt'"),
+                                               model);
+
+        vmm_findings__error(&m->findings, "iommu-model-needs-machine", io->alias, msg);
+    } else if (io->model == DMG_IOMMU_MODEL_VIRTIO && !q35 && !virt) {
+        g_autofree char *msg = g_strdup_printf(_("unsupported configuration: IOMMU device: '%s' is only supported with Q35 and ARM Virt machines; set <type machine='q35'>"),
+                                               model);
+
+        vmm_findings__error(&m->findings, "iommu-model-needs-machine", io->alias, msg);
+    }
+}
+
+/* qemuValidateDomainDef() (src/qemu/qemu_validate.c, libvirt 9.0) asks the
+ * emulator's capabilities for the machine type first
+ * (virQEMUCapsIsMachineSupported()): a versioned x86 type newer than the
+ * QEMU judged for does not exist in it ("pc-q35-8.0" on QEMU 7.2). */
+void
+dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu,
+                             vmm_machine *m)
+{
+    const char *mt = def->machine;
+    const char *ver = NULL;
+    unsigned major, minor;
+    g_autofree char *msg = NULL;
+
+    if (!mt || !dmg_arch_is_x86(def->arch))
+        return;
+    if (g_str_has_prefix(mt, "pc-q35-"))
+        ver = mt + strlen("pc-q35-");
+    else if (g_str_has_prefix(mt, "pc-i440fx-"))
+        ver = mt + strlen("pc-i440fx-");
+    if (!ver || sscanf(ver, "%u.%u", &major, &minor) != 2)
+        return;
+    if (major < qemu->version.major ||
+        (major == qemu->version.major && minor <= qemu->version.minor))
+        return;
+    msg = g_strdup_printf(_("unsupported configuration: Emulator '%s' does not support machine type '%s'; QEMU %u.%u knows machine types up to %u.%u. Use machine='q35' or 'pc', or a newer QEMU"),
+                          def->emulator ? def->emulator : "/usr/bin/qemu-system-x86_64", mt,
+                          qemu->version.major, qemu->version.minor,
+                          qemu->version.major, qemu->version.minor);
+    vmm_findings__error(&m->findings, "libvirt-machine-unsupported", NULL, msg);
+}

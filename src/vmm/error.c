@@ -10,11 +10,7 @@ G_DEFINE_QUARK(vmm-error-quark, vmm_error)
 static const char *const vmm_error_codes[] = {
     [VMM_ERR_BALLOON_OPTIN_NOT_MDEV] = "balloon-optin-not-mdev",
     [VMM_ERR_BALLOON_OPTIN_INCONSISTENT_GROUP] = "balloon-optin-inconsistent-group",
-    [VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC] = "iommu-intremap-needs-split-ioapic",
-    [VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP] = "iommu-eim-needs-intremap",
     [VMM_ERR_IOMMU_EIM_NEEDS_KVM] = "iommu-eim-needs-kvm",
-    [VMM_ERR_IOMMU_INTEL_NEEDS_Q35] = "iommu-intel-needs-q35",
-    [VMM_ERR_IOMMU_NEEDS_MACHINE] = "iommu-model-needs-machine",
     [VMM_ERR_IOMMU_CACHING_MODE_REQUIRED] = "iommu-caching-mode-required",
     [VMM_ERR_IOMMU_AW_BITS] = "iommu-aw-bits-unsupported",
     [VMM_ERR_DISCARD_BUSY] = "discard-busy",

@@ -24,62 +24,19 @@ viommu__dma_translation_off(const viommu *iommu)
     return iommu && iommu->cfg.model == VIOMMU_INTEL && iommu->cfg.dma_translation == VMM_OFF;
 }
 
-/* libvirt qemuValidateDomainDefIOMMU(): intel and amd need Q35, smmuv3
- * needs ARM virt, virtio-iommu either. */
-static bool
-viommu__machine_ok(vmm_machine *m, viommu_model model)
-{
-    switch (model) {
-    case VIOMMU_INTEL:
-    case VIOMMU_AMD:
-        return m->cfg.type == VMM_MACHINE_Q35;
-    case VIOMMU_SMMUV3:
-        return m->cfg.type == VMM_MACHINE_VIRT;
-    case VIOMMU_VIRTIO:
-        return m->cfg.type == VMM_MACHINE_Q35 || m->cfg.type == VMM_MACHINE_VIRT;
-    }
-    return false;
-}
-
 static bool
 viommu__check(vmm_machine *m, const viommu_config *cfg)
 {
     bool ok = true;
-    const char *name = viommu_names[cfg->model];
-    g_autofree char *msg = NULL;
 
-    if (!viommu__machine_ok(m, cfg->model)) {
-        msg = g_strdup_printf(cfg->model == VIOMMU_SMMUV3
-                              ? _("IOMMU device: '%s' is only supported with ARM Virt machines; use machine type 'virt'")
-                              : _("IOMMU device: '%s' is only supported with Q35 machines; set <type machine='q35'> (for virtio-iommu, Q35 or ARM virt)"),
-                              name);
-        vmm_findings__error(&m->findings, vmm_error_code__to_string(cfg->model == VIOMMU_INTEL
-                                                         ? VMM_ERR_IOMMU_INTEL_NEEDS_Q35
-                                                         : VMM_ERR_IOMMU_NEEDS_MACHINE),
-                           cfg->alias, msg);
-        ok = false;
-    }
-    /* libvirt: interrupt remapping lives in QEMU's IOAPIC; QEMU itself
-     * says "Intel Interrupt Remapping cannot work with kernel-irqchip=on". */
-    if (cfg->intremap == VMM_ON && !m->cfg.split_irqchip) {
-        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_INTREMAP_NEEDS_SPLIT_IOAPIC),
-                           cfg->alias,
-                           _("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu'); add <features><ioapic driver='qemu'/></features>"));
-        ok = false;
-    }
-    /* vtd_decide_config(): x2APIC interrupt remapping is KVM's split
+    /* The machine and interrupt remapping rules are libvirt's, checked
+     * before QEMU ever runs (qemu_ext/libvirt_validate.c).
+     * vtd_decide_config(): x2APIC interrupt remapping is KVM's split
      * irqchip; TCG has none: "eim=on requires accel=kvm,kernel-irqchip=split" */
     if (cfg->model == VIOMMU_INTEL && cfg->eim == VMM_ON && !m->cfg.kvm) {
         vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_KVM),
                            cfg->alias,
                            _("eim=on requires accel=kvm,kernel-irqchip=split: QEMU refuses extended interrupt mode under TCG; use <domain type='kvm'> or remove eim='on'"));
-        ok = false;
-    }
-    /* vtd_decide_config(): "eim=on cannot be selected without intremap=on" */
-    if (cfg->eim == VMM_ON && cfg->intremap != VMM_ON) {
-        vmm_findings__error(&m->findings, vmm_error_code__to_string(VMM_ERR_IOMMU_EIM_NEEDS_INTREMAP),
-                           cfg->alias,
-                           _("IOMMU eim requires interrupt remapping to be enabled; set intremap='on' or remove eim='on'"));
         ok = false;
     }
     /* vtd_decide_config() (hw/i386/intel_iommu.c, QEMU 7.2): "Currently
