@@ -329,7 +329,7 @@ dmg_cmd_check(int argc, char **argv)
     if (!o.xml_files) {
         g_autofree char *uri = dmg_common_uri(&o.common);
 
-        conn = dmg_libvirt_open(uri, o.write_metadata || o.live, &err);
+        conn = dmg_common_open(&o.common, uri, o.write_metadata || o.live, &err);
         /* --live without write access (polkit, socket permissions): read
          * the domains anyway; libvirt then refuses each monitor command,
          * and the domains are "not checked" with its reason. */

@@ -344,6 +344,7 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     m->memory = memory;
     dmg_realize_parse_warnings(def, m);
     vmm_machine__init_accel(m);
+    dmg_libvirt_hostdev_check(def, host, m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);
     dmg_realize_memory_devices(def, m);
