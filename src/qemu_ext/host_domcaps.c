@@ -35,18 +35,18 @@
  * that this file links no libvirt: the hook realizes domains too.
  *
  * The XML is untrusted: bounded (DMG_DOMCAPS_XML_MAX), read without DTD,
- * entities or network, and never quoted in a message.  Nothing here is
+ * entities or network (host_xml.c), and never quoted in a message.  Nothing here is
  * global: each profile has its cache, each call its parser and XPath
  * context, and libvirt's last error is per thread.
  */
 #include "host_domcaps.h"
 
 #include <gio/gio.h>
-#include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <string.h>
 
 #include "dmg_i18n.h"
+#include "host_xml.h"
 
 /* A <value> longer than this is none libvirt writes. */
 #define DMG_DOMCAPS_VALUE_MAX 64
@@ -79,71 +79,29 @@ dmg_host_profile_set_domcaps_source(dmgHostProfile *host, const dmgDomcapsSource
 
 /* ---- the parser -------------------------------------------------------- */
 
-typedef struct {
-    bool doctype;
-    long first_line;
-} dmgDomcapsParse;
-
-/* Domain capabilities never carry a DTD: refusing one closes the door on
- * entity expansion before a declaration is read. */
-static void
-dmg_domcaps_sax_internal_subset(void *userdata, const xmlChar *name,
-                                const xmlChar *external_id, const xmlChar *system_id)
-{
-    xmlParserCtxtPtr ctxt = userdata;
-
-    ((dmgDomcapsParse *)ctxt->_private)->doctype = true;
-    xmlStopParser(ctxt);
-}
-
-static void
-dmg_domcaps_sax_error(void *userdata, const xmlError *err)
-{
-    dmgDomcapsParse *st = ((xmlParserCtxtPtr)userdata)->_private;
-
-    if (!st->first_line && err && err->level >= XML_ERR_ERROR)
-        st->first_line = err->line > 0 ? err->line : 1;
-}
-
-static void
-dmg_domcaps_generic_error_quiet(void *ctx, const char *msg, ...)
-{
-}
-
 static xmlDocPtr
 dmg_domcaps_read(const char *xml, gsize len, GError **error)
 {
-    dmgDomcapsParse st = { 0 };
-    xmlParserCtxtPtr pctxt;
-    xmlDocPtr doc;
+    dmgHostXmlProblem problem;
+    long line;
+    xmlDocPtr doc = dmg_host_xml_read(xml, len, DMG_DOMCAPS_XML_MAX, &problem, &line);
 
-    if (len > DMG_DOMCAPS_XML_MAX) {
+    switch (problem) {
+    case DMG_HOST_XML_OK:
+        break;
+    case DMG_HOST_XML_TOO_LONG:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("they are longer than %d bytes"), DMG_DOMCAPS_XML_MAX);
-        return NULL;
-    }
-    /* libxml2 keeps this per thread. */
-    xmlSetGenericErrorFunc(NULL, dmg_domcaps_generic_error_quiet);
-    if (!(pctxt = xmlNewParserCtxt()))
-        g_error("out of memory");
-    pctxt->_private = &st;
-    pctxt->sax->internalSubset = dmg_domcaps_sax_internal_subset;
-    pctxt->sax->serror = (xmlStructuredErrorFunc)dmg_domcaps_sax_error;
-    doc = xmlCtxtReadMemory(pctxt, xml, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR |
-                            XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
-                            XML_PARSE_NOBLANKS);
-    if (st.doctype) {
+        break;
+    case DMG_HOST_XML_DOCTYPE:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("they have a <!DOCTYPE> declaration, which domain capabilities never have"));
-        g_clear_pointer(&doc, xmlFreeDoc);
-    } else if (!doc || !pctxt->wellFormed || st.first_line) {
+        break;
+    case DMG_HOST_XML_MALFORMED:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("they are not well-formed XML (line %ld)"),
-                    st.first_line ? st.first_line : 1);
-        g_clear_pointer(&doc, xmlFreeDoc);
+                    _("they are not well-formed XML (line %ld)"), line);
+        break;
     }
-    xmlFreeParserCtxt(pctxt);
     return doc;
 }
 
