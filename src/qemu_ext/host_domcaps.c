@@ -35,9 +35,9 @@
  * that this file links no libvirt: the hook realizes domains too.
  *
  * The XML is untrusted: bounded (DMG_DOMCAPS_XML_MAX), read without DTD,
- * entities or network (host_xml.c), and never quoted in a message.  Nothing here is
- * global: each profile has its cache, each call its parser and XPath
- * context, and libvirt's last error is per thread.
+ * entities or network (host_xml.c), and never quoted in a message.
+ * Nothing here is global: each profile has its cache, each call its
+ * parser and XPath context, and libvirt's last error is per thread.
  */
 #include "host_domcaps.h"
 
