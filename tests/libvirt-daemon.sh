@@ -23,7 +23,8 @@
 #     capabilities list no PCI passthrough backend (no IOMMU, no
 #     /dev/vfio/vfio), check --domain-capabilities reports
 #     libvirt-host-no-vfio with libvirt's words, a read-only check cannot
-#     know it, and virsh start fails with exactly those words once the
+#     know it (nor calls the verdict --write-metadata stored with it
+#     changed), and virsh start fails with exactly those words once the
 #     hook (which has no domain capabilities) let the domain through; a
 #     legacy <driver name='kvm'/> is refused by the hook first
 #     (libvirt-hostdev-backend-kvm), and by libvirt with its own words
@@ -429,6 +430,12 @@ fi
 check '[ \$rc = 0 ] && python3 "$T/hostdev.py" "$T/hostdev-ro.json" unknown >"$T/out" 2>&1' "a read-only check cannot ask for domain capabilities: host_pci_passthrough null, no libvirt-host-no-vfio, exit 0"
 if [ \$host = novfio ]; then
     check '"$tool" check --connect "\$ruri" --domain-capabilities dmgtest-hostdev >"$T/out" 2>&1; grep -q "host PCI passthrough: NO" "$T/out" && grep -q "\[libvirt-host-no-vfio\]" "$T/out"' "the text report says the host cannot pass PCI devices through"
+    # --write-metadata is read-write, so it knows; a later read-only check
+    # does not, and must not call that a change (the digest leaves
+    # libvirt-host-no-vfio out).
+    "$tool" check --connect "\$uri" --write-metadata dmgtest-hostdev >"$T/out" 2>&1
+    check 'virsh metadata dmgtest-hostdev --uri http://dmaguard.org/xmlns/domain/1.0 --config >"$T/out" 2>&1 && grep -q "errors=.1." "$T/out"' "check --write-metadata stored the verdict with libvirt-host-no-vfio among its errors"
+    check '"$tool" check --connect "\$uri" dmgtest-hostdev >"$T/out" 2>&1; ! grep -q verdict-changed "$T/out" && ! grep -q libvirt-host-no-vfio "$T/out"' "a later read-only check, which cannot know it, does not call the stored verdict changed"
     check '! virsh start dmgtest-hostdev >"$T/start.out" 2>&1 && python3 "$T/hostdev.py" "$T/hostdev.json" virsh "$T/start.out" >"$T/out" 2>&1' "virsh start fails with exactly the error dmaguard predicted"
     check 'cp "$T/start.out" "$T/out" && grep -qxF "error: unsupported configuration: host doesn'"'"'t support passthrough of host PCI devices" "$T/start.out"' "... which is libvirt's: host doesn't support passthrough of host PCI devices"
     check 'grep -q "domain dmgtest-hostdev prepare/begin: .*: allowed\$" "$T/hook.log"' "the hook, without domain capabilities, let that domain through: libvirt refused it"
