@@ -176,7 +176,8 @@ for d in doms:
     assert not [e for e in d["errors"] if e["code"] == "libvirt-host-no-vfio"], d["errors"]
 PY
 then ok "the test driver's unknown domain capabilities: null, no libvirt-host-no-vfio"; else not_ok "--domain-capabilities on the test driver"; fi
-if [ ! -s "$tmp/err" ]; then ok "libvirt's refusal is not printed"; else not_ok "stderr: $(head -c 200 "$tmp/err")"; fi
+# (Lines of valgrind's, under DMAGUARD_WRAP, are not the tool's.)
+if ! grep -qv '^==[0-9]*==' "$tmp/err"; then ok "libvirt's refusal is not printed"; else not_ok "libvirt's refusal is printed"; fi
 sed "s|<hostdev mode='subsystem' type='pci' managed='yes'>|&<driver name='kvm'/>|" \
     "$src/tests/domains/pci-gpu-audio-shared-group.xml" >"$tmp/kvm.xml"
 expect 1 "a legacy <driver name='kvm'/> hostdev" -- check --xml "$tmp/kvm.xml" "${fixture[@]}"

@@ -91,15 +91,15 @@ dmg_domcaps_read(const char *xml, gsize len, GError **error)
         break;
     case DMG_HOST_XML_TOO_LONG:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("they are longer than %d bytes"), DMG_DOMCAPS_XML_MAX);
+                    _("the answer is longer than %d bytes"), DMG_DOMCAPS_XML_MAX);
         break;
     case DMG_HOST_XML_DOCTYPE:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("they have a <!DOCTYPE> declaration, which domain capabilities never have"));
+                    _("the answer has a <!DOCTYPE> declaration, which domain capabilities never have"));
         break;
     case DMG_HOST_XML_MALFORMED:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("they are not well-formed XML (line %ld)"), line);
+                    _("the answer is not well-formed XML (line %ld)"), line);
         break;
     }
     return doc;
@@ -137,7 +137,7 @@ dmg_domcaps_parse(const char *xml, gsize len, dmgDomainCaps *caps,
     root = xmlDocGetRootElement(doc);
     if (!root || root->ns || !xmlStrEqual(root->name, BAD_CAST "domainCapabilities")) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("they are not a <domainCapabilities> document"));
+                    _("the answer is not a <domainCapabilities> document"));
         xmlFreeDoc(doc);
         return FALSE;
     }

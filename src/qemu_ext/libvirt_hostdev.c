@@ -85,7 +85,7 @@ dmg_libvirt_hostdev_check(const dmgDomainDef *def, dmgHostProfile *host,
     const char *problem = dmg_host_domcaps_problem(host, def);
 
     if (problem) {
-        g_autofree char *msg = g_strdup_printf(_("libvirt's domain capabilities for this domain were not read (%s), so whether the host can pass PCI devices through is unknown"),
+        g_autofree char *msg = g_strdup_printf(_("libvirt's domain capabilities for this domain were not read (%s), so whether the host can pass PCI devices through is unknown; look at what virsh domcapabilities prints on that host: its libvirt is broken, or is not libvirt"),
                                                problem);
 
         vmm_findings__warn(&m->findings, "domain-caps-unreadable", NULL, msg);
