@@ -18,6 +18,17 @@
 #     refuses with; an inactive domain is not asked; a stopped (SIGSTOP)
 #     QEMU is "not checked" within --live-timeout; a stopped (SIGSTOP)
 #     daemon fails the check within the open deadline;
+#   - libvirt's own start check of PCI hostdevs
+#     (qemuHostdevPreparePCIDevicesCheckSupport): on a host whose domain
+#     capabilities list no PCI passthrough backend (no IOMMU, no
+#     /dev/vfio/vfio), check --domain-capabilities reports
+#     libvirt-host-no-vfio with libvirt's words, a read-only check cannot
+#     know it (nor calls the verdict --write-metadata stored with it
+#     changed), and virsh start fails with exactly those words once the
+#     hook (which has no domain capabilities) let the domain through; a
+#     legacy <driver name='kvm'/> is refused by the hook first
+#     (libvirt-hostdev-backend-kvm), and by libvirt with its own words
+#     when the policy only warns about that code;
 #   - the migrate hook, invoked exactly as libvirt invokes it (a second
 #     daemon to migrate to is not set up; docs/libvirt.rst says so).
 # The daemon and every QEMU it started are stopped at the end, even when
@@ -173,6 +184,92 @@ cat >"$T/ivshmem.xml" <<EOF
     <memballoon model='virtio'/>
   </devices>
 </domain>
+EOF
+# PCI hostdevs and libvirt's start check of them: the default backend
+# (started, when the host cannot pass it through), an <interface
+# type='hostdev'> and <driver name='vfio'/> (checked only), and the
+# legacy kvm backend.
+cat >"$T/hostdev.xml" <<'EOF'
+<domain type='qemu'>
+  <name>dmgtest-hostdev</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
+      <alias name='ua-gpu0'/>
+    </hostdev>
+    <memballoon model='virtio'/>
+  </devices>
+</domain>
+EOF
+cat >"$T/hostdevs.xml" <<'EOF'
+<domain type='qemu'>
+  <name>dmgtest-hostdevs</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <interface type='hostdev' managed='yes'>
+      <source><address type='pci' domain='0x0000' bus='0x3b' slot='0x00' function='0x1'/></source>
+      <alias name='ua-net0'/>
+    </interface>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <driver name='vfio'/>
+      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/></source>
+      <alias name='ua-gpu1'/>
+    </hostdev>
+  </devices>
+</domain>
+EOF
+sed -e 's/dmgtest-hostdev</dmgtest-kvm</' \
+    -e "s|<source><address domain|<driver name='kvm'/><source><address domain|" \
+    "$T/hostdev.xml" >"$T/kvm.xml"
+# hostdev.py FILE CASE [VIRSH_OUT]: assertions on check --json of the
+# hostdev domains, and on what virsh start printed.
+cat >"$T/hostdev.py" <<'EOF'
+import json, re, sys
+DEFAULT = "host doesn't support passthrough of host PCI devices"
+VFIO = "host doesn't support VFIO PCI passthrough"
+doms = {d["name"]: d for d in json.load(open(sys.argv[1]))["domains"]}
+case = sys.argv[2]
+def errors(name, code):
+    return [e for e in doms[name]["errors"] if e["code"] == code]
+def words(e):
+    # The libvirt error dmaguard predicts, as virsh prints it after "error: ".
+    m = re.search(r'\("(unsupported configuration: [^"]*)"\)', e["message"])
+    assert m, e["message"]
+    return m.group(1)
+if case == "novfio":
+    d = doms["dmgtest-hostdev"]
+    assert d["host_pci_passthrough"] is False, d["host_pci_passthrough"]
+    e = errors("dmgtest-hostdev", "libvirt-host-no-vfio")
+    assert [x["device"] for x in e] == ["ua-gpu0"], d["errors"]
+    assert words(e[0]) == "unsupported configuration: " + DEFAULT, e[0]
+    for k in ("intel_iommu=on", "amd_iommu=on", "/dev/vfio/vfio", "vfio-pci"):
+        assert k in e[0]["message"], (k, e[0]["message"])
+    d = doms["dmgtest-hostdevs"]
+    assert d["host_pci_passthrough"] is False, d
+    e = errors("dmgtest-hostdevs", "libvirt-host-no-vfio")
+    assert [(x["device"], words(x)) for x in e] == [
+        ("ua-net0", "unsupported configuration: " + DEFAULT),
+        ("ua-gpu1", "unsupported configuration: " + VFIO)], d["errors"]
+elif case == "vfio":
+    for name in ("dmgtest-hostdev", "dmgtest-hostdevs"):
+        assert doms[name]["host_pci_passthrough"] is True, doms[name]
+        assert not errors(name, "libvirt-host-no-vfio"), doms[name]["errors"]
+elif case == "unknown":
+    for name in ("dmgtest-hostdev", "dmgtest-hostdevs"):
+        assert doms[name]["host_pci_passthrough"] is None, doms[name]
+        assert not errors(name, "libvirt-host-no-vfio"), doms[name]["errors"]
+elif case == "virsh":
+    # virsh start's last line is exactly the error dmaguard predicted.
+    e = errors("dmgtest-hostdev", "libvirt-host-no-vfio")[0]
+    last = open(sys.argv[3]).read().strip().splitlines()[-1]
+    assert last == "error: " + words(e), (last, words(e))
+else:
+    sys.exit("unknown case " + case)
 EOF
 # live.py FILE CASE: assertions on the output of check --live --json.
 cat >"$T/live.py" <<'EOF'
@@ -372,6 +469,45 @@ if [[ \$dpid =~ ^[1-9][0-9]*$ ]] && [ "\$(cat /proc/\$dpid/comm 2>/dev/null)" = 
 else
     not_ok "daemon.pid names the daemon"
 fi
+
+# libvirt's start check of PCI hostdevs (qemuHostdevPreparePCIDevicesCheckSupport),
+# and the domain capabilities that show the host's half of it.
+virsh define "$T/hostdev.xml" >"$T/out" 2>&1
+virsh define "$T/hostdevs.xml" >>"$T/out" 2>&1
+check 'virsh define "$T/kvm.xml" >>"$T/out" 2>&1' "libvirt defines domains with PCI hostdevs, and one with <driver name='kvm'/>"
+check 'virsh domcapabilities --virttype qemu --arch x86_64 --machine pc >"$T/domcaps.xml" 2>"$T/out" && grep -q "<enum name=.pciBackend." "$T/domcaps.xml"' "virsh domcapabilities lists the pciBackend enum"
+if grep -q "<enum name='pciBackend'/>" "$T/domcaps.xml"; then host=novfio; else host=vfio; fi
+"$tool" check --connect "\$ruri" --domain-capabilities --json dmgtest-hostdev dmgtest-hostdevs >"$T/hostdev.json" 2>"$T/out"; rc=\$?
+if [ \$host = novfio ]; then
+    check '[ \$rc = 1 ] && python3 "$T/hostdev.py" "$T/hostdev.json" novfio >"$T/out" 2>&1' "no PCI passthrough backend: check --domain-capabilities reports libvirt-host-no-vfio with libvirt's words per backend, and host_pci_passthrough false"
+else
+    check 'python3 "$T/hostdev.py" "$T/hostdev.json" vfio >"$T/out" 2>&1' "this host lists the vfio backend: host_pci_passthrough true, no libvirt-host-no-vfio"
+fi
+"$tool" check --connect "\$ruri" --json dmgtest-hostdev dmgtest-hostdevs >"$T/hostdev-ro.json" 2>"$T/out"; rc=\$?
+check '[ \$rc = 0 ] && python3 "$T/hostdev.py" "$T/hostdev-ro.json" unknown >"$T/out" 2>&1' "a read-only check cannot ask for domain capabilities: host_pci_passthrough null, no libvirt-host-no-vfio, exit 0"
+if [ \$host = novfio ]; then
+    check '"$tool" check --connect "\$ruri" --domain-capabilities dmgtest-hostdev >"$T/out" 2>&1; grep -q "host PCI passthrough: NO" "$T/out" && grep -q "\[libvirt-host-no-vfio\]" "$T/out"' "the text report says the host cannot pass PCI devices through"
+    # --write-metadata is read-write, so it knows; a later read-only check
+    # does not, and must not call that a change (the digest leaves
+    # libvirt-host-no-vfio out).
+    "$tool" check --connect "\$uri" --write-metadata dmgtest-hostdev >"$T/out" 2>&1
+    check 'virsh metadata dmgtest-hostdev --uri http://dmaguard.org/xmlns/domain/1.0 --config >"$T/out" 2>&1 && grep -q "errors=.1." "$T/out"' "check --write-metadata stored the verdict with libvirt-host-no-vfio among its errors"
+    check '"$tool" check --connect "\$uri" dmgtest-hostdev >"$T/out" 2>&1; ! grep -q verdict-changed "$T/out" && ! grep -q libvirt-host-no-vfio "$T/out"' "a later read-only check, which cannot know it, does not call the stored verdict changed"
+    check '! virsh start dmgtest-hostdev >"$T/start.out" 2>&1 && python3 "$T/hostdev.py" "$T/hostdev.json" virsh "$T/start.out" >"$T/out" 2>&1' "virsh start fails with exactly the error dmaguard predicted"
+    check 'cp "$T/start.out" "$T/out" && grep -qxF "error: unsupported configuration: host doesn'"'"'t support passthrough of host PCI devices" "$T/start.out"' "... which is libvirt's: host doesn't support passthrough of host PCI devices"
+    check 'grep -q "domain dmgtest-hostdev prepare/begin: .*: allowed\$" "$T/hook.log"' "the hook, without domain capabilities, let that domain through: libvirt refused it"
+    check '! virsh domstate dmgtest-hostdev 2>/dev/null | grep -q running' "the refused hostdev domain is not running"
+else
+    ok "# SKIP virsh start of a PCI hostdev domain: this host could pass 0000:01:00.0 through for real"
+fi
+# The legacy kvm backend is refused whatever the host, so the hook refuses
+# it first; libvirt's own words show once the policy only warns.
+check '! virsh start dmgtest-kvm >"$T/out" 2>&1 && grep -q "Hook script execution failed" "$T/out" && grep -q "libvirt-hostdev-backend-kvm" "$T/out" && grep -q "host doesn.t support legacy PCI passthrough" "$T/out"' "virsh start of <driver name='kvm'/>: the hook refuses it with libvirt-hostdev-backend-kvm and libvirt's words"
+cp "$T/dmaguard.conf" "$T/dmaguard.conf.orig"
+printf '[warn-only]\ncodes=libvirt-hostdev-backend-kvm\n' >>"$T/dmaguard.conf"
+check '! virsh start dmgtest-kvm >"$T/out" 2>&1 && [ "\$(tail -n 1 "$T/out")" = "error: unsupported configuration: host doesn'"'"'t support legacy PCI passthrough" ] && grep -q "domain dmgtest-kvm prepare/begin: .*not refused by the policy.*libvirt-hostdev-backend-kvm" "$T/hook.log"' "with that code warn-only, the hook lets it through and libvirt refuses it: host doesn't support legacy PCI passthrough"
+mv "$T/dmaguard.conf.orig" "$T/dmaguard.conf"
+check '! virsh domstate dmgtest-kvm 2>/dev/null | grep -q running' "the kvm backend domain is not running"
 
 virsh dumpxml dmgtest-refused >"$T/refused-dump.xml" 2>/dev/null
 check '! DMAGUARD_CONF="$T/dmaguard.conf" "$hook" dmgtest-refused migrate begin - <"$T/refused-dump.xml" >"$T/out" 2>&1 && grep -q "cannot migrate" "$T/out"' "the migrate hook, invoked as libvirt does, refuses a domain with a PCI hostdev"

@@ -162,6 +162,29 @@ expect 1 "a domain with configuration errors" -- check --xml "$src/tests/domains
 expect 0 "downstream feature" -- check --xml "$src/tests/domains/viommu-pt-all.xml" "${fixture[@]}" --qemu-feature x-migration-iommu-pt
 if grep -q "viommu-passthrough-cancel" "$tmp/out"; then ok "feature turns the blocker into a cancel condition"; else not_ok "no cancel condition"; fi
 
+# --- libvirt's domain capabilities (host_domcaps.c) ---------------------
+# The test driver has none: --domain-capabilities opens the example node
+# read-write, and every domain's host_pci_passthrough stays null, with no
+# libvirt-host-no-vfio; the kvm backend needs no host fact.
+expect 1 "check --all --domain-capabilities on the test driver" -- check --all --domain-capabilities --json
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+doms = json.load(open(sys.argv[1]))["domains"]
+assert len(doms) == 5, [d["name"] for d in doms]
+for d in doms:
+    assert d["host_pci_passthrough"] is None, d
+    assert not [e for e in d["errors"] if e["code"] == "libvirt-host-no-vfio"], d["errors"]
+PY
+then ok "the test driver's unknown domain capabilities: null, no libvirt-host-no-vfio"; else not_ok "--domain-capabilities on the test driver"; fi
+# (Lines of valgrind's, under DMAGUARD_WRAP, are not the tool's.)
+if ! grep -qv '^==[0-9]*==' "$tmp/err"; then ok "libvirt's refusal is not printed"; else not_ok "libvirt's refusal is printed"; fi
+sed "s|<hostdev mode='subsystem' type='pci' managed='yes'>|&<driver name='kvm'/>|" \
+    "$src/tests/domains/pci-gpu-audio-shared-group.xml" >"$tmp/kvm.xml"
+expect 1 "a legacy <driver name='kvm'/> hostdev" -- check --xml "$tmp/kvm.xml" "${fixture[@]}"
+if grep -q "\[libvirt-hostdev-backend-kvm\]: .*host doesn't support legacy PCI passthrough" "$tmp/out" &&
+   ! grep -q "host PCI passthrough:" "$tmp/out"; then
+    ok "kvm backend: libvirt's refusal, and nothing about the unknown host"; else not_ok "kvm backend"; fi
+
 # --- the libvirt a verdict is for (libvirt_profile.c) ------------------
 # 9.0 asks QEMU's blocked-reasons; 8.5 refuses the PCI hostdev itself.
 expect 0 "check on libvirt 8.5" -- check --xml "$src/tests/domains/pci-gpu-audio-shared-group.xml" "${fixture[@]}" --libvirt-version 8.5
@@ -342,6 +365,9 @@ if python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["not_analyze
 expect_refused "unreachable URI" "cannot connect" check --connect "qemu+unix:///system?socket=$tmp/none" --all
 expect_refused "--live with --xml" "--xml" check --live --xml "$src/tests/domains/no-hostdev.xml"
 expect_refused "--live-timeout without --live" "needs --live" check --all --live-timeout 5
+expect_refused "--domain-capabilities with --xml" "--domain-capabilities" check --domain-capabilities --xml "$src/tests/domains/no-hostdev.xml"
+expect_refused "--domain-capabilities with --sysfs" "--sysfs" check --all --domain-capabilities --sysfs "$src/tests/sysfs/host1"
+expect_refused "argv --domain-capabilities with --xml" "--domain-capabilities" argv --domain-capabilities --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
 expect_refused "--live-timeout 0" "1 to 3600" check --all --live --live-timeout 0
 printf '[driver vfio-pci]\nmigration=perhaps\n' >"$tmp/bad.conf"
 expect_refused "bad host profile" "perhaps" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"

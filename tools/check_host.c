@@ -140,7 +140,7 @@ check_live(virConnectPtr conn, GPtrArray *verdicts, guint timeout_s)
 static virConnectPtr
 check_open(const dmg_check_request *req, const char *uri, GError **error)
 {
-    virConnectPtr conn = dmg_libvirt_open(uri, req->write_metadata || req->live, error);
+    virConnectPtr conn = dmg_common_open(req->common, uri, req->write_metadata || req->live, error);
 
     /* --live without write access (polkit, socket permissions): read the
      * domains anyway; libvirt then refuses each monitor command, and the

@@ -225,7 +225,7 @@ migrate_read_domain(const migrate_opts *o, dmgHostProfile *host, dmgQemuProfile 
         return TRUE;
     }
     uri = dmg_common_uri(&o->common);
-    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
+    if (!(conn = dmg_common_open(&o->common, uri, FALSE, error)))
         return FALSE;
     if (dmg_common_connection_facts(&o->common, host, qemu, conn, uri, error))
         doms = dmg_libvirt_domains(conn, o->domains, error);

@@ -9,6 +9,7 @@
 #include "qemu_postparse.h"
 #include "dmg_i18n.h"
 #include "domain_conf.h"
+#include "host_domcaps.h"
 #include "host_nodedev.h"
 #include "libvirt_source.h"
 
@@ -37,6 +38,8 @@ dmg_profile_option_group(dmg_common_opts *o)
           N_("A downstream QEMU feature, e.g. x-migration-iommu-pt (repeatable)"), N_("NAME") },
         { "host-profile", 0, 0, G_OPTION_ARG_FILENAME, &o->host_profile,
           N_("Key file overriding host facts and driver capabilities"), N_("FILE") },
+        { "domain-capabilities", 0, 0, G_OPTION_ARG_NONE, &o->domain_caps,
+          N_("Ask the connection's libvirt for its domain capabilities (can the host pass PCI devices through?); libvirt answers only a read-write connection, so the connection is opened read-write"), NULL },
         { NULL },
     };
     GOptionGroup *group = g_option_group_new("profile", _("Host and QEMU profile:"),
@@ -121,6 +124,10 @@ dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
     /* --sysfs wins: an offline copy of the host's tree. */
     if (!o->sysfs && !dmg_host_profile_read_nodedev(host, conn, uri, error))
         return FALSE;
+    /* The connection's host, asked per domain (host_domcaps.h); on a
+     * read-only connection libvirt refuses, and the fact stays unknown. */
+    if (!o->sysfs)
+        dmg_host_profile_use_domcaps(host, conn);
     return dmg_common_qemu_from(o, qemu, conn, uri, error);
 }
 
@@ -154,6 +161,19 @@ dmg_common_parse(GOptionContext *ctx, int *argc, char ***argv, dmg_common_opts *
     }
     o->uri = o->uris ? o->uris[0] : NULL;
     return TRUE;
+}
+
+virConnectPtr
+dmg_common_open(const dmg_common_opts *o, const char *uri, gboolean write,
+                GError **error)
+{
+    virConnectPtr conn = dmg_libvirt_open(uri, write || o->domain_caps, error);
+
+    if (!conn && o->domain_caps && !write) {
+        g_clear_error(error);
+        conn = dmg_libvirt_open(uri, FALSE, error);
+    }
+    return conn;
 }
 
 char *
@@ -265,6 +285,11 @@ dmg_common_load_for(const dmg_common_opts *o, const char *uri, dmgHostProfile **
 {
     g_autofree char *example = dmg_example_profile(o, uri);
 
+    if (o->domain_caps && (!uri || o->sysfs)) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    _("--domain-capabilities asks the host of the libvirt connection the domains are read from; it cannot be combined with --xml or --sysfs"));
+        return FALSE;
+    }
     if (!(*host = dmg_profile_host(o->sysfs, uri != NULL, example, o->host_profile, error)))
         return FALSE;
     dmg_libvirt_profile_init_library(&(*host)->libvirt);
@@ -306,7 +331,7 @@ dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domai
         return g_steal_pointer(&d);
     }
     uri = dmg_common_uri(o);
-    if (!(conn = dmg_libvirt_open(uri, FALSE, error)))
+    if (!(conn = dmg_common_open(o, uri, FALSE, error)))
         return NULL;
     if (dmg_common_connection_facts(o, host, qemu, conn, uri, error))
         doms = dmg_libvirt_domains(conn, domains, error);

@@ -38,6 +38,7 @@ typedef struct {
     char *libvirt_version;       /* --libvirt-version */
     char **qemu_features;        /* --qemu-feature, repeatable */
     char *host_profile;          /* --host-profile */
+    gboolean domain_caps;        /* --domain-capabilities */
 } dmg_common_opts;
 
 void dmg_common_opts_clear(dmg_common_opts *o);
@@ -64,12 +65,20 @@ gboolean dmg_common_load_for(const dmg_common_opts *o, const char *uri,
                              GError **error);
 /* What a domain read from @conn is judged with: the connection's libvirt
  * (virConnectGetLibVersion) unless --libvirt-version, its node devices
- * (host_nodedev.h) unless --sysfs, and its QEMU (virConnectGetVersion of
+ * (host_nodedev.h) and its domain capabilities (host_domcaps.h) unless
+ * --sysfs, and its QEMU (virConnectGetVersion of
  * a QEMU connection to a remote host) unless --qemu-version; a local
  * connection keeps probing each domain's own <emulator>. */
 gboolean dmg_common_connection_facts(const dmg_common_opts *o, dmgHostProfile *host,
                                      dmgQemuProfile *qemu, virConnectPtr conn,
                                      const char *uri, GError **error);
+/* Open @uri: read-write when @write or --domain-capabilities (libvirt
+ * answers virConnectGetDomainCapabilities only then), else read-only.
+ * When only --domain-capabilities wanted write access and the read-write
+ * open is refused (polkit, socket permissions), the connection is opened
+ * read-only instead, and the domain capabilities stay unknown. */
+virConnectPtr dmg_common_open(const dmg_common_opts *o, const char *uri,
+                              gboolean write, GError **error);
 /* The one domain a command works on, parsed: --xml FILE, or the single
  * name in @domains on the connection (whose facts then fill @host and
  * @qemu); anything else is a usage error. */

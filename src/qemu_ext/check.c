@@ -6,6 +6,7 @@
 
 #include "domain_conf.h"
 #include "domain_realize.h"
+#include "host_domcaps.h"
 #include "qemu_command.h"
 #include "report.h"
 #include "verdict.h"
@@ -31,6 +32,9 @@ dmg_check_def(const dmgDomainDef *def, const char *source, dmgHostProfile *host,
         g_prefix_error(error, "%s: ", source);
         return NULL;
     }
+    /* The host's answer for this domain, asked before the lock: it may be
+     * a call to a remote libvirt (cached per host, host_domcaps.h). */
+    dmg_host_domcaps_lookup(host, def);
     locker = g_mutex_locker_new(&realize_lock);
     m = dmg_domain_realize(def, host, own, NULL);
     /* The command line is the second output of the same model; building

@@ -46,6 +46,11 @@ void dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_migration_check(const dmgDomainDef *def, const dmgHostProfile *host,
                                  const dmgQemuProfile *qemu, vmm_machine *m);
+/* libvirt's qemuHostdevPreparePCIDevicesCheckSupport(), the start check
+ * of PCI hostdevs against the host's VFIO support, as the host's domain
+ * capabilities show it (libvirt_hostdev.c, host_domcaps.h). */
+void dmg_libvirt_hostdev_check(const dmgDomainDef *def, dmgHostProfile *host,
+                               vmm_machine *m);
 /* What `virsh migrate` prints after "error: " for the machine's blockers
  * on this libvirt and QEMU, and the layer that refuses (@layer); NULL when
  * nothing blocks.  Caller frees. */

@@ -37,18 +37,20 @@
  * is no <uuid>.  <driver> is there only when a driver is bound, and
  * libvirt's test driver never keeps it (its parser reads none).
  *
- * The XML is untrusted: read without DTD or entities, each document and
- * the whole bounded, and no message quotes it beyond a device's name.
+ * The XML is untrusted: read without DTD or entities (host_xml.c), each
+ * document and the whole bounded, and no message quotes it beyond a
+ * device's name.
  */
 #include "host_nodedev.h"
 
 #include <gio/gio.h>
-#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <libvirt/virterror.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dmg_i18n.h"
+#include "host_xml.h"
 
 /* A text value (a name, a number) longer than this is not one. */
 #define DMG_NODEDEV_VALUE_MAX 256
@@ -197,73 +199,32 @@ dmg_nodedev_pci_addr_valid(const char *s)
 
 /* ---- XML --------------------------------------------------------------- */
 
-typedef struct {
-    bool doctype;
-    long first_line;
-} dmgNodedevParse;
-
-/* Node device XML never carries a DTD: refusing any closes the door on
- * entity expansion and external entities before a declaration is read. */
-static void
-dmg_nodedev_sax_internal_subset(void *userdata, const xmlChar *name,
-                                const xmlChar *external_id, const xmlChar *system_id)
-{
-    xmlParserCtxtPtr ctxt = userdata;
-
-    ((dmgNodedevParse *)ctxt->_private)->doctype = true;
-    xmlStopParser(ctxt);
-}
-
-static void
-dmg_nodedev_sax_error(void *userdata, const xmlError *err)
-{
-    dmgNodedevParse *st = ((xmlParserCtxtPtr)userdata)->_private;
-
-    if (!st->first_line && err && err->level >= XML_ERR_ERROR)
-        st->first_line = err->line > 0 ? err->line : 1;
-}
-
-static void
-dmg_nodedev_generic_error_quiet(void *ctx, const char *msg, ...)
-{
-}
-
 static xmlDocPtr
 dmg_nodedev_read(const dmgNodedevXML *in, const char *devname, GError **error)
 {
-    dmgNodedevParse st = { 0 };
     size_t len = strnlen(in->xml, DMG_NODEDEV_XML_MAX + 1);
-    xmlParserCtxtPtr pctxt;
-    xmlDocPtr doc;
+    dmgHostXmlProblem problem;
+    long line;
+    xmlDocPtr doc = dmg_host_xml_read(in->xml, len, DMG_NODEDEV_XML_MAX, &problem, &line);
 
-    if (len > DMG_NODEDEV_XML_MAX) {
+    switch (problem) {
+    case DMG_HOST_XML_OK:
+        break;
+    case DMG_HOST_XML_TOO_LONG:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("node device %s: its XML is longer than %d bytes"),
                     devname, DMG_NODEDEV_XML_MAX);
-        return NULL;
-    }
-    xmlSetGenericErrorFunc(NULL, dmg_nodedev_generic_error_quiet);
-    if (!(pctxt = xmlNewParserCtxt()))
-        g_error("out of memory");
-    pctxt->_private = &st;
-    pctxt->sax->internalSubset = dmg_nodedev_sax_internal_subset;
-    pctxt->sax->serror = (xmlStructuredErrorFunc)dmg_nodedev_sax_error;
-    doc = xmlCtxtReadMemory(pctxt, in->xml, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR |
-                            XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
-                            XML_PARSE_NOBLANKS);
-    if (st.doctype) {
+        break;
+    case DMG_HOST_XML_DOCTYPE:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     _("node device %s: its XML has a <!DOCTYPE> declaration, which node device XML never has"),
                     devname);
-        g_clear_pointer(&doc, xmlFreeDoc);
-    } else if (!doc || !pctxt->wellFormed || st.first_line) {
+        break;
+    case DMG_HOST_XML_MALFORMED:
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    _("node device %s: malformed XML (line %ld)"),
-                    devname, st.first_line ? st.first_line : 1);
-        g_clear_pointer(&doc, xmlFreeDoc);
+                    _("node device %s: malformed XML (line %ld)"), devname, line);
+        break;
     }
-    xmlFreeParserCtxt(pctxt);
     return doc;
 }
 

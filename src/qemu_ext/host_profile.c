@@ -123,6 +123,9 @@ dmg_host_profile_free(dmgHostProfile *profile)
     g_hash_table_unref(profile->driver_caps);
     g_hash_table_unref(profile->devices);
     g_hash_table_unref(profile->device_drivers);
+    g_clear_pointer(&profile->domcaps, g_hash_table_unref);
+    if (profile->domcaps_source.release)
+        profile->domcaps_source.release(profile->domcaps_source.conn);
     g_free(profile);
 }
 

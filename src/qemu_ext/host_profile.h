@@ -2,7 +2,8 @@
  * host_profile.h: facts about the host that decide a verdict: IOMMU groups
  * and bound drivers read from sysfs or from a libvirt connection's node
  * devices (host_nodedev.h), migration capabilities per VFIO driver,
- * type1's DMA entry limit, and KVM capabilities.
+ * type1's DMA entry limit, KVM capabilities, and libvirt's domain
+ * capabilities (host_domcaps.h).
  */
 #pragma once
 
@@ -45,6 +46,17 @@ typedef enum {
 } dmgHostFactSource;
 DMG_ENUM_DECL(dmgHostFactSource);
 
+/* Where a profile's domain capabilities come from (host_domcaps.h): a
+ * libvirt connection, called through pointers so that what only reads a
+ * profile (the hook) does not link libvirt.  @fetch returns the XML
+ * (g_free), at most @max + 1 bytes of it, or NULL; @release drops @conn. */
+typedef struct {
+    gpointer conn;
+    char *(*fetch)(gpointer conn, const char *emulator, const char *arch,
+                   const char *machine, const char *virttype, gsize max);
+    void (*release)(gpointer conn);
+} dmgDomcapsSource;
+
 typedef struct {
     char *sysfs_root;            /* "/sys" unless --sysfs */
     int devices_source;          /* dmgHostDevicesSource */
@@ -62,6 +74,11 @@ typedef struct {
     /* The host's libvirt: the installed library unless a connection or
      * --libvirt-version says otherwise (libvirt_profile.h). */
     dmgLibvirtProfile libvirt;
+    /* libvirt's domain capabilities (host_domcaps.h): whom to ask, and
+     * the answers, one per (emulator, arch, machine, virt type), failures
+     * too. */
+    dmgDomcapsSource domcaps_source;
+    GHashTable *domcaps;
 } dmgHostProfile;
 
 dmgHostProfile *dmg_host_profile_new(const char *sysfs_root);

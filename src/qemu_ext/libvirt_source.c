@@ -12,6 +12,7 @@
 
 #include "dmg_i18n.h"
 #include "domain_conf.h"
+#include "host_domcaps.h"
 #include "libvirt_profile.h"
 
 void
@@ -430,4 +431,44 @@ dmg_libvirt_uri_is_remote(virConnectPtr conn, const char *uri)
 
     free(canonical);
     return remote;
+}
+
+/* dmgDomcapsSource.fetch: at most @max + 1 bytes of the XML, so that the
+ * reader sees an over-long answer as one. */
+static char *
+dmg_libvirt_domcaps_fetch(gpointer conn, const char *emulator, const char *arch,
+                          const char *machine, const char *virttype, gsize max)
+{
+    char *xml = virConnectGetDomainCapabilities(conn, emulator, arch, machine,
+                                                virttype, 0);
+    char *out;
+
+    if (!xml) {
+        /* libvirt's message is dropped, never printed (dmg_libvirt_open
+         * silenced the printing; the last error is this thread's). */
+        virResetLastError();
+        return NULL;
+    }
+    out = g_strndup(xml, max + 1);
+    free(xml);
+    return out;
+}
+
+static void
+dmg_libvirt_domcaps_release(gpointer conn)
+{
+    virConnectClose(conn);
+}
+
+void
+dmg_host_profile_use_domcaps(dmgHostProfile *host, virConnectPtr conn)
+{
+    dmgDomcapsSource source = { 0 };
+
+    if (conn && virConnectRef(conn) == 0) {
+        source.conn = conn;
+        source.fetch = dmg_libvirt_domcaps_fetch;
+        source.release = dmg_libvirt_domcaps_release;
+    }
+    dmg_host_profile_set_domcaps_source(host, &source);
 }

@@ -175,6 +175,18 @@ dmg_report_memlock(GString *out, JsonObject *dom)
                            size, bytes);
 }
 
+/* The host's PCI passthrough, when libvirt's domain capabilities told. */
+static void
+dmg_report_host_pci(GString *out, JsonObject *dom)
+{
+    if (!json_object_has_member(dom, "host_pci_passthrough") ||
+        json_object_get_null_member(dom, "host_pci_passthrough"))
+        return;
+    g_string_append(out, json_object_get_boolean_member(dom, "host_pci_passthrough")
+                    ? _("  host PCI passthrough: yes (libvirt's domain capabilities list the vfio backend)\n")
+                    : _("  host PCI passthrough: NO (libvirt's domain capabilities list no PCI passthrough backend)\n"));
+}
+
 void
 dmg_report_text(GString *out, JsonNode *verdict)
 {
@@ -185,6 +197,7 @@ dmg_report_text(GString *out, JsonNode *verdict)
     dmg_report_balloon(out, dom);
     dmg_report_migration(out, dom);
     dmg_report_memlock(out, dom);
+    dmg_report_host_pci(out, dom);
     dmg_report_findings(out, dom, "errors", _("error"));
     dmg_report_findings(out, dom, "warnings", _("warning"));
 }

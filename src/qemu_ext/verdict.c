@@ -12,6 +12,7 @@
 #include "virtio/balloon.h"
 #include "dmg_i18n.h"
 #include "domain_realize.h"
+#include "host_domcaps.h"
 #include "vfio/vfio.h"
 #include "virtio/memory_device.h"
 
@@ -240,6 +241,7 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
     g_autoptr(JsonBuilder) b = json_builder_new();
     bool unlimited;
     guint64 memlock = dmg_memlock_limit(def, &host->libvirt, &unlimited);
+    const dmgDomainCaps *caps;
     JsonNode *root;
 
     json_builder_begin_object(b);
@@ -252,6 +254,13 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
         json_builder_add_null_value(b);
     else
         json_builder_add_int_value(b, (gint64)memlock);
+    /* The host's VFIO as libvirt's domain capabilities show it
+     * (host_domcaps.h); null when they are not known. */
+    json_builder_set_member_name(b, "host_pci_passthrough");
+    if ((caps = dmg_host_domcaps_lookup(host, def)))
+        json_builder_add_boolean_value(b, caps->pci_backend_vfio);
+    else
+        json_builder_add_null_value(b);
     dmg_verdict_findings(b, "errors", m->findings.errors, def, host);
     dmg_verdict_findings(b, "warnings", m->findings.warnings, def, host);
     json_builder_end_object(b);
@@ -270,6 +279,11 @@ digest_entries(GString *out, JsonObject *o, const char *array)
     for (guint i = 0; i < json_array_get_length(arr); i++) {
         JsonObject *e = json_array_get_object_element(arr, i);
 
+        /* Known only on a read-write connection (host_domcaps.h): a
+         * --write-metadata verdict would differ from every read-only
+         * check's, with nothing changed. */
+        if (g_strcmp0(json_object_get_string_member(e, "code"), "libvirt-host-no-vfio") == 0)
+            continue;
         g_string_append_printf(out, "%s:%s:%" G_GINT64_FORMAT ";",
                                json_object_get_string_member(e, "code"),
                                json_object_has_member(e, "device") &&
