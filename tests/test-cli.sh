@@ -329,6 +329,33 @@ assert e and "initial memory size overflowed after alignment" in e[0]["message"]
 PY
 then ok "... libvirt-memory-size, with libvirt's words"; else not_ok "libvirt-memory-size"; fi
 
+# --- RAM discard disablers other than VFIO ------------------------------
+# QEMU 7.2: sev_kvm_init(), s390_machine_protect(), vhost_vdpa_init() each
+# call ram_block_discard_disable(true).
+sed "s|</devices>|<interface type='vdpa'><source dev='/dev/vhost-vdpa-0'/></interface><interface type='vdpa'><source dev='/dev/vhost-vdpa-1'/><alias name='ua-vdpa1'/></interface></devices>|" \
+    "$src/tests/domains/no-hostdev.xml" >"$tmp/vdpa.xml"
+sed "s|</devices>|</devices><launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>|" \
+    "$src/tests/domains/no-hostdev.xml" >"$tmp/sev.xml"
+for f in vdpa sev no-hostdev; do
+    [ $f = no-hostdev ] && x="$src/tests/domains/no-hostdev.xml" || x="$tmp/$f.xml"
+    "${tool[@]}" check --json "${fixture[@]}" --xml "$x" >"$tmp/$f.json" 2>"$tmp/err"
+done
+if python3 - "$tmp/vdpa.json" "$tmp/sev.json" "$tmp/no-hostdev.json" <<'PY'
+import json, sys
+vdpa, sev, plain = (json.load(open(f))["domains"][0] for f in sys.argv[1:])
+# The same domain without them has an effective balloon: the test can fail.
+assert plain["balloon"]["effective"] and not plain["balloon"]["inhibitors"], plain["balloon"]
+b = vdpa["balloon"]
+assert not b["effective"], b
+# no-hostdev.xml has one <interface> already: the first vdpa one is net1.
+assert [(i["code"], i["devices"]) for i in b["inhibitors"]] == [("vhost-vdpa", ["net1"]), ("vhost-vdpa", ["ua-vdpa1"])], b["inhibitors"]
+b = sev["balloon"]
+assert not b["effective"] and [i["code"] for i in b["inhibitors"]] == ["sev"], b
+bl = [x for x in sev["migration"]["blockers"] if x["code"] == "sev-guest"]
+assert bl and not sev["migration"]["allowed"], sev["migration"]
+PY
+then ok "vhost-vdpa interfaces and an SEV guest disable RAM discard (and SEV blocks migration)"; else not_ok "discard disablers"; fi
+
 # --- a batch keeps going -------------------------------------------------
 # One input that cannot be analyzed among good ones: it is listed and
 # named on stderr, the others are judged, and the status is the worst (2).

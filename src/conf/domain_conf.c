@@ -8,6 +8,7 @@
 
 DMG_ENUM_IMPL(dmgDomainVirt, DMG_DOMAIN_VIRT_LAST, "qemu", "kvm");
 DMG_ENUM_IMPL(dmgIoapic, DMG_IOAPIC_LAST, "default", "kvm", "qemu");
+DMG_ENUM_IMPL(dmgLaunchSecurity, DMG_LAUNCH_SECURITY_LAST, "", "sev", "s390-pv");
 DMG_ENUM_IMPL(dmgHostdevMode, DMG_HOSTDEV_MODE_LAST,
               "subsystem", "capabilities");
 DMG_ENUM_IMPL(dmgHostdevSubsys, DMG_HOSTDEV_SUBSYS_LAST,
@@ -46,6 +47,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);
     g_array_unref(def->numa_cells);
+    g_ptr_array_unref(def->vdpa_interfaces);
     g_free(def->memory_align_error);
     if (def->memballoon) {
         g_free(def->memballoon->alias);

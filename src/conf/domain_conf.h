@@ -27,6 +27,16 @@ typedef enum {
 } dmgIoapicDriver;
 DMG_ENUM_DECL(dmgIoapic);
 
+/* <launchSecurity type=...>, as libvirt 9.0 knows it
+ * (virDomainLaunchSecurity). */
+typedef enum {
+    DMG_LAUNCH_SECURITY_NONE,
+    DMG_LAUNCH_SECURITY_SEV,
+    DMG_LAUNCH_SECURITY_S390_PV,
+    DMG_LAUNCH_SECURITY_LAST
+} dmgLaunchSecurity;
+DMG_ENUM_DECL(dmgLaunchSecurity);
+
 typedef enum {
     DMG_HOSTDEV_MODE_SUBSYS,
     DMG_HOSTDEV_MODE_CAPABILITIES,
@@ -209,6 +219,9 @@ typedef struct {
     guint64 hugepage_size;       /* first hugepages/page@size, 0 = default */
 
     int ioapic_driver;           /* dmgIoapicDriver */
+    int launch_security;         /* dmgLaunchSecurity */
+    GPtrArray *vdpa_interfaces;  /* char *: the aliases of the
+                                  * <interface type='vdpa'>s */
 
     GPtrArray *hostdevs;         /* dmgHostdevDef */
     dmgMemballoonDef *memballoon;

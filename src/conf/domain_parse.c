@@ -34,6 +34,7 @@ dmg_domain_def_new(void)
     def->memories = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_memory_def_free);
     def->parse_warnings = g_ptr_array_new_with_free_func(g_free);
     def->numa_cells = g_array_new(FALSE, FALSE, sizeof(guint64));
+    def->vdpa_interfaces = g_ptr_array_new_null_terminated(0, g_free, TRUE);
     def->vcpus = 1;
     return def;
 }
@@ -66,8 +67,29 @@ static int
 dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
                   GError **error)
 {
+    unsigned nets = 0;
+
     if (dmg_interface_hostdevs_parse(ctx, devices, def, error) < 0)
         return -1;
+    /* <interface type='vdpa'>: a vhost-vdpa netdev, which pins guest
+     * memory as VFIO does.  libvirt names interfaces that are not
+     * hostdevs netN, counting them in order (qemuAssignDeviceNetAlias()). */
+    for (xmlNodePtr cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        g_autofree char *type = NULL;
+        char *alias;
+
+        if (!dmg_xml_is(cur, NULL, "interface") ||
+            g_strcmp0((type = dmg_xml_prop(cur, "type")), "hostdev") == 0)
+            continue;
+        /* A user alias (ua-...) takes no number. */
+        alias = dmg_parse_alias(cur);
+        if (!alias)
+            alias = g_strdup_printf("net%u", nets++);
+        if (g_strcmp0(type, "vdpa") == 0)
+            g_ptr_array_add(def->vdpa_interfaces, alias);
+        else
+            g_free(alias);
+    }
     for (xmlNodePtr cur = devices ? devices->children : NULL; cur; cur = cur->next) {
         int ret = 0;
 
@@ -96,6 +118,14 @@ dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
 /* The domain header                                                   */
 
 static int
+dmg_launch_security_from_string(const char *s)
+{
+    int v = dmgLaunchSecurityTypeFromString(s);
+
+    return v == DMG_LAUNCH_SECURITY_NONE ? -1 : v;
+}
+
+static int
 dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                         dmgDomainDef *def, GError **error)
 {
@@ -103,6 +133,7 @@ dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     xmlNodePtr uuid = dmg_xml_child(root, "uuid");
     xmlNodePtr ostype = dmg_xml_child(dmg_xml_child(root, "os"), "type");
     xmlNodePtr ioapic = dmg_xml_child(dmg_xml_child(root, "features"), "ioapic");
+    xmlNodePtr launch = dmg_xml_child(root, "launchSecurity");
     g_autofree char *type = dmg_xml_prop(root, "type");
 
     if (!type) {
@@ -136,6 +167,11 @@ dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     if (ioapic &&
         dmg_xml_prop_enum(ctx, ioapic, "driver", dmgIoapicTypeFromString,
                           _("'kvm' or 'qemu'"), &def->ioapic_driver, error) < 0)
+        return -1;
+    /* "" is not a type libvirt takes: start the lookup at 'sev'. */
+    if (launch &&
+        dmg_xml_prop_enum(ctx, launch, "type", dmg_launch_security_from_string,
+                          _("'sev' or 's390-pv'"), &def->launch_security, error) < 0)
         return -1;
     return 0;
 }

@@ -74,6 +74,10 @@ dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
      * every KVM since Linux 2.6.27 has one. */
     cfg->kvm_sync_mmu = host->kvm_sync_mmu != 0;
     cfg->kvm_nr_memslots = host->kvm_nr_memslots;
+    cfg->confidential = def->launch_security == DMG_LAUNCH_SECURITY_SEV ? VMM_CONFIDENTIAL_SEV
+                      : def->launch_security == DMG_LAUNCH_SECURITY_S390_PV ? VMM_CONFIDENTIAL_S390_PV
+                      : VMM_CONFIDENTIAL_NONE;
+    cfg->vdpa_netdevs = (const char *const *)def->vdpa_interfaces->pdata;
     cfg->split_irqchip = def->ioapic_driver == DMG_IOAPIC_QEMU;
     cfg->mem_locked = def->locked;
     cfg->ram_size = dmg_initial_memory(def);

@@ -83,6 +83,13 @@ dmg_inhibitor_message(const discard_inhibitor *who, bool have_virtio_mem)
 
     if (g_str_equal(who->code, "kvm-no-sync-mmu"))
         return g_strdup(_("KVM on this host has no synchronous MMU (KVM_CAP_SYNC_MMU), so it could keep using a page the balloon discarded; QEMU inhibits the balloon. Use a host kernel with MMU notifiers"));
+    if (g_str_equal(who->code, "sev"))
+        return g_strdup(_("<launchSecurity type='sev'>: an SEV guest's memory is pinned and encrypted, and QEMU disables RAM discard (sev_kvm_init), so the balloon returns no memory. Size the guest for its peak, as memory cannot be reclaimed from it"));
+    if (g_str_equal(who->code, "s390-pv"))
+        return g_strdup(_("<launchSecurity type='s390-pv'>: once the guest runs protected, QEMU disables RAM discard (s390_machine_protect), so the balloon returns no memory. Size the guest for its peak, as memory cannot be reclaimed from it"));
+    if (g_str_equal(who->code, "vhost-vdpa"))
+        return g_strdup_printf(_("%s is a vhost-vdpa interface: like VFIO, vDPA pins all guest memory for the device's DMA, so QEMU disables RAM discard (vhost_vdpa_init) and the balloon returns no memory. Use virtio-mem to resize memory, or a virtio interface with another backend"),
+                               who->devices->len ? (const char *)g_ptr_array_index(who->devices, 0) : "");
     if (g_str_equal(who->code, "memory-locked"))
         return g_strdup(_("<memoryBacking><locked/> mlock()s guest memory and madvise(MADV_DONTNEED) fails on locked pages, so the balloon cannot return memory; remove <locked/> if the balloon should work"));
     for (guint i = 0; i < who->devices->len; i++)

@@ -34,6 +34,9 @@ vmm_machine__new(const vmm_machine_config *cfg)
     m->savevm = g_ptr_array_new_with_free_func((GDestroyNotify)savevm_entry__free);
     discard_inhibitor__init(&m->kvm_inhibitor, "kvm-no-sync-mmu", -1);
     discard_inhibitor__init(&m->lock_inhibitor, "memory-locked", -1);
+    discard_inhibitor__init(&m->cgs_inhibitor,
+                            cfg->confidential == VMM_CONFIDENTIAL_S390_PV ? "s390-pv" : "sev", -1);
+    m->vdpa_inhibitors = g_ptr_array_new();
     vfio_address_space__get(m, "memory", false);
     m->memory_device_plugged = vfio_containers__memory_device_plugged;
     return m;
@@ -59,6 +62,17 @@ vmm_machine__free(vmm_machine *m)
         discard_manager__disable(&m->discard, false, &m->kvm_inhibitor);
     if (g_ptr_array_find(m->discard.inhibitors, &m->lock_inhibitor, NULL))
         discard_manager__disable(&m->discard, false, &m->lock_inhibitor);
+    if (g_ptr_array_find(m->discard.inhibitors, &m->cgs_inhibitor, NULL))
+        discard_manager__disable(&m->discard, false, &m->cgs_inhibitor);
+    for (guint i = 0; i < m->vdpa_inhibitors->len; i++) {
+        discard_inhibitor *who = g_ptr_array_index(m->vdpa_inhibitors, i);
+
+        if (g_ptr_array_find(m->discard.inhibitors, who, NULL))
+            discard_manager__disable(&m->discard, false, who);
+        discard_inhibitor__clear(who);
+        g_free(who);
+    }
+    g_ptr_array_unref(m->vdpa_inhibitors);
     if (m->balloon)
         savevm__unregister(m, m->balloon);
     virtio_balloon__free(m->balloon);
@@ -72,6 +86,7 @@ vmm_machine__free(vmm_machine *m)
     vmm_findings__destroy(&m->findings);
     discard_inhibitor__clear(&m->kvm_inhibitor);
     discard_inhibitor__clear(&m->lock_inhibitor);
+    discard_inhibitor__clear(&m->cgs_inhibitor);
     migration_blockers__destroy(&m->migration);
     discard_manager__destroy(&m->discard);
     g_free((char *)m->cfg.arch);
@@ -91,6 +106,36 @@ vmm_machine__init_accel(vmm_machine *m)
      * QEMU's virtio-mem does ("Incompatible with mlock"). */
     if (m->cfg.mem_locked)
         discard_manager__disable(&m->discard, true, &m->lock_inhibitor);
+    /* sev_kvm_init() (target/i386/sev.c, QEMU 7.2): SEV guest memory is
+     * pinned and encrypted, "SEV: Migration is not implemented" once the
+     * launch finished.  s390_machine_protect() (hw/s390x/
+     * s390-virtio-ccw.c): a protected guest's pages cannot be discarded,
+     * and "protected VMs are currently not migratable." once the guest
+     * switched to protected mode, which a PV guest does at boot.  A
+     * failed disable is QEMU's "cannot disable RAM discard": the holder
+     * is not recorded, and the later realize that needs discard fails. */
+    if (m->cfg.confidential != VMM_CONFIDENTIAL_NONE &&
+        discard_manager__disable(&m->discard, true, &m->cgs_inhibitor) == 0) {
+        bool sev = m->cfg.confidential == VMM_CONFIDENTIAL_SEV;
+
+        migration_blockers__add(&m->migration, MIGRATION_LAYER_QEMU,
+                                sev ? "sev-guest" : "s390-pv-guest", NULL,
+                                sev ? _("QEMU blocks migration of an SEV guest (\"SEV: Migration is not implemented\"): its memory is encrypted with a key of this host's SEV firmware. Shut it down and start it on the destination")
+                                    : _("QEMU blocks migration of a protected s390 guest (\"protected VMs are currently not migratable.\"): its memory is sealed by the Ultravisor. Shut it down and start it on the destination"),
+                                sev ? "SEV: Migration is not implemented"
+                                    : "protected VMs are currently not migratable.");
+    }
+    /* vhost_vdpa_init() (hw/virtio/vhost-vdpa.c, QEMU 7.2): "Similar to
+     * VFIO, we end up pinning all guest memory and have to disable
+     * discarding of RAM." */
+    for (const char *const *nic = m->cfg.vdpa_netdevs; nic && *nic; nic++) {
+        discard_inhibitor *who = g_new0(discard_inhibitor, 1);
+
+        discard_inhibitor__init(who, "vhost-vdpa", -1);
+        g_ptr_array_add(who->devices, g_strdup(*nic));
+        g_ptr_array_add(m->vdpa_inhibitors, who);
+        discard_manager__disable(&m->discard, true, who);
+    }
 }
 
 /* Conditions that only make sense once every device exists.  Seed 004:

@@ -52,6 +52,13 @@ typedef struct {
     unsigned bus, slot, function;
 } vmm_pci_addr;
 
+/* The machine's confidential-guest-support object. */
+typedef enum {
+    VMM_CONFIDENTIAL_NONE,
+    VMM_CONFIDENTIAL_SEV,                /* sev-guest (target/i386/sev.c) */
+    VMM_CONFIDENTIAL_S390_PV,            /* s390-pv-guest (hw/s390x) */
+} vmm_confidential;
+
 typedef struct vmm_machine_config {
     vmm_machine_type type;
     const char *arch;                    /* copied by vmm_machine__new */
@@ -60,6 +67,8 @@ typedef struct vmm_machine_config {
     unsigned kvm_nr_memslots;            /* 0: QEMU's guess of 512 */
     bool split_irqchip;                  /* ioapic driver='qemu' */
     bool mem_locked;                     /* -overcommit mem-lock=on */
+    vmm_confidential confidential;
+    const char *const *vdpa_netdevs;     /* aliases of vhost-vdpa NICs, NULL-ended */
     guint64 ram_size;                    /* initial RAM, without memory devices */
     guint64 maxmem;                      /* 0: no device memory region */
     unsigned ram_slots;
@@ -92,6 +101,9 @@ typedef struct vmm_machine {
 
     discard_inhibitor kvm_inhibitor;     /* kvm_init() without sync MMU */
     discard_inhibitor lock_inhibitor;    /* mlock()ed guest memory */
+    discard_inhibitor cgs_inhibitor;     /* SEV, s390 PV */
+    GPtrArray *vdpa_inhibitors;          /* discard_inhibitor *, one per
+                                          * vhost-vdpa NIC */
 
     /* A migration set up or active (migration_is_setup_or_active()) and
      * the reason that cancels it (vfio_set_migration_error(), seed 004).
