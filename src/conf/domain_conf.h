@@ -206,7 +206,10 @@ typedef struct {
     guint64 current_memory;      /* <currentMemory>, bytes; = memory if absent */
     guint64 max_memory;          /* <maxMemory>, bytes; 0 if absent */
     unsigned max_memory_slots;
-    unsigned vcpus;
+    unsigned vcpus;              /* <vcpu>: the maximum */
+    unsigned vcpus_current;      /* <vcpu current=N>, 0 when absent */
+    /* <cpu><topology sockets dies cores threads>, all 0 when absent */
+    unsigned cpu_sockets, cpu_dies, cpu_cores, cpu_threads;
     guint64 hard_limit;          /* memtune/hard_limit, bytes; 0 if absent */
     GArray *numa_cells;          /* guint64: cpu/numa/cell@memory, bytes,
                                   * in document order */

@@ -230,6 +230,35 @@ dmg_numa_parse(const dmgXmlCtx *ctx, xmlNodePtr numa, dmgDomainDef *def, GError 
     return 0;
 }
 
+/* <cpu><topology sockets='S' dies='D' cores='C' threads='T'/>: libvirt
+ * requires all but dies (default 1) when the element is there
+ * (virCPUDefParseXML()). */
+static int
+dmg_topology_parse(const dmgXmlCtx *ctx, xmlNodePtr topo, dmgDomainDef *def, GError **error)
+{
+    static const char *const need[] = { "sockets", "cores", "threads" };
+    unsigned *slots[] = { &def->cpu_sockets, &def->cpu_cores, &def->cpu_threads };
+
+    if (!topo)
+        return 0;
+    def->cpu_dies = 1;
+    if (dmg_xml_prop_uint(ctx, topo, "dies", 10, 16384, &def->cpu_dies, error) < 0)
+        return -1;
+    for (gsize i = 0; i < G_N_ELEMENTS(need); i++) {
+        int found = dmg_xml_prop_uint(ctx, topo, need[i], 10, 16384, slots[i], error);
+
+        if (found < 0)
+            return -1;
+        if (found == 0 || *slots[i] == 0) {
+            g_autofree char *what = g_strdup_printf(_("a non-zero '%s' attribute of <topology>"), need[i]);
+
+            dmg_xml_error_missing(ctx, topo, what, error);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                         dmgDomainDef *def, GError **error)
@@ -252,6 +281,8 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
         (max && dmg_xml_prop_uint(ctx, max, "slots", 10, 4096,
                                   &def->max_memory_slots, error) < 0) ||
         (vcpu && dmg_xml_uint_text(ctx, vcpu, 16384, &def->vcpus, error) < 0) ||
+        (vcpu && dmg_xml_prop_uint(ctx, vcpu, "current", 10, 16384, &def->vcpus_current, error) < 0) ||
+        dmg_topology_parse(ctx, dmg_xml_child(dmg_xml_child(root, "cpu"), "topology"), def, error) < 0 ||
         (hard && dmg_xml_scaled_value(ctx, hard, 1024, &def->hard_limit, error) < 0) ||
         (mb && dmg_memory_backing_parse(ctx, mb, def, error) < 0) ||
         dmg_numa_parse(ctx, dmg_xml_child(dmg_xml_child(root, "cpu"), "numa"), def, error) < 0)

@@ -78,6 +78,14 @@ dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
                       : def->launch_security == DMG_LAUNCH_SECURITY_S390_PV ? VMM_CONFIDENTIAL_S390_PV
                       : VMM_CONFIDENTIAL_NONE;
     cfg->vdpa_netdevs = (const char *const *)def->vdpa_interfaces->pdata;
+    cfg->machine_name = def->machine;
+    cfg->smp_maxcpus = def->vcpus ? def->vcpus : 1;
+    cfg->smp_cpus = def->vcpus_current && def->vcpus_current < cfg->smp_maxcpus
+        ? def->vcpus_current : cfg->smp_maxcpus;
+    cfg->smp_sockets = def->cpu_sockets;
+    cfg->smp_dies = def->cpu_dies;
+    cfg->smp_cores = def->cpu_cores;
+    cfg->smp_threads = def->cpu_threads;
     cfg->split_irqchip = def->ioapic_driver == DMG_IOAPIC_QEMU;
     cfg->mem_locked = def->locked;
     cfg->ram_size = dmg_initial_memory(def);

@@ -177,6 +177,10 @@ cmd_machine(cmd_ctx *c)
     const char *name = cmd_machine_name(m);
     g_autoptr(GString) opt = NULL;
 
+    /* qemuBuildMachineCommandLine(): the type as the domain names it, a
+     * versioned one ("pc-q35-7.2") kept as it is. */
+    if (name && m->cfg.machine_name)
+        name = m->cfg.machine_name;
     if (!name) {
         c->machine_unsupported = true;
         return;
@@ -203,6 +207,28 @@ cmd_memory(cmd_ctx *c)
     cmd_add(c, "-m", opt->str);
     if (cfg->mem_locked)
         cmd_add(c, "-overcommit", "mem-lock=on");
+}
+
+/* qemuBuildSmpCommandLine() (libvirt 9.0): the vCPUs at start, maxcpus
+ * when fewer than the maximum, and the topology: the domain's (with dies,
+ * which every QEMU dmaguard knows takes: QEMU_CAPS_SMP_DIES, x86 since
+ * 4.1), else one socket per vCPU. */
+static void
+cmd_smp(cmd_ctx *c)
+{
+    const vmm_machine_config *cfg = &c->m->cfg;
+    g_autoptr(GString) opt = g_string_new(NULL);
+
+    g_string_append_printf(opt, "%u", cfg->smp_cpus);
+    if (cfg->smp_cpus != cfg->smp_maxcpus)
+        g_string_append_printf(opt, ",maxcpus=%u", cfg->smp_maxcpus);
+    if (cfg->smp_sockets)
+        g_string_append_printf(opt, ",sockets=%u,dies=%u,cores=%u,threads=%u",
+                               cfg->smp_sockets, cfg->smp_dies, cfg->smp_cores,
+                               cfg->smp_threads);
+    else
+        g_string_append_printf(opt, ",sockets=%u,cores=1,threads=1", cfg->smp_maxcpus);
+    cmd_add(c, "-smp", opt->str);
 }
 
 /* Each memory device gets its own backend, named "mem" + alias as
@@ -418,6 +444,7 @@ dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **erro
     g_ptr_array_add(lines, cmd_binary(m, qemu));
     cmd_machine(&c);
     cmd_memory(&c);
+    cmd_smp(&c);
     for (guint i = 0; i < m->memory_devices->len; i++)
         cmd_memory_backend(&c, g_ptr_array_index(m->memory_devices, i));
     /* The vIOMMU comes before the PCI devices it translates for. */

@@ -24,6 +24,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
 
     m->cfg = *cfg;
     m->cfg.arch = g_strdup(cfg->arch ? cfg->arch : "x86_64");
+    m->cfg.machine_name = g_strdup(cfg->machine_name);
     discard_manager__init(&m->discard);
     migration_blockers__init(&m->migration);
     vmm_findings__init(&m->findings);
@@ -90,6 +91,7 @@ vmm_machine__free(vmm_machine *m)
     migration_blockers__destroy(&m->migration);
     discard_manager__destroy(&m->discard);
     g_free((char *)m->cfg.arch);
+    g_free((char *)m->cfg.machine_name);
     g_free(m);
 }
 

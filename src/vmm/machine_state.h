@@ -61,6 +61,9 @@ typedef enum {
 
 typedef struct vmm_machine_config {
     vmm_machine_type type;
+    const char *machine_name;            /* "pc-q35-7.2", "q35"; copied */
+    unsigned smp_cpus, smp_maxcpus;      /* vCPUs at start, and at most */
+    unsigned smp_sockets, smp_dies, smp_cores, smp_threads; /* 0: none given */
     const char *arch;                    /* copied by vmm_machine__new */
     bool kvm;                            /* KVM, not TCG */
     bool kvm_sync_mmu;                   /* KVM_CAP_SYNC_MMU */
