@@ -49,9 +49,11 @@ typedef struct {
 /* The guest dirties its pages on vCPU threads that a busy machine may
  * starve for a whole round.  After round 0 the migration thread waits here
  * until every vCPU has made one more pass over its pages (about 31 MiB
- * each), so the dirty log that round 1 harvests holds more than the
- * downtime target however the threads were scheduled: round 1 is a live
- * round, never the stop-and-copy one. */
+ * each), so the dirty log that round 1, when there is one, harvests holds
+ * more than the downtime target however the threads were scheduled: a
+ * live round 1 is followed by another round.  Whether round 1 happens at
+ * all was decided before this callback, by round 0's dirty_left
+ * (assert_stats()). */
 static void
 full_round(const migration_round_stats *r, void *opaque)
 {
@@ -156,12 +158,24 @@ assert_stats(vm_accel accel, const migration_stats *src_st, const migration_stat
     g_assert_true(r[rounds->len - 1].final);
     g_assert_cmpuint(r[rounds->len - 1].dirty_left, ==, 0);
     if (accel == VM_ACCEL_KVM) {
-        /* Round 0 (every page), at least one round of dirty pages, and
-         * stop-and-copy. */
+        /* Round 0 (every page), then what decided the next round: the
+         * pages the guest dirtied during round 0 (its dirty_left, the
+         * state the sender itself acted on).  Above the downtime target
+         * there is at least one live round of dirty pages before
+         * stop-and-copy; a guest starved for all of round 0 (a busy
+         * machine) may leave less, and then stop-and-copy comes next. */
         g_assert_true(st.dirty_log);
-        g_assert_cmpuint(st.rounds, >=, 3);
         g_assert_cmpuint(r[0].pages + r[0].zero_pages, ==, 256 * MiB / PAGE);
-        g_assert_cmpuint(r[1].pages, >, 0);
+        if (r[0].dirty_left * PAGE > 4 * MiB) {
+            g_assert_cmpuint(st.rounds, >=, 3);
+            g_assert_false(r[1].final);
+            g_assert_cmpuint(r[1].pages, >, 0);
+        } else {
+            g_test_message("the guest dirtied only %" G_GUINT64_FORMAT " pages during round 0 "
+                           "(starved vCPUs): stop-and-copy came next", r[0].dirty_left);
+            g_assert_cmpuint(st.rounds, ==, 2);
+            g_assert_true(st.converged);
+        }
     } else {
         g_assert_false(st.dirty_log);
         g_assert_cmpuint(st.rounds, ==, 1);

@@ -19,14 +19,23 @@ getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
 getent passwd libvirt-qemu >/dev/null ||
     useradd --system -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 
+# libvirt's own test data for tests/libvirt-conformance.py, from the
+# source package of the installed libvirt (cached in /var/cache/dmaguard).
+fetch_testdata() {
+    "$(dirname "$0")/fetch-libvirt-testdata.sh" >/dev/null ||
+        { echo "install-deps: cannot fetch libvirt's test data (deb-src of Debian's mirror)" >&2; return 1; }
+}
+
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+    fetch_testdata
     exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+fetch_testdata

@@ -6,7 +6,7 @@
  */
 #include "domain_conf.h"
 
-DMG_ENUM_IMPL(dmgDomainVirt, DMG_DOMAIN_VIRT_LAST, "qemu", "kvm");
+DMG_ENUM_IMPL(dmgDomainVirt, DMG_DOMAIN_VIRT_LAST, "qemu", "kvm", "hvf");
 DMG_ENUM_IMPL(dmgIoapic, DMG_IOAPIC_LAST, "default", "kvm", "qemu");
 DMG_ENUM_IMPL(dmgLaunchSecurity, DMG_LAUNCH_SECURITY_LAST, "", "sev", "s390-pv");
 DMG_ENUM_IMPL(dmgHostdevMode, DMG_HOSTDEV_MODE_LAST,

@@ -15,6 +15,8 @@
 typedef enum {
     DMG_DOMAIN_VIRT_QEMU,
     DMG_DOMAIN_VIRT_KVM,
+    DMG_DOMAIN_VIRT_HVF,         /* macOS Hypervisor.framework, which
+                                  * libvirt's QEMU driver also runs */
     DMG_DOMAIN_VIRT_LAST
 } dmgDomainVirtType;
 DMG_ENUM_DECL(dmgDomainVirt);

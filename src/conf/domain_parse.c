@@ -137,7 +137,7 @@ dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     g_autofree char *type = dmg_xml_prop(root, "type");
 
     if (!type) {
-        dmg_xml_error_missing(ctx, root, _("the attribute 'type' (kvm or qemu)"),
+        dmg_xml_error_missing(ctx, root, _("the attribute 'type' (kvm, qemu or hvf)"),
                               error);
         return -1;
     }
@@ -145,7 +145,7 @@ dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
         g_autofree char *shown = dmg_xml_value_for_message(type);
 
         g_set_error(error, DMG_CONF_ERROR, DMG_CONF_ERROR_UNSUPPORTED,
-                    _("%s:%ld: domain type '%s' is not a QEMU domain: dmaguard analyzes <domain type='kvm'> and <domain type='qemu'>"),
+                    _("%s:%ld: domain type '%s' is not a QEMU domain: dmaguard analyzes <domain type='kvm'>, 'qemu' and 'hvf'"),
                     ctx->source, xmlGetLineNo(root), shown);
         return -1;
     }

@@ -366,6 +366,7 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     dmg_libvirt_validate_vcpu_topology(def, qemu, m);
     dmg_libvirt_validate_memory(def, m);
     dmg_libvirt_validate_iommu(def, m);
+    dmg_libvirt_validate_hostdevs(def, m);
     dmg_libvirt_hostdev_check(def, host, m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);

@@ -293,6 +293,14 @@ dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu
     unsigned major, minor;
     g_autofree char *msg = NULL;
 
+    /* virQEMUCapsIsVirtTypeSupported(): Hypervisor.framework exists only
+     * on macOS, and the hosts dmaguard judges run Linux. */
+    if (def->virt_type == DMG_DOMAIN_VIRT_HVF) {
+        msg = g_strdup_printf(_("unsupported configuration: Emulator '%s' does not support virt type 'hvf'; hvf is macOS's accelerator. Use <domain type='kvm'> (or 'qemu') on Linux"),
+                              def->emulator ? def->emulator : "/usr/bin/qemu-system-x86_64");
+        vmm_findings__error(&m->findings, "libvirt-virt-type-unsupported", NULL, msg);
+        return;
+    }
     if (!mt || !dmg_arch_is_x86(def->arch))
         return;
     if (g_str_has_prefix(mt, "pc-q35-"))
@@ -309,4 +317,34 @@ dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu
                           qemu->version.major, qemu->version.minor,
                           qemu->version.major, qemu->version.minor);
     vmm_findings__error(&m->findings, "libvirt-machine-unsupported", NULL, msg);
+}
+
+/* virDomainDefHostdevValidate() (src/conf/domain_validate.c, libvirt 9.0),
+ * at define: two hostdevs with the same source (virDomainHostdevMatch():
+ * a PCI address, an mdev UUID) are refused.  Only the source types this
+ * model keeps are compared: PCI and mdev. */
+void
+dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m)
+{
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const dmgHostdevDef *a = g_ptr_array_index(def->hostdevs, i);
+
+        for (guint j = i + 1; j < def->hostdevs->len; j++) {
+            const dmgHostdevDef *b = g_ptr_array_index(def->hostdevs, j);
+            bool same = a->type == b->type &&
+                ((a->type == DMG_HOSTDEV_SUBSYS_PCI && a->source.present && b->source.present &&
+                  a->source.domain == b->source.domain && a->source.bus == b->source.bus &&
+                  a->source.slot == b->source.slot && a->source.function == b->source.function) ||
+                 (a->type == DMG_HOSTDEV_SUBSYS_MDEV &&
+                  g_strcmp0(a->mdev_uuid, b->mdev_uuid) == 0 && a->mdev_uuid));
+
+            if (same) {
+                g_autofree char *msg = g_strdup_printf(_("XML error: Hostdev already exists in the domain configuration; %s and %s name the same host device: remove one"),
+                                                       a->alias, b->alias);
+
+                vmm_findings__error(&m->findings, "libvirt-hostdev-duplicate", b->alias, msg);
+                return;
+            }
+        }
+    }
 }
