@@ -23,12 +23,17 @@ mkdir -p "$cache"
 have_src() { grep -qs '^Types:.*deb-src' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null ||
              grep -qs '^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; }
 if ! have_src; then
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
+    srcfile=/etc/apt/sources.list.d/dmaguard-deb-src.sources
+    lists=(/etc/apt/sources.list.d/*.sources)
+    tmp=$(mktemp)
+    for f in "${lists[@]}"; do
+        [ -f "$f" ] && [ "$f" != "$srcfile" ] || continue
         sed -n '/^Types:/ s/\bdeb\b/deb-src/; p' "$f"
         echo
-    done >/etc/apt/sources.list.d/dmaguard-deb-src.sources
-    apt-get update -q >/dev/null
+    done >"$tmp"
+    install -m 644 "$tmp" "$srcfile"
+    rm -f "$tmp"
+    apt-get update -q >/dev/null || { rm -f "$srcfile"; exit 1; }
 fi
 
 work=$(mktemp -d "$cache/fetch.XXXXXX")
