@@ -224,6 +224,7 @@ typedef struct {
     guint64 hugepage_size;       /* first hugepages/page@size, 0 = default */
 
     int ioapic_driver;           /* dmgIoapicDriver */
+    bool acpi;                   /* <features><acpi/> */
     int launch_security;         /* dmgLaunchSecurity */
     GPtrArray *vdpa_interfaces;  /* char *: the aliases of the
                                   * <interface type='vdpa'>s */

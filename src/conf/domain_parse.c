@@ -134,6 +134,8 @@ dmg_domain_header_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     xmlNodePtr ostype = dmg_xml_child(dmg_xml_child(root, "os"), "type");
     xmlNodePtr ioapic = dmg_xml_child(dmg_xml_child(root, "features"), "ioapic");
     xmlNodePtr launch = dmg_xml_child(root, "launchSecurity");
+
+    def->acpi = dmg_xml_child(dmg_xml_child(root, "features"), "acpi") != NULL;
     g_autofree char *type = dmg_xml_prop(root, "type");
 
     if (!type) {

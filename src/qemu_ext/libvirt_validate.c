@@ -277,6 +277,10 @@ dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m)
                                                model);
 
         vmm_findings__error(&m->findings, "iommu-model-needs-machine", io->alias, msg);
+    } else if (io->model == DMG_IOMMU_MODEL_VIRTIO && !def->acpi) {
+        /* virtio-iommu describes itself to the guest in ACPI's VIOT. */
+        vmm_findings__error(&m->findings, "iommu-virtio-needs-acpi", io->alias,
+                            _("unsupported configuration: IOMMU device: 'virtio' requires ACPI; add <features><acpi/></features>"));
     }
 }
 
