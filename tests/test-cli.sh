@@ -356,6 +356,9 @@ assert bl and not sev["migration"]["allowed"], sev["migration"]
 PY
 then ok "vhost-vdpa interfaces and an SEV guest disable RAM discard (and SEV blocks migration)"; else not_ok "discard disablers"; fi
 
+sed "s|</vcpu>|</vcpu><cpu><numa><cell id='0' cpus='0-x' memory='8' unit='GiB'/></numa></cpu>|" "$src/tests/domains/no-hostdev.xml" >"$tmp/badcpus.xml"
+expect_refused "a NUMA cell's cpus that are not a vCPU list" "'0-x'" check --xml "$tmp/badcpus.xml" "${fixture[@]}"
+
 # --- a batch keeps going -------------------------------------------------
 # One input that cannot be analyzed among good ones: it is listed and
 # named on stderr, the others are judged, and the status is the worst (2).

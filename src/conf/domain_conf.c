@@ -47,6 +47,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);
     g_array_unref(def->numa_cells);
+    g_ptr_array_unref(def->numa_cpus);
     g_ptr_array_unref(def->vdpa_interfaces);
     g_free(def->memory_align_error);
     if (def->memballoon) {

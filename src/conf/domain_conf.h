@@ -215,6 +215,8 @@ typedef struct {
     guint64 hard_limit;          /* memtune/hard_limit, bytes; 0 if absent */
     GArray *numa_cells;          /* guint64: cpu/numa/cell@memory, bytes,
                                   * in document order */
+    GPtrArray *numa_cpus;        /* char *, per cell: its cpus as libvirt
+                                  * formats the bitmap ("0-1,4"), or "" */
     /* What libvirt's QEMU driver refuses while preparing the domain's
      * sizes (qemu_postparse.c), or NULL. */
     char *memory_align_error;

@@ -34,6 +34,7 @@ dmg_domain_def_new(void)
     def->memories = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_memory_def_free);
     def->parse_warnings = g_ptr_array_new_with_free_func(g_free);
     def->numa_cells = g_array_new(FALSE, FALSE, sizeof(guint64));
+    def->numa_cpus = g_ptr_array_new_with_free_func(g_free);
     def->vdpa_interfaces = g_ptr_array_new_null_terminated(0, g_free, TRUE);
     def->vcpus = 1;
     return def;

@@ -200,6 +200,52 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
     return 0;
 }
 
+#define DMG_MAX_VCPU_ID 16384
+
+/* A cell's cpus, in libvirt's bitmap syntax (virBitmapParse(): "0-3,^2,8"),
+ * formatted back as libvirt does (virBitmapFormat(): "0-1,3,8"); NULL and
+ * an error when it is not one. */
+static char *
+dmg_cpus_parse(const dmgXmlCtx *ctx, xmlNodePtr cell, const char *text, GError **error)
+{
+    g_autofree guint8 *set = g_new0(guint8, DMG_MAX_VCPU_ID + 1);
+    g_auto(GStrv) items = g_strsplit(text, ",", -1);
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    for (char **it = items; *it; it++) {
+        char *item = g_strstrip(*it);
+        bool neg = item[0] == '^';
+        guint64 lo, hi;
+        g_auto(GStrv) ends = g_strsplit(item + neg, "-", 2);
+
+        if (!ends[0] ||
+            !g_ascii_string_to_unsigned(ends[0], 10, 0, DMG_MAX_VCPU_ID, &lo, NULL) ||
+            (ends[1] && !g_ascii_string_to_unsigned(ends[1], 10, lo, DMG_MAX_VCPU_ID, &hi, NULL)) ||
+            (neg && ends[1])) {
+            dmg_xml_error_invalid(ctx, cell, "cpus", text,
+                                  _("a list of vCPU numbers and ranges such as '0-3,^2,8'"), error);
+            return NULL;
+        }
+        if (!ends[1])
+            hi = lo;
+        for (guint64 v = lo; v <= hi; v++)
+            set[v] = !neg;
+    }
+    for (guint v = 0; v <= DMG_MAX_VCPU_ID; v++) {
+        guint end = v;
+
+        if (!set[v])
+            continue;
+        while (end < DMG_MAX_VCPU_ID && set[end + 1])
+            end++;
+        g_string_append_printf(out, "%s%u", out->len ? "," : "", v);
+        if (end > v)
+            g_string_append_printf(out, "-%u", end);
+        v = end;
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
 /* <cpu><numa><cell memory='N' unit='KiB'/>...: each guest NUMA node's
  * size (virDomainNumaDefParseXML()).  libvirt requires 'memory'; the
  * cells come in document order (libvirt requires ids 0..N-1 in order). */
@@ -226,6 +272,14 @@ dmg_numa_parse(const dmgXmlCtx *ctx, xmlNodePtr numa, dmgDomainDef *def, GError 
             return -1;
         }
         g_array_append_val(def->numa_cells, bytes);
+        {
+            g_autofree char *cpus = dmg_xml_prop(cell, "cpus");
+            char *fmt = cpus ? dmg_cpus_parse(ctx, cell, cpus, error) : g_strdup("");
+
+            if (!fmt)
+                return -1;
+            g_ptr_array_add(def->numa_cpus, fmt);
+        }
     }
     return 0;
 }

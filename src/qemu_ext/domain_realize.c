@@ -86,6 +86,9 @@ dmg_machine_config(const dmgDomainDef *def, const dmgHostProfile *host,
     cfg->smp_dies = def->cpu_dies;
     cfg->smp_cores = def->cpu_cores;
     cfg->smp_threads = def->cpu_threads;
+    cfg->nr_numa = def->numa_cells->len;
+    cfg->numa_sizes = (const guint64 *)def->numa_cells->data;
+    cfg->numa_cpus = (const char *const *)def->numa_cpus->pdata;
     cfg->split_irqchip = def->ioapic_driver == DMG_IOAPIC_QEMU;
     cfg->mem_locked = def->locked;
     cfg->ram_size = dmg_initial_memory(def);

@@ -231,6 +231,42 @@ cmd_smp(cmd_ctx *c)
     cmd_add(c, "-smp", opt->str);
 }
 
+/* qemuBuildNumaCommandLine() (libvirt 9.0, with QEMU's memdev): per guest
+ * node a memory backend "ram-nodeN" of its size (a hugepage file,
+ * preallocated, when the domain is backed by huge pages), then -numa with
+ * its vCPU ranges each as a cpus= of its own. */
+static void
+cmd_numa(cmd_ctx *c)
+{
+    const vmm_machine_config *cfg = &c->m->cfg;
+
+    for (unsigned i = 0; i < cfg->nr_numa; i++) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autofree char *id = g_strdup_printf("ram-node%u", i);
+        g_autoptr(GString) opt = g_string_new(NULL);
+        g_auto(GStrv) ranges = g_strsplit(cfg->numa_cpus[i], ",", -1);
+
+        json_builder_begin_object(b);
+        if (cfg->backend_page_size) {
+            cmd_str(b, "qom-type", "memory-backend-file");
+            cmd_str(b, "id", id);
+            cmd_str(b, "mem-path", DMG_HUGEPAGE_PATH);
+            cmd_bool(b, "prealloc", true);
+        } else {
+            cmd_str(b, "qom-type", "memory-backend-ram");
+            cmd_str(b, "id", id);
+        }
+        cmd_int(b, "size", (gint64)cfg->numa_sizes[i]);
+        json_builder_end_object(b);
+        cmd_add_json(c, "-object", b);
+        g_string_append_printf(opt, "node,nodeid=%u", i);
+        for (char **r = ranges; *r && **r; r++)
+            g_string_append_printf(opt, ",cpus=%s", *r);
+        g_string_append_printf(opt, ",memdev=%s", id);
+        cmd_add(c, "-numa", opt->str);
+    }
+}
+
 /* Each memory device gets its own backend, named "mem" + alias as
  * libvirt's qemuBuildMemoryDeviceProps does. */
 static void
@@ -445,6 +481,7 @@ dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **erro
     cmd_machine(&c);
     cmd_memory(&c);
     cmd_smp(&c);
+    cmd_numa(&c);
     for (guint i = 0; i < m->memory_devices->len; i++)
         cmd_memory_backend(&c, g_ptr_array_index(m->memory_devices, i));
     /* The vIOMMU comes before the PCI devices it translates for. */

@@ -64,6 +64,11 @@ typedef struct vmm_machine_config {
     const char *machine_name;            /* "pc-q35-7.2", "q35"; copied */
     unsigned smp_cpus, smp_maxcpus;      /* vCPUs at start, and at most */
     unsigned smp_sockets, smp_dies, smp_cores, smp_threads; /* 0: none given */
+    /* Guest NUMA nodes, borrowed from the domain while it is realized:
+     * each node's initial memory and its vCPUs ("0-1,4", or ""). */
+    unsigned nr_numa;
+    const guint64 *numa_sizes;
+    const char *const *numa_cpus;
     const char *arch;                    /* copied by vmm_machine__new */
     bool kvm;                            /* KVM, not TCG */
     bool kvm_sync_mmu;                   /* KVM_CAP_SYNC_MMU */
