@@ -390,7 +390,7 @@ virsh undefine dmgtest-vcpus >/dev/null 2>&1
 # libvirt's validation at define (memory devices, the IOMMU, vCPUs;
 # libvirt_validate.c): each golden case check refuses, the real libvirtd
 # refuses too, with the words the golden file starts with.
-for c in virtio-mem-no-numa virtio-mem-node-1 virtio-mem-requested-odd virtio-mem-block-3m virtio-mem-no-maxmemory virtio-mem-maxmem-small virtio-iommu-no-acpi \
+for c in virtio-mem-no-numa virtio-mem-node-1 virtio-mem-requested-odd virtio-mem-block-3m virtio-mem-no-maxmemory virtio-mem-maxmem-small virtio-iommu-no-acpi mdev-display-no-graphics \
          intel-iommu-i440fx intel-iommu-intremap-no-split vcpus-pc-256 vcpus-q35-256-no-eim machine-q35-8.0; do
     want=\$(head -1 "$src/tests/qemuxml2argv/\$c.x86_64-7.2.err" | sed 's/; .*//')
     check '! virsh define "$src/tests/qemuxml2argv/'\$c'.xml" >"$T/out" 2>&1 && grep -qF -- "\$want" "$T/out"' "libvirt refuses \$c with the words check gives: \$want"

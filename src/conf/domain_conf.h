@@ -115,6 +115,8 @@ typedef struct {
     /* type='mdev' */
     int mdev_model;              /* dmgMdevModel */
     char *mdev_uuid;
+    dmgTristate display;         /* <hostdev display='on|off'> */
+    dmgTristate ramfb;           /* <hostdev ramfb='on|off'> */
 
     /* type='usb'/'scsi'/'scsi_host': only the type matters here */
 
@@ -227,6 +229,7 @@ typedef struct {
 
     int ioapic_driver;           /* dmgIoapicDriver */
     bool acpi;                   /* <features><acpi/> */
+    unsigned graphics;           /* how many <graphics> devices */
     int launch_security;         /* dmgLaunchSecurity */
     GPtrArray *vdpa_interfaces;  /* char *: the aliases of the
                                   * <interface type='vdpa'>s */

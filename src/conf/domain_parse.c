@@ -15,11 +15,12 @@
 #include "xml_read.h"
 
 /* The children of <devices> that dmg_devices_parse() and
- * dmg_interface_hostdevs_parse() read.  The reader drops every other
- * device (disks, controllers, graphics: most of a real domain) before
- * libxml2 builds nodes for it. */
+ * dmg_interface_hostdevs_parse() read (<graphics> only counted, for an
+ * mdev's display).  The reader drops every other device (disks,
+ * controllers, consoles: most of a real domain) before libxml2 builds
+ * nodes for it. */
 static const char *const dmg_device_elements[] = {
-    "emulator", "hostdev", "interface", "memballoon", "iommu", "memory", NULL,
+    "emulator", "hostdev", "interface", "memballoon", "iommu", "memory", "graphics", NULL,
 };
 
 /* Longer than any path the kernel resolves (PATH_MAX). */
@@ -106,6 +107,8 @@ dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
             ret = dmg_iommu_parse(ctx, cur, def, error);
         } else if (dmg_xml_is(cur, NULL, "memory")) {
             ret = dmg_memory_parse(ctx, cur, def, error);
+        } else if (dmg_xml_is(cur, NULL, "graphics")) {
+            def->graphics++;
         } else if (dmg_xml_is(cur, NULL, "emulator")) {
             ret = dmg_emulator_parse(ctx, cur, def, error);
         }

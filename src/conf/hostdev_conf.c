@@ -79,6 +79,9 @@ dmg_hostdev_parse_mdev(const dmgXmlCtx *ctx, xmlNodePtr node,
                               error);
         return -1;
     }
+    if (dmg_xml_prop_on_off(ctx, node, "display", &h->display, error) < 0 ||
+        dmg_xml_prop_on_off(ctx, node, "ramfb", &h->ramfb, error) < 0)
+        return -1;
     if (!addr || !(h->mdev_uuid = dmg_xml_prop(addr, "uuid"))) {
         dmg_xml_error_missing(ctx, node, _("<source><address uuid='...'/></source> naming the mediated device"),
                               error);

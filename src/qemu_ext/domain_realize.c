@@ -308,6 +308,8 @@ dmg_realize_hostdev(const dmgDomainDef *def, const dmgHostdevDef *h,
     cfg.caps_p2p = caps && caps->p2p;
     cfg.iommu_dirty_tracking = h->iommufd == DMG_TRISTATE_ON && host->iommu_dirty_tracking;
     cfg.guest = dmg_pci_addr(&h->guest);
+    cfg.display = dmg_switch(h->display);
+    cfg.ramfb = h->ramfb == DMG_TRISTATE_ON;
     while (!vfio_device__realize(m, &cfg, &err)) {
         bool retry;
 

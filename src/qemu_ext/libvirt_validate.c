@@ -330,8 +330,30 @@ dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu
 void
 dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m)
 {
+    const dmgHostdevDef *ramfb = NULL;
+
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const dmgHostdevDef *a = g_ptr_array_index(def->hostdevs, i);
+
+        if (a->type == DMG_HOSTDEV_SUBSYS_MDEV && a->ramfb == DMG_TRISTATE_ON) {
+            /* virDomainDefHostdevValidate(): one ramfb per guest. */
+            if (ramfb) {
+                g_autofree char *msg = g_strdup_printf(_("unsupported configuration: Only one vgpu device can have 'ramfb' enabled; %s already has it: set ramfb='off' on %s"),
+                                                       ramfb->alias, a->alias);
+
+                vmm_findings__error(&m->findings, "libvirt-mdev-display", a->alias, msg);
+            }
+            ramfb = a;
+        }
+        /* qemuValidateDomainMdevDefVFIOPCI(): display needs vfio-pci, and
+         * display='on' a <graphics> to show it. */
+        if (a->type == DMG_HOSTDEV_SUBSYS_MDEV && a->display != DMG_TRISTATE_ABSENT &&
+            a->mdev_model != DMG_MDEV_MODEL_VFIO_PCI)
+            vmm_findings__error(&m->findings, "libvirt-mdev-display", a->alias,
+                                _("unsupported configuration: <hostdev> attribute 'display' is only supported with model='vfio-pci'; remove display="));
+        else if (a->type == DMG_HOSTDEV_SUBSYS_MDEV && a->display == DMG_TRISTATE_ON && !def->graphics)
+            vmm_findings__error(&m->findings, "libvirt-mdev-display", a->alias,
+                                _("unsupported configuration: graphics device is needed for attribute value 'display=on' in <hostdev>; add a <graphics> device (vnc or spice)"));
 
         for (guint j = i + 1; j < def->hostdevs->len; j++) {
             const dmgHostdevDef *b = g_ptr_array_index(def->hostdevs, j);

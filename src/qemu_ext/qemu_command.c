@@ -387,7 +387,10 @@ cmd_vfio_device(cmd_ctx *c, const vfio_device *dev)
         [VFIO_KIND_PCI] = "vfio-pci", [VFIO_KIND_MDEV_PCI] = "vfio-pci",
         [VFIO_KIND_CCW] = "vfio-ccw", [VFIO_KIND_AP] = "vfio-ap",
     };
-    const char *driver = drivers[dev->kind];
+    /* qemuBuildHostdevMdevModelTypeString(): ramfb needs the nohotplug
+     * variant of vfio-pci. */
+    const char *driver = dev->kind == VFIO_KIND_MDEV_PCI && dev->ramfb
+        ? "vfio-pci-nohotplug" : drivers[dev->kind];
     g_autoptr(JsonBuilder) b = cmd_device_begin(driver);
 
     if (dev->kind == VFIO_KIND_PCI) {
@@ -398,6 +401,12 @@ cmd_vfio_device(cmd_ctx *c, const vfio_device *dev)
         cmd_str(b, "sysfsdev", sysfsdev);
     }
     cmd_str(b, "id", dev->alias);
+    /* qemuBuildHostdevMediatedDevProps(): display as given, ramfb only
+     * when on. */
+    if (dev->display != VMM_UNSET)
+        cmd_str(b, "display", dev->display == VMM_ON ? "on" : "off");
+    if (dev->ramfb)
+        cmd_bool(b, "ramfb", true);
     if (dev->kind == VFIO_KIND_PCI || dev->kind == VFIO_KIND_MDEV_PCI)
         cmd_pci_address(c, b, &dev->guest);
     if (dev->balloon_allowed_prop && cmd_has(c, dev->alias, driver, "x-balloon-allowed"))

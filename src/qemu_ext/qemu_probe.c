@@ -31,14 +31,14 @@
 
 G_DEFINE_QUARK(dmg-qemu-probe-error-quark, dmg_qemu_probe_error)
 
-#define PROBE_CACHE_FORMAT 1
+#define PROBE_CACHE_FORMAT 2  /* 2: vfio-pci-nohotplug probed too */
 #define PROBE_MAX_PROPS 4096
 #define PROBE_MAX_NAME 128
 
 /* Keep in step with the drivers of qemu_command.c (test-qemu-probe checks
  * the golden argv files against it). */
 static const char *const probe_device_types[] = {
-    "vfio-pci", "vfio-ccw", "vfio-ap",
+    "vfio-pci", "vfio-pci-nohotplug", "vfio-ccw", "vfio-ap",
     "virtio-balloon-pci", "virtio-balloon-pci-transitional",
     "virtio-balloon-pci-non-transitional",
     "intel-iommu", "amd-iommu", "virtio-iommu-pci",

@@ -252,6 +252,8 @@ vfio_device__new(const vfio_device_config *cfg)
     dev->iommu_passthrough = cfg->iommu_passthrough;
     dev->p2p = cfg->caps_p2p;
     dev->guest = cfg->guest;
+    dev->display = cfg->display;
+    dev->ramfb = cfg->ramfb;
     dev->balloon_allowed_prop = cfg->balloon_allowed;
     /* vfio-ccw and vfio-ap opt in always: their vendor drivers pin only
      * what the guest driver uses (hw/vfio/ccw.c, hw/vfio/ap.c). */

@@ -101,6 +101,9 @@ typedef struct vfio_device_config {
     bool caps_p2p;
     bool iommu_dirty_tracking;           /* iommufd with a dirty-tracking IOMMU */
     vmm_pci_addr guest;                  /* the guest PCI address, if given */
+    vmm_switch display;                  /* mdev vfio-pci: display= */
+    bool ramfb;                          /* mdev vfio-pci: ramfb, on
+                                          * vfio-pci-nohotplug */
 } vfio_device_config;
 
 typedef struct vfio_device {
@@ -114,6 +117,8 @@ typedef struct vfio_device {
     vfio_enable_migration enable_migration;
     bool iommu_passthrough;
     vmm_pci_addr guest;
+    vmm_switch display;
+    bool ramfb;
     bool migration;                      /* VFIO migration initialized */
     bool p2p;
     bool device_dirty_tracking;          /* uses the device's own tracker */
