@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -472,7 +471,6 @@ run_child(const dmgHookPolicy *pol, const hook_args *a, const char *xml, gsize l
     int fds[2];
     int status = 0;
     pid_t pid;
-    int pidfd;
 
     if (pipe2(fds, O_CLOEXEC) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
@@ -527,11 +525,7 @@ run_child(const dmgHookPolicy *pol, const hook_args *a, const char *xml, gsize l
     close(fds[0]);
 
     /* The pipe closes when the child exits; give it what is left of the
-     * timeout to be reaped, then kill it.  A pidfd (Linux 5.3) becomes
-     * readable the moment the child is a zombie, so the hook waits for
-     * exactly that instead of polling every millisecond; without one it
-     * falls back to the 1 ms poll. */
-    pidfd = pidfd_open(pid, 0);
+     * timeout to be reaped, then kill it. */
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -550,18 +544,8 @@ run_child(const dmgHookPolicy *pol, const hook_args *a, const char *xml, gsize l
                 ;
             break;
         }
-        if (pidfd >= 0) {
-            struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-            gint64 left = deadline - g_get_monotonic_time();
-
-            if (left > 0)
-                poll(&pfd, 1, (int)MIN((left + 999) / 1000, G_MAXINT));
-        } else {
-            g_usleep(1000);
-        }
+        g_usleep(1000);
     }
-    if (pidfd >= 0)
-        close(pidfd);
 
     if (timed_out) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
