@@ -24,15 +24,8 @@ trap cleanup EXIT
 n=0 failed=0
 export XDG_CACHE_HOME=$tmp/xdg
 
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$tmp/out" "$tmp/err" | head -20; }
-expect() {
-    local want=$1 desc=$2
-    shift 3
-    "${tool[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok "$desc (exit $got)"; else not_ok "$desc: exit $got, expected $want"; fi
-}
+# shellcheck source=cli-tap.sh
+. "$src/tests/cli-tap.sh"
 
 example="test://$(realpath "$src/examples/dmaguard-node.xml")"
 disagree="test://$(realpath "$src/tests/nodedev/disagree.xml")"

@@ -11,6 +11,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "test-paths.h"
 #include "host_nodedev.h"
 #include "host_profile.h"
 #include "libvirt_source.h"
@@ -18,25 +19,6 @@
 #define MDEV1 "4b20d080-1b54-4048-85b3-a6a62d165c01"
 
 static char *tmpdir;
-
-static char *
-source_path(const char *first, ...)
-{
-    const char *root = g_getenv("DMAGUARD_SOURCE_ROOT");
-    g_autofree char *dist = NULL;
-    g_autoptr(GPtrArray) parts = g_ptr_array_new();
-    va_list ap;
-
-    if (!root)
-        root = dist = g_test_build_filename(G_TEST_DIST, "..", NULL);
-    g_ptr_array_add(parts, (char *)root);
-    va_start(ap, first);
-    for (const char *p = first; p; p = va_arg(ap, const char *))
-        g_ptr_array_add(parts, (char *)p);
-    va_end(ap);
-    g_ptr_array_add(parts, NULL);
-    return g_build_filenamev((char **)parts->pdata);
-}
 
 static void
 quiet(void *opaque, virErrorPtr err)

@@ -12,6 +12,7 @@
 #include "live_check.h"
 #include "report.h"
 #include "verdict.h"
+#include "vm_options.h"
 
 /* A fleet scan's default and limit of hosts checked at once. */
 #define CHECK_JOBS_DEFAULT 4
@@ -150,31 +151,9 @@ check_status(const dmg_check_host *h)
 static void
 check_host_members(JsonBuilder *b, const dmg_check_host *h)
 {
-    json_builder_set_member_name(b, "profile");
-    json_builder_add_value(b, dmg_report_profile(h->host, h->qemu, h->verdicts));
-    json_builder_set_member_name(b, "domains");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < h->verdicts->len; i++)
-        json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->verdicts, i)));
-    json_builder_end_array(b);
-    json_builder_set_member_name(b, "not_analyzed");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < h->not_analyzed->len; i++)
-        json_builder_add_value(b, json_node_copy(g_ptr_array_index(h->not_analyzed, i)));
-    json_builder_end_array(b);
-}
+    g_autoptr(JsonNode) profile = dmg_report_profile(h->host, h->qemu, h->verdicts);
 
-static void
-check_print_json(JsonBuilder *b)
-{
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autofree char *doc = NULL;
-
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    doc = json_generator_to_data(gen, NULL);
-    printf("%s\n", doc);
+    dmg_report_members(b, h->verdicts, profile, h->not_analyzed);
 }
 
 static void
@@ -297,7 +276,7 @@ check_one(const dmg_check_request *req, const char *uri, gboolean json)
         json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
         check_host_members(b, h);
         json_builder_end_object(b);
-        check_print_json(b);
+        dmg_json_print(b);
     } else {
         check_host_text(out, h, req->write_metadata && !h->error);
         fputs(out->str, stdout);
@@ -376,7 +355,7 @@ check_fleet(const dmg_check_request *req, char **uris, guint jobs, gboolean json
     json_builder_end_array(b);
     json_builder_end_object(b);
     if (json)
-        check_print_json(b);
+        dmg_json_print(b);
     else
         fputs(out->str, stdout);
     ret = worst;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dmg_i18n.h"
+#include "qemu_postparse.h"
 
 /* QEMU_MAX_VCPUS_WITHOUT_EIM (src/qemu/qemu_validate.c). */
 #define DMG_MAX_VCPUS_WITHOUT_EIM 255
@@ -181,7 +182,7 @@ void
 dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m)
 {
     guint64 initial = 0, hotplug = 0;
-    bool ppc64 = g_strcmp0(def->arch, "ppc64") == 0 || g_strcmp0(def->arch, "ppc64le") == 0;
+    bool ppc64 = dmg_arch_is_ppc64(def->arch);
     guint nmems = def->memories->len;
 
     for (guint i = 0; i < nmems; i++)

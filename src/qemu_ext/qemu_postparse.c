@@ -62,7 +62,7 @@ dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def)
  * compares in KiB (>> 10). */
 #define DMG_MEMORY_MAX_BYTES ((guint64)(G_MAXINT64 >> 10) * KIB)
 
-static bool
+bool
 dmg_arch_is_ppc64(const char *arch)
 {
     return g_strcmp0(arch, "ppc64") == 0 || g_strcmp0(arch, "ppc64le") == 0;

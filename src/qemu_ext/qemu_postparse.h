@@ -4,7 +4,12 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "domain_conf.h"
+
+/* ARCH_IS_PPC64(): libvirt's 256 MiB memory alignment and its exceptions. */
+bool dmg_arch_is_ppc64(const char *arch);
 
 /* qemuDomainDefAddDefaultDevices(): the implicit devices a verdict
  * depends on.  Today the default <memballoon model='virtio'/>. */

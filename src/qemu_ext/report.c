@@ -310,6 +310,28 @@ dmg_report_profile(const dmgHostProfile *host, const dmgQemuProfile *qemu,
     return json_builder_get_root(b);
 }
 
+void
+dmg_report_members(JsonBuilder *b, GPtrArray *verdicts, JsonNode *profile,
+                   GPtrArray *not_analyzed)
+{
+    if (profile) {
+        json_builder_set_member_name(b, "profile");
+        json_builder_add_value(b, json_node_copy(profile));
+    }
+    json_builder_set_member_name(b, "domains");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < verdicts->len; i++)
+        json_builder_add_value(b, json_node_copy(g_ptr_array_index(verdicts, i)));
+    json_builder_end_array(b);
+    if (!not_analyzed)
+        return;
+    json_builder_set_member_name(b, "not_analyzed");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < not_analyzed->len; i++)
+        json_builder_add_value(b, json_node_copy(g_ptr_array_index(not_analyzed, i)));
+    json_builder_end_array(b);
+}
+
 char *
 dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty)
 {
@@ -320,15 +342,7 @@ dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, DMG_VERDICT_FORMAT_VERSION);
-    if (profile) {
-        json_builder_set_member_name(b, "profile");
-        json_builder_add_value(b, json_node_copy(profile));
-    }
-    json_builder_set_member_name(b, "domains");
-    json_builder_begin_array(b);
-    for (guint i = 0; i < verdicts->len; i++)
-        json_builder_add_value(b, json_node_copy(g_ptr_array_index(verdicts, i)));
-    json_builder_end_array(b);
+    dmg_report_members(b, verdicts, profile, NULL);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     json_generator_set_root(gen, root);

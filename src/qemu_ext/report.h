@@ -12,6 +12,12 @@
  * group, reason and what to do instead. */
 void dmg_report_text(GString *out, JsonNode *verdict);
 
+/* The members of a report document, into @b's open object: profile (when
+ * not NULL), domains, and not_analyzed (JsonNode * {name, message}; left
+ * out when NULL).  A fleet's host objects use it too. */
+void dmg_report_members(JsonBuilder *b, GPtrArray *verdicts, JsonNode *profile,
+                        GPtrArray *not_analyzed);
+
 /* {"version":1,"profile":{...},"domains":[...]} */
 char *dmg_report_json(GPtrArray *verdicts, JsonNode *profile, gboolean pretty);
 
