@@ -6,10 +6,19 @@
 # against libvirt's domain.rng), and DMG_BENCH_HOOK_RUNS (50) `NAME start
 # begin -` invocations with the XML on stdin, each timed from before the
 # fork to after the exit, as libvirt sees it.  Prints median, p95 and max
-# in ms against the target (< 1000 ms), then the same for a policy that
+# in ms against the targets (max < 1000 ms, median <= 10 ms: issue 12),
+# then the same for a policy that
 # pins the QEMU version (no emulator probe), for a policy without the
 # probe cache (the domain's <emulator> is run on every call), and for
 # `virt-dmaguard check --xml` on the same file for comparison.
+#
+# The baseline, measured in the same run and interleaved with the hook so
+# that both see the same machine: `dmaguard-qemu-hook --version`, the same
+# binary with the same shared libraries, which exits as soon as main()
+# starts.  It is the cost of starting that process at all (exec, the
+# dynamic loader, exit); what the hook adds beyond it is its own work, and
+# its ratio to the baseline does not move with the machine's speed the way
+# the absolute figure does on a shared or nested host.
 #
 # The policy is the default one (sysfs=/sys, the domain's <emulator>
 # probed once and cached, /dev/kvm probed), with the log and the probe
@@ -34,6 +43,8 @@ builddir=$(cd "${1:-./build}" && pwd)
 # other benches; the domain is generated, nothing is read from the tree.
 runs=${DMG_BENCH_HOOK_RUNS:-50}
 target_ms=1000
+# Issue 12: with the domain's <emulator> probe cached, 64 hostdevs.
+median_target_ms=10
 
 hook=$builddir/tools/dmaguard-qemu-hook
 tool=$builddir/tools/virt-dmaguard
@@ -129,9 +140,16 @@ time_runs() {
     done
 }
 
-# stats FILE LABEL: median, p95 (nearest rank) and max in ms
+# median FILE: the median of FILE's numbers (us), in ms
+median() {
+    sort -n "$1" | awk '{ v[NR] = $1 / 1000.0 }
+        END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# stats FILE LABEL [MAX_TARGET MEDIAN_TARGET]: median, p95 (nearest rank)
+# and max in ms
 stats() {
-    sort -n "$1" | awk -v label="$2" -v target="$3" '
+    sort -n "$1" | awk -v label="$2" -v target="${3:-}" -v medtarget="${4:-}" '
         { v[NR] = $1 / 1000.0 }
         END {
             n = NR
@@ -140,7 +158,10 @@ stats() {
             p95 = v[r]; max = v[n]
             verdict = ""
             if (target != "")
-                verdict = sprintf("  target < %d ms: %s", target, max < target ? "met" : "MISSED")
+                verdict = sprintf("  max < %d ms: %s", target, max < target ? "met" : "MISSED")
+            if (medtarget != "")
+                verdict = verdict sprintf(", median <= %d ms: %s", medtarget,
+                                          med <= medtarget ? "met" : "MISSED")
             printf "  %-44s median %7.1f ms  p95 %7.1f ms  max %7.1f ms%s\n", label, med, p95, max, verdict
         }'
 }
@@ -171,9 +192,25 @@ DMAGUARD_CONF=$tmp/default.conf "$hook" bench-hostdev64 start begin - <"$xml" >/
 "$tool" check --xml "$xml" >/dev/null 2>&1 || true
 : >"$tmp/hook.log"
 
+# The hook and its baseline alternate, one call each, so that a change in
+# the machine's speed during the run affects both alike.
+: >"$tmp/t-hook"
+: >"$tmp/t-floor"
+hook_rc=0
+for ((i = 0; i < runs; i++)); do
+    t0=$EPOCHREALTIME
+    rc=0
+    DMAGUARD_CONF=$tmp/default.conf "$hook" bench-hostdev64 start begin - \
+        <"$xml" >/dev/null 2>"$tmp/stderr" || rc=$?
+    t1=$EPOCHREALTIME
+    echo $((${t1//[.,]/} - ${t0//[.,]/})) >>"$tmp/t-hook"
+    hook_rc=$rc
+    t0=$EPOCHREALTIME
+    "$hook" --version <"$xml" >/dev/null 2>&1 || die "$hook --version failed"
+    t1=$EPOCHREALTIME
+    echo $((${t1//[.,]/} - ${t0//[.,]/})) >>"$tmp/t-floor"
+done
 last_rc=0
-DMAGUARD_CONF=$tmp/default.conf time_runs "$tmp/t-hook" "$hook" bench-hostdev64 start begin -
-hook_rc=$last_rc
 DMAGUARD_CONF=$tmp/pinned.conf time_runs "$tmp/t-pinned" "$hook" bench-hostdev64 start begin -
 DMAGUARD_CONF=$tmp/nocache.conf time_runs "$tmp/t-nocache" "$hook" bench-hostdev64 start begin -
 time_runs "$tmp/t-check" "$tool" check --xml "$xml"
@@ -183,7 +220,12 @@ echo "bench-hook: dmaguard-qemu-hook start begin, domain with $ndev PCI hostdevs
 echo "  $runs runs each, process start to exit; policy sysfs=/sys, log in a temporary directory"
 echo "  hook exit status $hook_rc; its log says:"
 grep -m1 -E ': (allowed|REFUSED: .*|internal error: .*)$' "$tmp/hook.log" | sed 's/^[^ ]* /    /' | cut -c1-200
-stats "$tmp/t-hook" "hook (default policy, probe cached)" "$target_ms"
+stats "$tmp/t-hook" "hook (default policy, probe cached)" "$target_ms" "$median_target_ms"
+stats "$tmp/t-floor" "baseline: the same binary's --version" ""
+hook_med=$(median "$tmp/t-hook")
+floor_med=$(median "$tmp/t-floor")
+awk -v h="$hook_med" -v f="$floor_med" 'BEGIN {
+    printf "  hook beyond the baseline (its own work): %.1f ms; hook / baseline = %.2fx\n", h - f, f > 0 ? h / f : 0 }'
 stats "$tmp/t-pinned" "hook ([profile] qemu-version pinned)" ""
 stats "$tmp/t-nocache" "hook (qemu-cache= empty: a probe per call)" ""
 stats "$tmp/t-check" "virt-dmaguard check --xml (exit $check_rc)" ""
