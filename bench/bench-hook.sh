@@ -225,7 +225,7 @@ stats "$tmp/t-floor" "baseline: the same binary's --version" ""
 hook_med=$(median "$tmp/t-hook")
 floor_med=$(median "$tmp/t-floor")
 awk -v h="$hook_med" -v f="$floor_med" 'BEGIN {
-    printf "  hook beyond the baseline (its own work): %.1f ms; hook / baseline = %.2fx\n", h - f, f > 0 ? h / f : 0 }'
+    printf "  hook beyond the baseline (its own work): %.1f ms; hook / baseline = %.2fx\n", h - f, (f > 0 ? h / f : 0) }'
 stats "$tmp/t-pinned" "hook ([profile] qemu-version pinned)" ""
 stats "$tmp/t-nocache" "hook (qemu-cache= empty: a probe per call)" ""
 stats "$tmp/t-check" "virt-dmaguard check --xml (exit $check_rc)" ""
