@@ -34,7 +34,8 @@ echo "{\"QMP\": {\"version\": $version, \"capabilities\": []}}"
 props=""
 for p in host addr x-balloon-allowed enable-migration intremap caching-mode eim \
          device-iotlb aw-bits dma-translation pt deflate-on-oom free-page-reporting \
-         memdev node block-size requested-size; do
+         memdev node block-size requested-size iommu_platform ats packed page-per-vq \
+         prealloc slot; do
     props="$props{\"name\": \"$p\", \"type\": \"str\"}, "
 done
 while IFS= read -r line; do

@@ -12,20 +12,31 @@ NAME.x86_64-latest.args or NAME.args: libvirt's command line), it runs
 `virt-dmaguard check --json` and `virt-dmaguard argv` and compares:
 
   accepted   libvirt accepts it, and check reports no configuration error
-             (check refusing what libvirt accepts is the worst failure);
+             of libvirt's (check refusing what libvirt accepts is the worst
+             failure).  An error of QEMU's (a code whose docs/codes.rst
+             :Source: is QEMU) is no disagreement: libvirt's test only
+             builds the command line, which QEMU then refuses; those are
+             listed as "qemu-refuses";
   refused    libvirt refuses it (.err), and check reports an error;
              refused_modelled counts only the refusals whose words are
              about what dmaguard models (hostdevs, IOMMU, memory devices,
              the balloon, vCPUs);
   balloon    libvirt's command line has a virtio balloon exactly when
              check's verdict has one;
-  -m         argv's -m equals libvirt's (size in KiB, slots, maxmem).
+  -m         argv's -m equals libvirt's (size in KiB, slots, maxmem);
+  devices    each balloon and memory device (-device virtio-balloon-*,
+             pc-dimm, virtio-mem-pci) of libvirt's command line has its
+             twin in argv's, with the same driver and the same properties;
+             addresses libvirt assigned itself (bus/addr, devno, a dimm's
+             slot and addr where the XML gives none) are left out, as argv
+             emits only the addresses the XML gives (docs/virt-dmaguard.rst).
 
 It prints a table of agreement figures.  With --baseline, it fails when a
 figure drops below the baseline's (a JSON file of the same figures).
 Exit 0 pass, 1 agreement dropped, 2 usage, 77 skip (no data).
 """
 import json
+import xml.etree.ElementTree as ET
 import os
 import re
 import subprocess
@@ -78,6 +89,110 @@ def libvirt_m(args):
             opts.get("maxmem") and kib(opts["maxmem"]))
 
 
+MODELLED_DEVICES = re.compile(r"^(virtio-balloon-|pc-dimm$|virtio-mem-pci$)")
+
+
+def device_props(args):
+    """{id: props} of the modelled -device lines of a command line, JSON or
+    the older key=value syntax."""
+    out = {}
+    for m in re.finditer(r"^-device (.*?)(?: \\)?$", args, re.M):
+        v = m.group(1).strip()
+        if v.startswith("'") and v.endswith("'"):
+            v = v[1:-1]
+        if v.startswith("{"):
+            try:
+                props = json.loads(v)
+            except ValueError:
+                continue
+        else:
+            parts = v.split(",")
+            props = {"driver": parts[0]}
+            for kv in parts[1:]:
+                if "=" in kv:
+                    k, val = kv.split("=", 1)
+                    props[k] = val
+        if not MODELLED_DEVICES.match(str(props.get("driver", ""))):
+            continue
+        norm = {}
+        for k, val in props.items():
+            if isinstance(val, bool):
+                val = "on" if val else "off"
+            norm[k] = str(val)
+        out[norm.get("id")] = norm
+    return out
+
+
+def xml_addresses(xml):
+    """The <address> type the XML gives the balloon, and each memory
+    device in document order (None: no address)."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None, []
+
+    def addr(el):
+        a = el.find("address")
+        return a.get("type") if a is not None else None
+    devices = root.find("devices")
+    if devices is None:
+        return None, []
+    bal = devices.find("memballoon")
+    return (addr(bal) if bal is not None else None,
+            [addr(m) for m in devices.findall("memory")])
+
+
+# What libvirt assigns when the XML gives no address (argv emits only the
+# addresses the XML gives): per address type, its properties.
+ASSIGNED = {"pci": {"bus", "addr"}, "ccw": {"devno"}, "dimm": {"slot", "addr"}}
+
+
+def compare_devices(xml, want, got):
+    """Disagreements between libvirt's and argv's modelled devices."""
+    bal_addr, mem_addrs = xml_addresses(xml)
+    mem_ids = [i for i, w in want.items() if not w.get("driver", "").startswith("virtio-balloon")]
+    wrong = []
+    for dev_id, w in want.items():
+        g = got.get(dev_id)
+        if g is None:
+            wrong.append("%s missing" % dev_id)
+            continue
+        if w.get("driver", "").startswith("virtio-balloon"):
+            given = bal_addr
+        else:
+            k = mem_ids.index(dev_id)
+            given = mem_addrs[k] if k < len(mem_addrs) else None
+        drop = set()
+        for t, props in ASSIGNED.items():
+            if given != t:
+                drop |= props
+        # A dimm address given without a base gets none; with memory
+        # hotplug libvirt assigns the slot itself, which argv models.
+        if given is None and w.get("driver") in ("pc-dimm", "nvdimm"):
+            drop -= {"slot"}
+        w2 = {k: v for k, v in w.items() if k not in drop}
+        g2 = {k: v for k, v in g.items() if k not in drop}
+        if w2 != g2:
+            wrong.append("%s: libvirt %s, dmaguard %s" % (dev_id, w2, g2))
+    for dev_id in got:
+        if dev_id not in want:
+            wrong.append("%s extra" % dev_id)
+    return wrong
+
+
+def qemu_codes():
+    """The finding codes docs/codes.rst attributes to QEMU (its :Source:)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "codes.rst")
+    with open(path) as fh:
+        parts = re.split(r"\n``([a-z0-9-]+)``\n-+\n", fh.read())
+    codes = set()
+    for code, body in zip(parts[1::2], parts[2::2]):
+        m = re.search(r":Source:\s*(\S+)", body)
+        if m and m.group(1).startswith("QEMU"):
+            codes.add(code)
+    return codes
+
+
 def run(tool, *args):
     p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
     return p.returncode, p.stdout, p.stderr
@@ -101,8 +216,11 @@ def main(argv):
     if not os.path.isdir(d):
         print("1..0 # SKIP no libvirt test data at %s" % d)
         return 77
-    fig = {k: [0, 0] for k in ("accepted", "refused", "refused_modelled", "balloon", "m")}
+    fig = {k: [0, 0] for k in ("accepted", "refused", "refused_modelled", "balloon", "m",
+                               "devices")}
     wrong = {k: [] for k in fig}
+    qemu_layer = qemu_codes()
+    qemu_refuses = []
     for f in sorted(os.listdir(d)):
         if not f.endswith(".xml"):
             continue
@@ -124,9 +242,14 @@ def main(argv):
         except (ValueError, IndexError, KeyError):
             dom = None
         refused = rc == 2 or bool(dom and dom["errors"])
+        libvirt_refuses = rc == 2 or bool(dom and [e for e in dom["errors"]
+                                                   if e["code"] not in qemu_layer])
         if kind == "args":
             fig["accepted"][1] += 1
-            if refused:
+            if refused and not libvirt_refuses:
+                qemu_refuses.append("%s: %s" % (name, "; ".join(e["code"] for e in dom["errors"])))
+                fig["accepted"][0] += 1
+            elif refused:
                 why = se.strip() or "; ".join(e["code"] for e in dom["errors"])
                 wrong["accepted"].append("%s: %s" % (name, why[:160]))
             else:
@@ -150,11 +273,24 @@ def main(argv):
             fig["balloon"][0] += 1
         else:
             wrong["balloon"].append("%s: libvirt %s" % (name, lv_balloon))
+        if refused:
+            # argv prints no command line QEMU would refuse: nothing to
+            # compare (qemu-refuses above).
+            continue
+        rc, so, se = run(tool, "argv", *common)
+        flat = so.replace(" \\\n", "\n") if rc == 0 else ""
+        want_dev = device_props(args)
+        if want_dev:
+            fig["devices"][1] += 1
+            bad = compare_devices(xml, want_dev, device_props(flat)) if rc == 0 else ["argv failed"]
+            if bad:
+                wrong["devices"].append("%s: %s" % (name, "; ".join(bad)[:300]))
+            else:
+                fig["devices"][0] += 1
         want = libvirt_m(args)
         if want is None:
             continue
-        rc, so, se = run(tool, "argv", *common)
-        got = libvirt_m(so.replace(" \\\n", "\n")) if rc == 0 else None
+        got = libvirt_m(flat) if rc == 0 else None
         fig["m"][1] += 1
         if got == want:
             fig["m"][0] += 1
@@ -180,8 +316,10 @@ def main(argv):
         else:
             print("ok %d - %s agreement %.1f%% (%d of %d)%s" % (
                 n, k, pct, a, t, "" if floor is None else ", baseline %.1f%%" % floor))
+    for w in qemu_refuses:
+        print("# qemu-refuses: %s" % w)
     for k in fig:
-        for w in wrong[k][:40]:
+        for w in wrong[k][:80]:
             print("# %s: %s" % (k, w))
     if write:
         with open(write, "w") as fh:

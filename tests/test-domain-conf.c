@@ -233,6 +233,19 @@ test_wrong_value_types(void)
         { HEAD "<devices><iommu model='intel'><driver aw_bits='wide'/></iommu></devices></domain>",
           { "'wide'", "'aw_bits'", "<driver>", NULL } },
         { HEAD "<vcpu>1e3</vcpu></domain>", { "'1e3'", "<vcpu>", NULL } },
+        /* virDomainDeviceAddressParseXML(): the types libvirt knows */
+        { HEAD "<devices><memballoon model='virtio'><address type='isa-pnp'/></memballoon>"
+          "</devices></domain>", { "'isa-pnp'", "'type'", "<address>", NULL } },
+        /* virCCWDeviceAddressParseXML(): cssid at most 0xfe, ssid 3 */
+        { HEAD "<devices><memballoon model='virtio'><address type='ccw' cssid='0xff' ssid='0'"
+          " devno='1'/></memballoon></devices></domain>", { "'0xff'", "'cssid'", NULL } },
+        { HEAD "<devices><memballoon model='virtio'><address type='ccw' cssid='0xfe' ssid='0x4'"
+          " devno='1'/></memballoon></devices></domain>", { "'0x4'", "'ssid'", NULL } },
+        /* ... and all three or none */
+        { HEAD "<devices><memballoon model='virtio'><address type='ccw' cssid='0xfe'/>"
+          "</memballoon></devices></domain>", { "t.xml:4", "partial", "ccw", NULL } },
+        { HEAD "<devices><memballoon model='virtio'><driver ats='yes'/></memballoon>"
+          "</devices></domain>", { "'yes'", "'ats'", "<driver>", NULL } },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {

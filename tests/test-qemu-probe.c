@@ -365,7 +365,7 @@ test_cache_corrupt(Fixture *f, gconstpointer data)
         { NULL, "\x01\x02 not a key file [[[" },
         { "version=9.1.0", "version=banana" },
         { "dmaguard=" PACKAGE_VERSION, "dmaguard=0.0.0-other" },
-        { "format=2", "format=99" },
+        { "format=3", "format=99" },
         { "[device pc-dimm]", "[device pc-dimmm]" },
         { "x-balloon-allowed;", "x-balloon allowed!;" },
         { "size=", "size=1" },

@@ -26,6 +26,9 @@ DMG_ENUM_IMPL(dmgIOMMUModel, DMG_IOMMU_MODEL_LAST,
               "intel", "smmuv3", "virtio", "amd");
 DMG_ENUM_IMPL(dmgMemoryModel, DMG_MEMORY_MODEL_LAST,
               "dimm", "nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc");
+DMG_ENUM_IMPL(dmgAddress, DMG_ADDRESS_LAST,
+              "none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
+              "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned");
 
 /* ------------------------------------------------------------------ */
 /* Freeing                                                             */

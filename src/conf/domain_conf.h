@@ -96,6 +96,57 @@ typedef struct {
     unsigned domain, bus, slot, function;
 } dmgPCIAddress;
 
+/* libvirt's virDomainDeviceAddressType, in its order (device_conf.c). */
+typedef enum {
+    DMG_ADDRESS_NONE,
+    DMG_ADDRESS_PCI,
+    DMG_ADDRESS_DRIVE,
+    DMG_ADDRESS_VIRTIO_SERIAL,
+    DMG_ADDRESS_CCID,
+    DMG_ADDRESS_USB,
+    DMG_ADDRESS_SPAPR_VIO,
+    DMG_ADDRESS_VIRTIO_S390,
+    DMG_ADDRESS_CCW,
+    DMG_ADDRESS_VIRTIO_MMIO,
+    DMG_ADDRESS_ISA,
+    DMG_ADDRESS_DIMM,
+    DMG_ADDRESS_UNASSIGNED,
+    DMG_ADDRESS_LAST
+} dmgAddressType;
+DMG_ENUM_DECL(dmgAddress);
+
+/* <address type='ccw' cssid='0xfe' ssid='0x0' devno='0x000a'/>;
+ * !present: type ccw, to be assigned by libvirt. */
+typedef struct {
+    bool present;
+    unsigned cssid, ssid, devno;
+} dmgCCWAddress;
+
+/* <address type='dimm' slot='0' base='0x100000000'/>: a pc-dimm's slot
+ * and, when given, its guest physical address. */
+typedef struct {
+    unsigned slot;
+    guint64 base;                /* 0 when absent */
+} dmgDimmAddress;
+
+/* A device's guest-side <address>: its type, and the fields of the
+ * types dmaguard emits. */
+typedef struct {
+    int type;                    /* dmgAddressType */
+    dmgPCIAddress pci;
+    dmgCCWAddress ccw;
+    dmgDimmAddress dimm;
+} dmgDeviceAddress;
+
+/* <driver iommu= ats= packed= page_per_vq=/> of a virtio device:
+ * libvirt's virDomainVirtioOptions. */
+typedef struct {
+    dmgTristate iommu;
+    dmgTristate ats;
+    dmgTristate packed;
+    dmgTristate page_per_vq;
+} dmgVirtioOptions;
+
 typedef struct {
     int mode;                    /* dmgHostdevMode */
     int type;                    /* dmgHostdevSubsysType */
@@ -120,7 +171,7 @@ typedef struct {
 
     /* type='usb'/'scsi'/'scsi_host': only the type matters here */
 
-    dmgPCIAddress guest;         /* <address type='pci'/> in the guest */
+    dmgDeviceAddress guest;      /* <address type='pci'/> in the guest */
 
     /* QEMU frontend properties, from qemu:override or dmaguard metadata */
     dmgTristate balloon_allowed;          /* x-balloon-allowed */
@@ -150,7 +201,8 @@ typedef struct {
     bool alias_generated;
     bool implicit;               /* not in the XML: libvirt's default
                                   * (qemu_postparse.c) */
-    dmgPCIAddress guest;
+    dmgDeviceAddress guest;
+    dmgVirtioOptions virtio;
     int line;
 } dmgMemballoonDef;
 
@@ -172,6 +224,7 @@ typedef struct {
     unsigned aw_bits;            /* 0 when absent */
     dmgTristate dma_translation;
     dmgTristate passthrough;
+    dmgDeviceAddress guest;      /* virtio-iommu-pci's */
     char *alias;
     int line;
 } dmgIOMMUDef;
@@ -193,6 +246,7 @@ typedef struct {
     guint64 requested;           /* target/requested, virtio-mem */
     int node;                    /* target/node, -1 when absent */
     guint64 source_pagesize;     /* source/pagesize, 0 when absent */
+    dmgDeviceAddress guest;
     char *alias;
     bool alias_generated;
     int line;
@@ -230,6 +284,10 @@ typedef struct {
     int ioapic_driver;           /* dmgIoapicDriver */
     bool acpi;                   /* <features><acpi/> */
     unsigned graphics;           /* how many <graphics> devices */
+    bool pci_root;               /* <controller type='pci' index='0'
+                                  * model='pci-root'/>: a PCI, not a PCIe,
+                                  * root (virDomainControllerModelPCI) */
+    bool pcie_root;              /* ... model='pcie-root'/> */
     int launch_security;         /* dmgLaunchSecurity */
     GPtrArray *vdpa_interfaces;  /* char *: the aliases of the
                                   * <interface type='vdpa'>s */

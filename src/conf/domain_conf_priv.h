@@ -25,7 +25,9 @@ char *dmg_parse_alias(xmlNodePtr dev);
 int dmg_parse_pci_address(const dmgXmlCtx *ctx, xmlNodePtr addr,
                           dmgPCIAddress *out, GError **error);
 int dmg_parse_guest_address(const dmgXmlCtx *ctx, xmlNodePtr dev,
-                            dmgPCIAddress *out, GError **error);
+                            dmgDeviceAddress *out, GError **error);
+int dmg_parse_virtio_options(const dmgXmlCtx *ctx, xmlNodePtr driver,
+                             dmgVirtioOptions *out, GError **error);
 
 /* hostdev_conf.c */
 

@@ -60,7 +60,8 @@ dmg_memballoon_parse(const dmgXmlCtx *ctx, xmlNodePtr node,
         if (found)
             b->stats_period = period;
     }
-    if (dmg_parse_guest_address(ctx, node, &b->guest, error) < 0)
+    if (dmg_parse_guest_address(ctx, node, &b->guest, error) < 0 ||
+        dmg_parse_virtio_options(ctx, dmg_xml_child(node, "driver"), &b->virtio, error) < 0)
         return -1;
     b->alias = dmg_parse_alias(node);
     def->memballoon = g_steal_pointer(&b);
@@ -98,6 +99,8 @@ dmg_iommu_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
          dmg_xml_prop_uint(ctx, drv, "aw_bits", 10, 64, &io->aw_bits, error) < 0 ||
          dmg_xml_prop_on_off(ctx, drv, "dma_translation", &io->dma_translation, error) < 0 ||
          dmg_xml_prop_on_off(ctx, drv, "passthrough", &io->passthrough, error) < 0))
+        return -1;
+    if (dmg_parse_guest_address(ctx, node, &io->guest, error) < 0)
         return -1;
     io->alias = dmg_parse_alias(node);
     def->iommu = g_steal_pointer(&io);
@@ -156,7 +159,8 @@ dmg_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
     }
     if (dmg_memory_target_parse(ctx, target, m, error) < 0 ||
         (pagesize &&
-         dmg_xml_scaled_value(ctx, pagesize, 1024, &m->source_pagesize, error) < 0))
+         dmg_xml_scaled_value(ctx, pagesize, 1024, &m->source_pagesize, error) < 0) ||
+        dmg_parse_guest_address(ctx, node, &m->guest, error) < 0)
         return -1;
     m->alias = dmg_parse_alias(node);
     g_ptr_array_add(def->memories, g_steal_pointer(&m));

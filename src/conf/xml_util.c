@@ -208,6 +208,24 @@ dmg_xml_prop_uint(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
 }
 
 int
+dmg_xml_prop_uint64(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
+                    unsigned base, guint64 *out, GError **error)
+{
+    g_autofree char *val = dmg_xml_prop(node, name);
+
+    if (!val)
+        return 0;
+    if (!dmg_parse_uint64(val, base, out)) {
+        dmg_xml_error_invalid(ctx, node, name, val,
+                              base == 16 ? _("a 64-bit hexadecimal number")
+                                         : _("a 64-bit unsigned integer"),
+                              error);
+        return -1;
+    }
+    return 1;
+}
+
+int
 dmg_xml_uint_text(const dmgXmlCtx *ctx, xmlNodePtr node, unsigned max,
                   unsigned *out, GError **error)
 {

@@ -45,6 +45,9 @@ int dmg_xml_prop_on_off(const dmgXmlCtx *ctx, xmlNodePtr node,
 int dmg_xml_prop_uint(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
                       unsigned base, unsigned max, unsigned *out,
                       GError **error);
+/* The same for a 64-bit value (libvirt's virXMLPropULongLong). */
+int dmg_xml_prop_uint64(const dmgXmlCtx *ctx, xmlNodePtr node, const char *name,
+                        unsigned base, guint64 *out, GError **error);
 
 /* An element holding a scaled size: <memory unit='GiB'>8</memory>.
  * @default_scale applies without a unit (libvirt uses KiB).  Result in

@@ -6,6 +6,7 @@
 #include "domain_realize.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "virtio/balloon.h"
 #include "dmg_i18n.h"
@@ -45,9 +46,12 @@ dmg_switch(dmgTristate t)
 }
 
 static vmm_pci_addr
-dmg_pci_addr(const dmgPCIAddress *a)
+dmg_pci_addr(const dmgDeviceAddress *a)
 {
-    return (vmm_pci_addr){ a->present, a->bus, a->slot, a->function };
+    const dmgPCIAddress *p = &a->pci;
+
+    return (vmm_pci_addr){ a->type == DMG_ADDRESS_PCI && p->present,
+                           p->bus, p->slot, p->function, false };
 }
 
 /* libvirt's <memory> counts memory devices too; -m size is the rest. */
@@ -133,6 +137,7 @@ dmg_realize_iommu(const dmgDomainDef *def, vmm_machine *m)
         .aw_bits = io->aw_bits,
         .dma_translation = dmg_switch(io->dma_translation),
         .passthrough = dmg_switch(io->passthrough),
+        .guest = dmg_pci_addr(&io->guest),
     };
     m->iommu = viommu__realize(m, &cfg);
 }
@@ -149,6 +154,15 @@ dmg_realize_memory_devices(const dmgDomainDef *def, vmm_machine *m)
             .block_size = mem->block ? mem->block : DMG_VIRTIO_MEM_DEFAULT_BLOCK,
             .requested = mem->requested,
             .node = mem->node,
+            .guest = dmg_pci_addr(&mem->guest),
+            /* qemuBuildMemoryGetPagesize(): the device's own <source>
+             * <pagesize>, where the host's normal page size means no
+             * huge pages at all. */
+            .page_size = !mem->source_pagesize ? 0
+                       : mem->source_pagesize == (guint64)sysconf(_SC_PAGESIZE) ? VMM_PAGE_SIZE_SMALL
+                       : mem->source_pagesize,
+            .slot = mem->guest.type == DMG_ADDRESS_DIMM ? (int)mem->guest.dimm.slot : -1,
+            .addr = mem->guest.type == DMG_ADDRESS_DIMM ? mem->guest.dimm.base : 0,
         };
 
         if (mem->model == DMG_MEMORY_MODEL_DIMM)
@@ -336,8 +350,26 @@ dmg_realize_balloon(const dmgDomainDef *def, vmm_machine *m)
                : VIRTIO_BALLOON_PCI,
         .deflate_on_oom = dmg_switch(b->autodeflate),
         .free_page_reporting = dmg_switch(b->free_page_reporting),
+        /* The address type qemu_postparse.c settled names the transport. */
+        .transport = b->guest.type == DMG_ADDRESS_CCW ? VMM_VIRTIO_CCW
+                   : b->guest.type == DMG_ADDRESS_VIRTIO_MMIO ? VMM_VIRTIO_MMIO
+                   : VMM_VIRTIO_PCI,
         .guest = dmg_pci_addr(&b->guest),
+        .ccw = { b->guest.ccw.present, b->guest.ccw.cssid, b->guest.ccw.ssid,
+                 b->guest.ccw.devno },
+        .virtio = {
+            .iommu_platform = dmg_switch(b->virtio.iommu),
+            .ats = dmg_switch(b->virtio.ats),
+            .packed = dmg_switch(b->virtio.packed),
+            .page_per_vq = dmg_switch(b->virtio.page_per_vq),
+        },
     };
+    /* Where libvirt puts it on PCI: the slot the XML gives, else
+     * qemuDomainAssignPCIAddresses() picks a pcie-root-port on a PCI
+     * Express machine (q35, ARM virt) for a modern virtio device, and
+     * the root bus on pc. */
+    cfg.guest.express_port = (m->cfg.type == VMM_MACHINE_Q35 || m->cfg.type == VMM_MACHINE_VIRT) &&
+                             (!cfg.guest.present || cfg.guest.bus != 0);
     virtio_balloon__realize(m, &cfg);
 }
 
@@ -372,6 +404,7 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     dmg_libvirt_validate_memory(def, m);
     dmg_libvirt_validate_iommu(def, m);
     dmg_libvirt_validate_hostdevs(def, m);
+    dmg_libvirt_validate_addresses(def, m);
     dmg_libvirt_hostdev_check(def, host, m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);
@@ -379,6 +412,12 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
 
+        /* A PCI hostdev with <address type='unassigned'/> is detached
+         * from its host driver but never given to QEMU
+         * (qemuBuildHostdevCommandLine(), libvirt 6.0): no VFIO device,
+         * so no pins and no blocker. */
+        if (h->guest.type == DMG_ADDRESS_UNASSIGNED)
+            continue;
         if (h->type == DMG_HOSTDEV_SUBSYS_PCI || h->type == DMG_HOSTDEV_SUBSYS_MDEV)
             dmg_realize_hostdev(def, h, host, qemu, m);
     }

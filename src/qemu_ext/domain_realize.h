@@ -34,6 +34,7 @@ int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
  * this QEMU run it (libvirt_migration.c). */
 /* libvirt_validate.c: virDomainDefHostdevValidate(), duplicates. */
 void dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m);
+void dmg_libvirt_validate_addresses(const dmgDomainDef *def, vmm_machine *m);
 /* libvirt_validate.c: the machine type check of qemuValidateDomainDef(). */
 void dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu,
                                   vmm_machine *m);

@@ -282,6 +282,11 @@ dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m)
         /* virtio-iommu describes itself to the guest in ACPI's VIOT. */
         vmm_findings__error(&m->findings, "iommu-virtio-needs-acpi", io->alias,
                             _("unsupported configuration: IOMMU device: 'virtio' requires ACPI; add <features><acpi/></features>"));
+    } else if (io->model == DMG_IOMMU_MODEL_VIRTIO && io->guest.type != DMG_ADDRESS_NONE &&
+               io->guest.type != DMG_ADDRESS_PCI) {
+        /* virtio-iommu-pci is a PCI device (same function, libvirt 9.0). */
+        vmm_findings__error(&m->findings, "libvirt-device-address", io->alias,
+                            _("unsupported configuration: IOMMU device: 'virtio' needs a PCI address; remove the <address> of the <iommu> or make it type='pci'"));
     }
 }
 
@@ -374,4 +379,72 @@ dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m)
             }
         }
     }
+}
+
+/* The address rules libvirt applies to the devices dmaguard models, each
+ * with its words:
+ *   - virDomainDeviceInfoValidate() (domain_validate.c): 'unassigned' is
+ *     for hostdevs only;
+ *   - virDomainHostdevDefPostParse() (domain_postparse.c): an mdev of
+ *     model vfio-pci takes a 'pci' address, one of vfio-ccw a 'ccw' one;
+ *   - virDomainHostdevDefValidate(): a PCI hostdev takes a 'pci' or an
+ *     'unassigned' address (an internal error there, not a
+ *     configuration one);
+ *   - qemuValidateDomainDeviceDefAddress() (qemu_validate.c): a CCW
+ *     address needs an s390-ccw machine, and 'virtio-s390' addresses are
+ *     gone.
+ * All as in libvirt 9.0; the 'unassigned' type is from 6.0. */
+static void
+dmg_libvirt_validate_address(const dmgDomainDef *def, const dmgDeviceAddress *addr,
+                             const char *alias, bool hostdev, bool pci_hostdev,
+                             int mdev_model, vmm_machine *m)
+{
+    const char *type = dmgAddressTypeToString(addr->type);
+    g_autofree char *msg = NULL;
+
+    if (mdev_model >= 0 && addr->type != DMG_ADDRESS_NONE &&
+        ((mdev_model == DMG_MDEV_MODEL_VFIO_PCI && addr->type != DMG_ADDRESS_PCI) ||
+         (mdev_model == DMG_MDEV_MODEL_VFIO_CCW && addr->type != DMG_ADDRESS_CCW))) {
+        /* virDomainHostdevDefPostParse() (domain_postparse.c), at define. */
+        msg = g_strdup_printf(_("XML error: Unsupported address type '%s' with mediated device model '%s'; give %s a '%s' address or none"),
+                              type, dmgMdevModelTypeToString(mdev_model), alias,
+                              mdev_model == DMG_MDEV_MODEL_VFIO_PCI ? "pci" : "ccw");
+    } else if (addr->type == DMG_ADDRESS_UNASSIGNED && !hostdev) {
+        msg = g_strdup_printf(_("unsupported configuration: address of type '%s' is supported only for hostdevs; remove the <address> of %s"),
+                              type, alias);
+    } else if (pci_hostdev && addr->type != DMG_ADDRESS_NONE &&
+               addr->type != DMG_ADDRESS_PCI && addr->type != DMG_ADDRESS_UNASSIGNED) {
+        msg = g_strdup_printf(_("internal error: PCI host devices must use 'pci' or 'unassigned' address type; %s has a '%s' address"),
+                              alias, type);
+    } else if (addr->type == DMG_ADDRESS_VIRTIO_S390) {
+        msg = g_strdup_printf(_("unsupported configuration: 'virtio-s390' addresses are no longer supported; use a 'ccw' address for %s"),
+                              alias);
+    } else if (addr->type == DMG_ADDRESS_CCW &&
+               !(def->machine ? g_str_has_prefix(def->machine, "s390-ccw")
+                              : g_strcmp0(def->arch, "s390x") == 0)) {
+        msg = g_strdup_printf(_("unsupported configuration: cannot use CCW address type for device '%s' using machine type '%s'; use a 'pci' address or an s390-ccw machine"),
+                              alias, def->machine ? def->machine : "");
+    }
+    if (msg)
+        vmm_findings__error(&m->findings, "libvirt-device-address", alias, msg);
+}
+
+void
+dmg_libvirt_validate_addresses(const dmgDomainDef *def, vmm_machine *m)
+{
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+
+        dmg_libvirt_validate_address(def, &h->guest, h->alias, true,
+                                     h->type == DMG_HOSTDEV_SUBSYS_PCI,
+                                     h->type == DMG_HOSTDEV_SUBSYS_MDEV ? h->mdev_model : -1, m);
+    }
+    for (guint i = 0; i < def->memories->len; i++) {
+        const dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
+
+        dmg_libvirt_validate_address(def, &mem->guest, mem->alias, false, false, -1, m);
+    }
+    if (def->memballoon && def->memballoon->model != DMG_MEMBALLOON_NONE)
+        dmg_libvirt_validate_address(def, &def->memballoon->guest, def->memballoon->alias,
+                                     false, false, -1, m);
 }

@@ -178,8 +178,10 @@ cmd_machine(cmd_ctx *c)
     g_autoptr(GString) opt = NULL;
 
     /* qemuBuildMachineCommandLine(): the type as the domain names it, a
-     * versioned one ("pc-q35-7.2") kept as it is. */
-    if (name && m->cfg.machine_name)
+     * versioned one ("pc-q35-7.2") kept as it is; any other machine
+     * (pseries, vexpress-a9, ppce500) too, with the devices this model
+     * emits on the transport libvirt gives them (qemu_postparse.c). */
+    if (m->cfg.machine_name)
         name = m->cfg.machine_name;
     if (!name) {
         c->machine_unsupported = true;
@@ -305,9 +307,23 @@ cmd_memory_device(cmd_ctx *c, const memory_device *md)
             cmd_int(b, "requested-size", (gint64)md->cfg.requested);
     }
     cmd_str(b, "memdev", memdev);
+    /* qemuBuildMemoryDeviceProps(): a virtio-mem on huge pages
+     * preallocates what it plugs, when this QEMU can
+     * (qemuBuildMemoryGetPagesize()'s prealloc); libvirt leaves it out
+     * silently otherwise. */
+    if (virtio && md->page_size &&
+        dmg_qemu_profile_has_property(c->qemu, driver, "prealloc", NULL))
+        cmd_bool(b, "prealloc", true);
     cmd_str(b, "id", md->alias);
-    if (virtio)
+    if (virtio) {
         cmd_pci_address(c, b, &md->cfg.guest);
+    } else if (md->cfg.slot >= 0) {
+        /* qemuBuildDeviceAddressProps() for a dimm address: "u:slot",
+         * "P:addr" (only a non-zero base). */
+        cmd_int(b, "slot", md->cfg.slot);
+        if (md->cfg.addr)
+            cmd_int(b, "addr", (gint64)md->cfg.addr);
+    }
     cmd_device_end(c, b);
 }
 
@@ -372,6 +388,8 @@ cmd_iommu(cmd_ctx *c)
     cmd_iommu_switch(c, b, p->driver, io->cfg.dma_translation, "dma_translation",
                      p->dma_translation, false);
     cmd_iommu_switch(c, b, p->driver, io->cfg.passthrough, "passthrough", p->pt, false);
+    if (io->cfg.model == VIOMMU_VIRTIO)
+        cmd_pci_address(c, b, &io->cfg.guest);
     /* smmuv3 is a machine property, not a device. */
     if (io->cfg.model != VIOMMU_SMMUV3)
         cmd_device_end(c, b);
@@ -419,29 +437,73 @@ cmd_vfio_device(cmd_ctx *c, const vfio_device *dev)
     cmd_device_end(c, b);
 }
 
+/* qemuBuildVirtioDevGetConfig(): the base name, the transport's suffix
+ * (-pci, -ccw, -device for virtio-mmio), then -transitional or
+ * -non-transitional, which libvirt appends on any transport although
+ * only PCI has them (it reports but does not fail: QEMU then refuses
+ * the unknown type). */
+static char *
+cmd_virtio_driver(const char *base, vmm_virtio_transport transport,
+                  virtio_balloon_model model)
+{
+    static const char *const suffix[] = {
+        [VMM_VIRTIO_PCI] = "pci", [VMM_VIRTIO_CCW] = "ccw", [VMM_VIRTIO_MMIO] = "device",
+    };
+
+    return g_strdup_printf("%s-%s%s", base, suffix[transport],
+                           model == VIRTIO_BALLOON_PCI_TRANSITIONAL ? "-transitional"
+                           : model == VIRTIO_BALLOON_PCI_NON_TRANSITIONAL ? "-non-transitional"
+                           : "");
+}
+
+/* qemuBuildVirtioDevProps(): the virtio options right after the driver. */
+static void
+cmd_virtio_options(cmd_ctx *c, JsonBuilder *b, const char *device, const char *driver,
+                   const vmm_virtio_options *o)
+{
+    const struct { vmm_switch sw; const char *prop; } opts[] = {
+        { o->iommu_platform, "iommu_platform" },
+        { o->ats, "ats" },
+        { o->packed, "packed" },
+        { o->page_per_vq, "page-per-vq" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(opts); i++) {
+        if (opts[i].sw != VMM_UNSET && cmd_has(c, device, driver, opts[i].prop))
+            cmd_bool(b, opts[i].prop, opts[i].sw == VMM_ON);
+    }
+}
+
+/* qemuBuildMemballoonCommandLine(): driver, virtio options, id,
+ * deflate-on-oom, free-page-reporting, then the address
+ * (qemuBuildDeviceAddressProps(): bus/addr on PCI, devno on CCW in
+ * VIR_CCW_DEVICE_ADDRESS_FMT, nothing on virtio-mmio). */
 static void
 cmd_balloon(cmd_ctx *c)
 {
-    static const char *const drivers[] = {
-        [VIRTIO_BALLOON_PCI] = "virtio-balloon-pci",
-        [VIRTIO_BALLOON_PCI_TRANSITIONAL] = "virtio-balloon-pci-transitional",
-        [VIRTIO_BALLOON_PCI_NON_TRANSITIONAL] = "virtio-balloon-pci-non-transitional",
-    };
     const virtio_balloon *bal = c->m->balloon;
-    const char *driver;
+    g_autofree char *driver = NULL;
     g_autoptr(JsonBuilder) b = NULL;
 
     if (!bal)
         return;
-    driver = drivers[bal->cfg.model];
+    driver = cmd_virtio_driver("virtio-balloon", bal->cfg.transport, bal->cfg.model);
     b = cmd_device_begin(driver);
+    cmd_virtio_options(c, b, bal->alias, driver, &bal->cfg.virtio);
     cmd_str(b, "id", bal->alias);
-    cmd_pci_address(c, b, &bal->cfg.guest);
     if (bal->cfg.deflate_on_oom != VMM_UNSET && cmd_has(c, bal->alias, driver, "deflate-on-oom"))
         cmd_bool(b, "deflate-on-oom", bal->cfg.deflate_on_oom == VMM_ON);
     if (bal->cfg.free_page_reporting != VMM_UNSET &&
         cmd_has(c, bal->alias, driver, "free-page-reporting"))
         cmd_bool(b, "free-page-reporting", bal->cfg.free_page_reporting == VMM_ON);
+    if (bal->cfg.transport == VMM_VIRTIO_PCI) {
+        cmd_pci_address(c, b, &bal->cfg.guest);
+    } else if (bal->cfg.transport == VMM_VIRTIO_CCW && bal->cfg.ccw.present) {
+        g_autofree char *devno = g_strdup_printf("%x.%x.%04x", bal->cfg.ccw.cssid,
+                                                 bal->cfg.ccw.ssid, bal->cfg.ccw.devno);
+
+        cmd_str(b, "devno", devno);
+    }
     cmd_device_end(c, b);
 }
 
@@ -506,7 +568,7 @@ dmg_qemu_command_build(vmm_machine *m, const dmgQemuProfile *qemu, GError **erro
     }
     if (c.machine_unsupported) {
         g_set_error(error, DMG_QEMU_COMMAND_ERROR, DMG_QEMU_COMMAND_ERROR_UNSUPPORTED,
-                    _("unsupported configuration: dmaguard builds command lines for the q35, pc, virt and s390-ccw-virtio machines only"));
+                    _("unsupported configuration: the domain names no machine type and dmaguard knows no default for its architecture; add <os><type machine='...'>"));
         return NULL;
     }
     return g_steal_pointer(&lines);

@@ -141,11 +141,110 @@ dmg_qemu_domain_align_memory_sizes(dmgDomainDef *def)
     def->memory = hotplug > G_MAXUINT64 - initial ? G_MAXUINT64 : initial + hotplug;
 }
 
+/* qemuDomainIsS390CCW(); libvirt's default s390x machine is
+ * s390-ccw-virtio (its capabilities' canonical machine). */
+static bool
+dmg_domain_is_s390_ccw(const dmgDomainDef *def)
+{
+    if (!def->machine)
+        return g_strcmp0(def->arch, "s390x") == 0;
+    return g_str_has_prefix(def->machine, "s390-ccw");
+}
+
+/* qemuDomainIsARMVirt() and qemuDomainIsRISCVVirt(): "virt" or a
+ * versioned "virt-X.Y" on those architectures. */
+static bool
+dmg_domain_is_virt(const dmgDomainDef *def)
+{
+    return def->machine &&
+           (g_str_equal(def->machine, "virt") || g_str_has_prefix(def->machine, "virt-"));
+}
+
+/* qemuDomainAssignS390Addresses() and qemuDomainAssignVirtioMMIOAddresses()
+ * (qemu_domain_address.c, libvirt 9.0), for the balloon: a virtio device
+ * without an <address> is put on CCW on an s390-ccw machine, and on
+ * virtio-mmio on ARM's vexpress and on ARM and RISC-V virt machines whose
+ * root is not PCIe.  libvirt adds a pcie-root to a virt machine when QEMU
+ * has the gpex host bridge (qemuDomainDefAddDefaultDevices(); every QEMU
+ * dmaguard knows has it), so there the balloon stays on PCI unless the
+ * domain names a PCI root or another device already sits on virtio-mmio;
+ * dmaguard does not read the other devices' addresses, so only the first
+ * is seen.  The transport names the QEMU device (virtio-balloon-ccw,
+ * virtio-balloon-device: qemuBuildVirtioDevGetConfig()). */
+void
+dmg_qemu_domain_assign_virtio_addresses(dmgDomainDef *def)
+{
+    static const char *const mmio_arches[] = {
+        "armv6l", "armv7l", "aarch64", "riscv32", "riscv64", NULL,
+    };
+    dmgMemballoonDef *b = def->memballoon;
+
+    if (!b || b->model == DMG_MEMBALLOON_NONE || b->guest.type != DMG_ADDRESS_NONE)
+        return;
+    if (dmg_domain_is_s390_ccw(def)) {
+        b->guest.type = DMG_ADDRESS_CCW;
+        return;
+    }
+    if (!def->arch || !g_strv_contains(mmio_arches, def->arch))
+        return;
+    if (def->machine && g_str_has_prefix(def->machine, "vexpress-"))
+        b->guest.type = DMG_ADDRESS_VIRTIO_MMIO;
+    else if (dmg_domain_is_virt(def))
+        b->guest.type = def->pci_root ? DMG_ADDRESS_VIRTIO_MMIO : DMG_ADDRESS_PCI;
+}
+
+/* qemuDomainAssignMemorySlots() (qemu_domain_address.c, libvirt 9.0):
+ * with memory hotplug, every dimm and nvdimm without a dimm address gets
+ * the lowest slot no other one holds, in the domain's order; and
+ * qemuAssignDeviceMemoryAlias() names it after its slot ("dimm3"), for
+ * a new domain (not one whose status XML carries old aliases).  No free
+ * slot is libvirt's "failed to find an empty memory slot", which
+ * qemuValidateDomainDefMemory's count check (libvirt_validate.c)
+ * reports first. */
+void
+dmg_qemu_domain_assign_memory_slots(dmgDomainDef *def)
+{
+    g_autoptr(GHashTable) used = NULL;
+    unsigned next = 0;
+
+    if (!def->max_memory && !def->max_memory_slots)
+        return;
+    used = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (guint i = 0; i < def->memories->len; i++) {
+        dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
+
+        if (mem->guest.type == DMG_ADDRESS_DIMM)
+            g_hash_table_add(used, GUINT_TO_POINTER(mem->guest.dimm.slot));
+    }
+    for (guint i = 0; i < def->memories->len; i++) {
+        dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
+
+        if (mem->model != DMG_MEMORY_MODEL_DIMM && mem->model != DMG_MEMORY_MODEL_NVDIMM)
+            continue;
+        if (mem->guest.type == DMG_ADDRESS_NONE) {
+            while (g_hash_table_contains(used, GUINT_TO_POINTER(next)))
+                next++;
+            if (next >= def->max_memory_slots)
+                continue;
+            g_hash_table_add(used, GUINT_TO_POINTER(next));
+            mem->guest.type = DMG_ADDRESS_DIMM;
+            mem->guest.dimm.slot = next;
+        }
+        if (mem->alias_generated && mem->guest.type == DMG_ADDRESS_DIMM) {
+            g_free(mem->alias);
+            mem->alias = g_strdup_printf("%s%u", mem->model == DMG_MEMORY_MODEL_DIMM
+                                         ? "dimm" : "nvdimm", mem->guest.dimm.slot);
+        }
+    }
+}
+
 void
 dmg_qemu_domain_def_prepare(dmgDomainDef *def)
 {
     dmg_qemu_domain_def_add_default_devices(def);
     dmg_qemu_domain_align_memory_sizes(def);
+    dmg_qemu_domain_assign_virtio_addresses(def);
+    dmg_qemu_domain_assign_memory_slots(def);
 }
 
 dmgDomainDef *

@@ -15,8 +15,17 @@ bool dmg_arch_is_ppc64(const char *arch);
  * depends on.  Today the default <memballoon model='virtio'/>. */
 void dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def);
 
-/* The default devices, then the sizes as qemuDomainAlignMemorySizes()
- * rounds them at start (def->memory_align_error when one overflows). */
+/* qemuDomainAssignS390Addresses(), qemuDomainAssignVirtioMMIOAddresses():
+ * the transport of an address-less balloon (CCW, virtio-mmio or PCI). */
+void dmg_qemu_domain_assign_virtio_addresses(dmgDomainDef *def);
+
+/* qemuDomainAssignMemorySlots(): the dimm slots, and the aliases named
+ * after them. */
+void dmg_qemu_domain_assign_memory_slots(dmgDomainDef *def);
+
+/* The default devices, the sizes as qemuDomainAlignMemorySizes() rounds
+ * them at start (def->memory_align_error when one overflows), then the
+ * virtio transports. */
 void dmg_qemu_domain_def_prepare(dmgDomainDef *def);
 
 /* Parse a domain as libvirt's QEMU driver starts it: the XML model

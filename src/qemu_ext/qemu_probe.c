@@ -31,7 +31,8 @@
 
 G_DEFINE_QUARK(dmg-qemu-probe-error-quark, dmg_qemu_probe_error)
 
-#define PROBE_CACHE_FORMAT 2  /* 2: vfio-pci-nohotplug probed too */
+#define PROBE_CACHE_FORMAT 3  /* 2: vfio-pci-nohotplug probed too;
+                               * 3: the balloon's ccw and mmio types */
 #define PROBE_MAX_PROPS 4096
 #define PROBE_MAX_NAME 128
 
@@ -40,7 +41,7 @@ G_DEFINE_QUARK(dmg-qemu-probe-error-quark, dmg_qemu_probe_error)
 static const char *const probe_device_types[] = {
     "vfio-pci", "vfio-pci-nohotplug", "vfio-ccw", "vfio-ap",
     "virtio-balloon-pci", "virtio-balloon-pci-transitional",
-    "virtio-balloon-pci-non-transitional",
+    "virtio-balloon-pci-non-transitional", "virtio-balloon-ccw", "virtio-balloon-device",
     "intel-iommu", "amd-iommu", "virtio-iommu-pci",
     "virtio-mem-pci", "pc-dimm",
     NULL,

@@ -66,6 +66,10 @@ static const qemu_version_row qemu_table[] = {
     { -1, "vfio-pci", "x-migration-iommu-pt", 0, 0, "x-migration-iommu-pt" },
     /* virtio-iommu: "Add an option to define the input range width" */
     { -1, "virtio-iommu-pci", "aw-bits", 9, 0, NULL },
+    /* virtio-mem's own preallocation of plugged blocks: libvirt's
+     * QEMU_CAPS_DEVICE_VIRTIO_MEM_PCI_PREALLOC is set from 7.0 in its
+     * capability test data (tests/qemucapabilitiesdata, libvirt 9.0). */
+    { -1, "virtio-mem-pci", "prealloc", 7, 0, NULL },
 };
 
 dmgQemuProfile *

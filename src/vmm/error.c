@@ -16,6 +16,7 @@ static const char *const vmm_error_codes[] = {
     [VMM_ERR_DISCARD_BUSY] = "discard-busy",
     [VMM_ERR_GROUP_ADDRESS_SPACE] = "group-address-space-conflict",
     [VMM_ERR_VFIO_BACKEND] = "vfio-backend",
+    [VMM_ERR_VIRTIO_MEM_BLOCK_SIZE] = "virtio-mem-block-size",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(vmm_error_codes) == VMM_ERR_LAST);
 

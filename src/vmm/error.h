@@ -18,6 +18,7 @@ typedef enum {
     VMM_ERR_DISCARD_BUSY,
     VMM_ERR_GROUP_ADDRESS_SPACE,
     VMM_ERR_VFIO_BACKEND,
+    VMM_ERR_VIRTIO_MEM_BLOCK_SIZE,
     VMM_ERR_LAST
 } vmm_error_code;
 

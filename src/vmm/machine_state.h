@@ -50,7 +50,35 @@ typedef enum {
 typedef struct {
     bool present;
     unsigned bus, slot, function;
+    /* The slot is behind a PCI Express port, not on a root or a
+     * conventional bus: virtio-pci is then modern-only by default. */
+    bool express_port;
 } vmm_pci_addr;
+
+/* The transport a virtio device sits on, which names its QEMU type:
+ * virtio-balloon-pci, -ccw, or -device for virtio-mmio
+ * (hw/virtio/virtio-balloon-pci.c, hw/s390x/virtio-ccw-balloon.c). */
+typedef enum {
+    VMM_VIRTIO_PCI,
+    VMM_VIRTIO_CCW,
+    VMM_VIRTIO_MMIO,
+} vmm_virtio_transport;
+
+/* A channel-subsystem device number, cssid.ssid.devno (virtio-ccw's
+ * devno property); !present: the machine picks one. */
+typedef struct {
+    bool present;
+    unsigned cssid, ssid, devno;
+} vmm_ccw_addr;
+
+/* virtio device properties every transport has
+ * (hw/virtio/virtio.c, virtio_device_properties and the PCI proxy). */
+typedef struct {
+    vmm_switch iommu_platform;
+    vmm_switch ats;
+    vmm_switch packed;
+    vmm_switch page_per_vq;
+} vmm_virtio_options;
 
 /* The machine's confidential-guest-support object. */
 typedef enum {

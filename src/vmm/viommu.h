@@ -27,6 +27,7 @@ typedef struct viommu_config {
     unsigned aw_bits;                    /* 0: unset */
     vmm_switch dma_translation;          /* unset means on */
     vmm_switch passthrough;
+    vmm_pci_addr guest;                  /* virtio-iommu-pci's address */
 } viommu_config;
 
 struct viommu {

@@ -92,10 +92,33 @@ static const savevm_ops balloon_savevm_ops = {
     .load_state = balloon__load,
 };
 
+/* virtio_pci_realize() (hw/virtio/virtio-pci.c, QEMU 7.2): with
+ * disable-legacy=auto a virtio-pci device keeps its legacy interface
+ * unless it sits behind a PCI Express port; the -transitional type always
+ * keeps it, the -non-transitional never. */
+static bool
+virtio_balloon__legacy(const virtio_balloon_config *cfg)
+{
+    if (cfg->transport != VMM_VIRTIO_PCI)
+        return false;
+    if (cfg->model == VIRTIO_BALLOON_PCI_TRANSITIONAL)
+        return true;
+    return cfg->model == VIRTIO_BALLOON_PCI && !cfg->guest.express_port;
+}
+
 virtio_balloon *
 virtio_balloon__realize(vmm_machine *m, const virtio_balloon_config *cfg)
 {
     virtio_balloon *b = g_new0(virtio_balloon, 1);
+
+    /* virtio_pci_device_plugged(): a device with a legacy interface
+     * cannot offer VIRTIO_F_IOMMU_PLATFORM, and QEMU refuses to start. */
+    if (cfg->virtio.iommu_platform == VMM_ON && virtio_balloon__legacy(cfg)) {
+        g_autofree char *msg = g_strdup_printf(_("%s: VIRTIO_F_IOMMU_PLATFORM was supported by neither legacy nor transitional device; use model='virtio-non-transitional', or put the balloon behind a PCI Express root port"),
+                                               cfg->alias);
+
+        vmm_findings__error(&m->findings, "virtio-legacy-iommu-platform", cfg->alias, msg);
+    }
 
     b->cfg = *cfg;
     b->alias = g_strdup(cfg->alias);

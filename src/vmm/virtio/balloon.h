@@ -22,7 +22,10 @@ typedef struct virtio_balloon_config {
     virtio_balloon_model model;
     vmm_switch deflate_on_oom;
     vmm_switch free_page_reporting;
-    vmm_pci_addr guest;
+    vmm_virtio_transport transport;
+    vmm_pci_addr guest;                  /* on PCI */
+    vmm_ccw_addr ccw;                    /* on CCW */
+    vmm_virtio_options virtio;
 } virtio_balloon_config;
 
 struct virtio_balloon {

@@ -9,6 +9,9 @@
 
 #include "machine_state.h"
 
+/* A backend on the host's normal pages, whatever the machine's are. */
+#define VMM_PAGE_SIZE_SMALL G_MAXUINT64
+
 typedef enum {
     MEMORY_DEVICE_DIMM,
     MEMORY_DEVICE_VIRTIO_MEM,
@@ -22,6 +25,11 @@ typedef struct memory_device_config {
     guint64 requested;                   /* virtio-mem requested-size */
     int node;                            /* -1: unset */
     vmm_pci_addr guest;                  /* virtio-mem-pci's address */
+    /* The backend's page size: 0 the machine's (backend_page_size),
+     * VMM_PAGE_SIZE_SMALL normal pages, else that huge page size. */
+    guint64 page_size;
+    int slot;                            /* pc-dimm's slot, -1: unset */
+    guint64 addr;                        /* pc-dimm's addr, 0: unset */
 } memory_device_config;
 
 typedef struct memory_device {
