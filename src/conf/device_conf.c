@@ -82,8 +82,23 @@ dmg_parse_guest_address(const dmgXmlCtx *ctx, xmlNodePtr dev,
         dmg_xml_error_missing(ctx, addr, _("the attribute 'type'"), error);
         return -1;
     }
-    if (out->type == DMG_ADDRESS_PCI)
-        return dmg_parse_pci_address(ctx, addr, &out->pci, error);
+    if (out->type == DMG_ADDRESS_PCI) {
+        xmlNodePtr zpci = dmg_xml_child(addr, "zpci");
+        int uid, fid;
+
+        if (dmg_parse_pci_address(ctx, addr, &out->pci, error) < 0)
+            return -1;
+        /* virZPCIDeviceAddressParseXML(): uid and fid, each optional;
+         * their ranges are checked at validation (libvirt_validate.c). */
+        if (zpci) {
+            if ((uid = dmg_xml_prop_uint(ctx, zpci, "uid", 0, G_MAXUINT, &out->pci.zpci_uid, error)) < 0 ||
+                (fid = dmg_xml_prop_uint(ctx, zpci, "fid", 0, G_MAXUINT, &out->pci.zpci_fid, error)) < 0)
+                return -1;
+            out->pci.zpci_uid_set = uid > 0;
+            out->pci.zpci_fid_set = fid > 0;
+        }
+        return 0;
+    }
     if (out->type == DMG_ADDRESS_CCW)
         return dmg_parse_ccw_address(ctx, addr, &out->ccw, error);
     if (out->type == DMG_ADDRESS_DIMM) {

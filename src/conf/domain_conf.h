@@ -94,6 +94,9 @@ DMG_ENUM_DECL(dmgPropSource);
 typedef struct {
     bool present;
     unsigned domain, bus, slot, function;
+    /* <zpci uid= fid=/> inside a guest PCI address (s390x) */
+    bool zpci_uid_set, zpci_fid_set;
+    unsigned zpci_uid, zpci_fid;
 } dmgPCIAddress;
 
 /* libvirt's virDomainDeviceAddressType, in its order (device_conf.c). */
@@ -154,6 +157,7 @@ typedef struct {
     bool alias_generated;
     int line;                    /* of the <hostdev> element */
     bool is_interface;           /* <interface type='hostdev'> */
+    unsigned boot_order;         /* <boot order=N/>, 0 when absent */
 
     /* type='pci' */
     dmgPCIAddress source;        /* host address */
@@ -169,7 +173,10 @@ typedef struct {
     dmgTristate display;         /* <hostdev display='on|off'> */
     dmgTristate ramfb;           /* <hostdev ramfb='on|off'> */
 
-    /* type='usb'/'scsi'/'scsi_host': only the type matters here */
+    /* type='usb'/'scsi'/'scsi_host': the source, as a key that is equal
+     * for two hostdevs exactly when libvirt's virDomainHostdevMatchSubsys()
+     * calls them the same device ("usb:1.2", "scsi:scsi_host0:0:0:0") */
+    char *source_key;
 
     dmgDeviceAddress guest;      /* <address type='pci'/> in the guest */
 

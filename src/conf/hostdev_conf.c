@@ -22,6 +22,7 @@ dmg_hostdev_def_free(dmgHostdevDef *h)
     g_free(h->driver_model);
     g_free(h->teaming_persistent);
     g_free(h->mdev_uuid);
+    g_free(h->source_key);
     g_free(h);
 }
 
@@ -29,6 +30,63 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(dmgHostdevDef, dmg_hostdev_def_free);
 
 /* ------------------------------------------------------------------ */
 /* <hostdev>                                                           */
+
+/* The source of a USB or SCSI hostdev, only to tell two of them apart
+ * as virDomainHostdevMatchSubsysUSB() and ...SCSIHost() / ...SCSIiSCSI()
+ * do: a USB device by its host bus and device when given, else by vendor
+ * and product; a SCSI one by adapter, bus, target and unit, or for iSCSI
+ * by host, port and name; a scsi_host by its wwpn. */
+static int
+dmg_hostdev_parse_source_key(const dmgXmlCtx *ctx, xmlNodePtr node, dmgHostdevDef *h,
+                             GError **error)
+{
+    xmlNodePtr source = dmg_xml_child(node, "source");
+    xmlNodePtr addr = dmg_xml_child(source, "address");
+    g_autofree char *protocol = source ? dmg_xml_prop(source, "protocol") : NULL;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+
+    if (!source)
+        return 0;
+    if (h->type == DMG_HOSTDEV_SUBSYS_USB) {
+        xmlNodePtr vendor = dmg_xml_child(source, "vendor");
+        xmlNodePtr product = dmg_xml_child(source, "product");
+
+        if (addr && (dmg_xml_prop_uint(ctx, addr, "bus", 0, G_MAXUINT, &a, error) < 0 ||
+                     dmg_xml_prop_uint(ctx, addr, "device", 0, G_MAXUINT, &b, error) < 0))
+            return -1;
+        if (a && b) {
+            h->source_key = g_strdup_printf("usb:%u.%u", a, b);
+            return 0;
+        }
+        if ((vendor && dmg_xml_prop_uint(ctx, vendor, "id", 0, 0xFFFF, &c, error) < 0) ||
+            (product && dmg_xml_prop_uint(ctx, product, "id", 0, 0xFFFF, &d, error) < 0))
+            return -1;
+        h->source_key = g_strdup_printf("usb:%04x:%04x", c, d);
+    } else if (h->type == DMG_HOSTDEV_SUBSYS_SCSI && g_strcmp0(protocol, "iscsi") == 0) {
+        xmlNodePtr host = dmg_xml_child(source, "host");
+        g_autofree char *name = dmg_xml_prop(source, "name");
+        g_autofree char *hname = host ? dmg_xml_prop(host, "name") : NULL;
+        g_autofree char *port = host ? dmg_xml_prop(host, "port") : NULL;
+
+        h->source_key = g_strdup_printf("iscsi:%s:%s:%s", hname ? hname : "",
+                                        port ? port : "", name ? name : "");
+    } else if (h->type == DMG_HOSTDEV_SUBSYS_SCSI) {
+        xmlNodePtr adapter = dmg_xml_child(source, "adapter");
+        g_autofree char *name = adapter ? dmg_xml_prop(adapter, "name") : NULL;
+
+        if (addr && (dmg_xml_prop_uint(ctx, addr, "bus", 0, G_MAXUINT, &a, error) < 0 ||
+                     dmg_xml_prop_uint(ctx, addr, "target", 0, G_MAXUINT, &b, error) < 0 ||
+                     dmg_xml_prop_uint(ctx, addr, "unit", 0, G_MAXUINT, &c, error) < 0))
+            return -1;
+        h->source_key = g_strdup_printf("scsi:%s:%u:%u:%u", name ? name : "", a, b, c);
+    } else if (h->type == DMG_HOSTDEV_SUBSYS_SCSI_HOST) {
+        g_autofree char *wwpn = dmg_xml_prop(source, "wwpn");
+
+        h->source_key = g_strdup_printf("scsi_host:%s:%s", protocol ? protocol : "",
+                                        wwpn ? wwpn : "");
+    }
+    return 0;
+}
 
 static int
 dmg_hostdev_parse_pci(const dmgXmlCtx *ctx, xmlNodePtr node,
@@ -125,10 +183,17 @@ dmg_hostdev_parse(const dmgXmlCtx *ctx, xmlNodePtr node, GError **error)
     }
 
     h->alias = dmg_parse_alias(node);
+    /* virDomainDeviceBootParseXML(): order is a positive integer. */
+    if (dmg_xml_child(node, "boot") &&
+        dmg_xml_prop_uint(ctx, dmg_xml_child(node, "boot"), "order", 10, G_MAXINT,
+                          &h->boot_order, error) < 0)
+        return NULL;
     if (h->type == DMG_HOSTDEV_SUBSYS_PCI)
         ret = dmg_hostdev_parse_pci(ctx, node, h, error);
     else if (h->type == DMG_HOSTDEV_SUBSYS_MDEV)
         ret = dmg_hostdev_parse_mdev(ctx, node, h, error);
+    else
+        ret = dmg_hostdev_parse_source_key(ctx, node, h, error);
     if (ret < 0 || dmg_parse_guest_address(ctx, node, &h->guest, error) < 0)
         return NULL;
     return g_steal_pointer(&h);

@@ -82,6 +82,33 @@ dmg_libvirt_validate_vcpu_topology(const dmgDomainDef *def, const dmgQemuProfile
         vmm_findings__error(&m->findings, "libvirt-vcpus-machine-limit", NULL, msg);
         return;
     }
+    /* With QEMU_CAPS_QUERY_HOTPLUGGABLE_CPUS (QEMU 2.7, so every QEMU
+     * dmaguard knows): the topology must multiply out to the maximum, and
+     * on pseries, which hotplugs a core at a time, the vCPUs at start are
+     * a multiple of the threads per core
+     * (qemuValidateDefGetVcpuHotplugGranularity()). */
+    if (def->cpu_sockets) {
+        unsigned dies = def->cpu_dies ? def->cpu_dies : 1;
+        guint64 topology = (guint64)def->cpu_sockets * dies * def->cpu_cores * def->cpu_threads;
+        unsigned current = def->vcpus_current ? def->vcpus_current : vcpus;
+
+        if (topology != vcpus) {
+            g_autofree char *product = g_strdup_printf("%" G_GUINT64_FORMAT, topology);
+            g_autofree char *msg = g_strdup_printf(_("unsupported configuration: CPU topology doesn't match maximum vcpu count; sockets, dies, cores and threads multiply to %s but <vcpu> is %u"),
+                                                   product, vcpus);
+
+            vmm_findings__error(&m->findings, "libvirt-vcpu-topology", NULL, msg);
+            return;
+        }
+        if (def->machine && g_str_has_prefix(def->machine, "pseries") &&
+            def->cpu_threads && current % def->cpu_threads) {
+            g_autofree char *msg = g_strdup_printf(_("unsupported configuration: vCPUs count must be a multiple of the vCPU hotplug granularity (%u); a pseries guest plugs a whole core, so give <vcpu current=> as a multiple of %u"),
+                                                   def->cpu_threads, def->cpu_threads);
+
+            vmm_findings__error(&m->findings, "libvirt-vcpu-topology", NULL, msg);
+            return;
+        }
+    }
     if (!dmg_arch_is_x86(def->arch) || vcpus <= DMG_MAX_VCPUS_WITHOUT_EIM)
         return;
     if (!dmg_machine_is_q35(def)) {
@@ -329,17 +356,36 @@ dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu
     vmm_findings__error(&m->findings, "libvirt-machine-unsupported", NULL, msg);
 }
 
+/* The source of a hostdev as virDomainHostdevMatch() compares them: a
+ * PCI address, an mdev UUID, or the key conf made of a USB or SCSI
+ * source.  NULL: nothing to compare. */
+static char *
+dmg_hostdev_match_key(const dmgHostdevDef *h)
+{
+    if (h->type == DMG_HOSTDEV_SUBSYS_PCI && h->source.present)
+        return g_strdup_printf("pci:%04x:%02x:%02x.%x", h->source.domain, h->source.bus,
+                               h->source.slot, h->source.function);
+    if (h->type == DMG_HOSTDEV_SUBSYS_MDEV && h->mdev_uuid)
+        return g_strdup_printf("mdev:%s", h->mdev_uuid);
+    return g_strdup(h->source_key);
+}
+
 /* virDomainDefHostdevValidate() (src/conf/domain_validate.c, libvirt 9.0),
- * at define: two hostdevs with the same source (virDomainHostdevMatch():
- * a PCI address, an mdev UUID) are refused.  Only the source types this
- * model keeps are compared: PCI and mdev. */
+ * at define: two hostdevs with the same source (virDomainHostdevMatch())
+ * are refused, whatever their type.  One pass with a table, so a domain
+ * with thousands of hostdevs costs no more than reading them. */
 void
 dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m)
 {
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     const dmgHostdevDef *ramfb = NULL;
+    const dmgHostdevDef *vfio_ap = NULL;
+    bool duplicate = false;
 
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const dmgHostdevDef *a = g_ptr_array_index(def->hostdevs, i);
+        char *key = duplicate ? NULL : dmg_hostdev_match_key(a);
+        const dmgHostdevDef *first;
 
         if (a->type == DMG_HOSTDEV_SUBSYS_MDEV && a->ramfb == DMG_TRISTATE_ON) {
             /* virDomainDefHostdevValidate(): one ramfb per guest. */
@@ -361,23 +407,44 @@ dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m)
             vmm_findings__error(&m->findings, "libvirt-mdev-display", a->alias,
                                 _("unsupported configuration: graphics device is needed for attribute value 'display=on' in <hostdev>; add a <graphics> device (vnc or spice)"));
 
-        for (guint j = i + 1; j < def->hostdevs->len; j++) {
-            const dmgHostdevDef *b = g_ptr_array_index(def->hostdevs, j);
-            bool same = a->type == b->type &&
-                ((a->type == DMG_HOSTDEV_SUBSYS_PCI && a->source.present && b->source.present &&
-                  a->source.domain == b->source.domain && a->source.bus == b->source.bus &&
-                  a->source.slot == b->source.slot && a->source.function == b->source.function) ||
-                 (a->type == DMG_HOSTDEV_SUBSYS_MDEV &&
-                  g_strcmp0(a->mdev_uuid, b->mdev_uuid) == 0 && a->mdev_uuid));
+        /* qemuValidateDomainMdevDefVFIOPCI/AP() and the vhost-scsi case of
+         * qemuValidateDomainDeviceDefHostdev(): these cannot be booted
+         * from; and a guest has one vfio-ap at most. */
+        if (a->boot_order && a->type == DMG_HOSTDEV_SUBSYS_MDEV &&
+            a->mdev_model != DMG_MDEV_MODEL_VFIO_CCW) {
+            g_autofree char *msg = g_strdup_printf(_("unsupported configuration: booting from assigned devices is not supported by mediated devices of model %s; remove <boot> from %s"),
+                                                   dmgMdevModelTypeToString(a->mdev_model), a->alias);
 
-            if (same) {
-                g_autofree char *msg = g_strdup_printf(_("XML error: Hostdev already exists in the domain configuration; %s and %s name the same host device: remove one"),
-                                                       a->alias, b->alias);
+            vmm_findings__error(&m->findings, "libvirt-hostdev-unsupported", a->alias, msg);
+        } else if (a->boot_order && a->type == DMG_HOSTDEV_SUBSYS_SCSI_HOST) {
+            g_autofree char *msg = g_strdup_printf(_("unsupported configuration: booting from assigned devices is not supported by vhost SCSI devices; remove <boot> from %s"),
+                                                   a->alias);
 
-                vmm_findings__error(&m->findings, "libvirt-hostdev-duplicate", b->alias, msg);
-                return;
-            }
+            vmm_findings__error(&m->findings, "libvirt-hostdev-unsupported", a->alias, msg);
         }
+        if (a->type == DMG_HOSTDEV_SUBSYS_MDEV && a->mdev_model == DMG_MDEV_MODEL_VFIO_AP) {
+            if (vfio_ap) {
+                g_autofree char *msg = g_strdup_printf(_("unsupported configuration: Only one hostdev of model vfio-ap is supported; %s and %s are both vfio-ap: remove one"),
+                                                       vfio_ap->alias, a->alias);
+
+                vmm_findings__error(&m->findings, "libvirt-hostdev-unsupported", a->alias, msg);
+            }
+            vfio_ap = a;
+        }
+
+        if (!key)
+            continue;
+        if ((first = g_hash_table_lookup(seen, key))) {
+            g_autofree char *msg = g_strdup_printf(_("XML error: Hostdev already exists in the domain configuration; %s and %s name the same host device: remove one"),
+                                                   first->alias, a->alias);
+
+            /* libvirt stops at the first; so does this report. */
+            vmm_findings__error(&m->findings, "libvirt-hostdev-duplicate", a->alias, msg);
+            duplicate = true;
+            g_free(key);
+            continue;
+        }
+        g_hash_table_insert(seen, key, (gpointer)a);
     }
 }
 
@@ -425,20 +492,89 @@ dmg_libvirt_validate_address(const dmgDomainDef *def, const dmgDeviceAddress *ad
         msg = g_strdup_printf(_("unsupported configuration: cannot use CCW address type for device '%s' using machine type '%s'; use a 'pci' address or an s390-ccw machine"),
                               alias, def->machine ? def->machine : "");
     }
+    if (!msg && addr->type == DMG_ADDRESS_PCI &&
+        (addr->pci.zpci_uid_set || addr->pci.zpci_fid_set)) {
+        /* qemuValidateDomainDeviceDefZPCIAddress(): only the s390x QEMU
+         * has the zpci device (QEMU_CAPS_DEVICE_ZPCI), and a uid is
+         * 1..0xffff. */
+        if (g_strcmp0(def->arch, "s390x") != 0)
+            msg = g_strdup_printf(_("unsupported configuration: This QEMU binary doesn't support zPCI; remove <zpci> from the address of %s"),
+                                  alias);
+        else if (addr->pci.zpci_uid_set && (addr->pci.zpci_uid == 0 || addr->pci.zpci_uid > 0xFFFF))
+            msg = g_strdup_printf(_("XML error: Invalid PCI address uid='0x%.4x', must be > 0x0000 and <= 0x%.4x; fix the <zpci> of %s"),
+                                  addr->pci.zpci_uid, 0xFFFF, alias);
+    }
     if (msg)
         vmm_findings__error(&m->findings, "libvirt-device-address", alias, msg);
+}
+
+/* virDomainZPCIAddressReserveId() (src/conf/domain_addr.c, libvirt 9.0):
+ * a zPCI uid or fid is one device's.  libvirt prints the number with %o,
+ * in octal: so does this message, so that it reads as libvirt's. */
+static bool
+dmg_libvirt_reserve_zpci(GHashTable *set, bool is_set, unsigned id, const char *name,
+                         const char *alias, vmm_machine *m)
+{
+    g_autofree char *msg = NULL;
+
+    if (!is_set)
+        return true;
+    if (!g_hash_table_contains(set, GUINT_TO_POINTER(id))) {
+        g_hash_table_add(set, GUINT_TO_POINTER(id));
+        return true;
+    }
+    msg = g_strdup_printf(_("internal error: zPCI %s %o is already reserved; give %s another %s"),
+                          name, id, alias, name);
+    vmm_findings__error(&m->findings, "libvirt-device-address", alias, msg);
+    return false;
+}
+
+/* virDomainCCWAddressAssign() (src/conf/domain_addr.c, libvirt 9.0): a
+ * devno given in the XML is one device's ("fe.0.0001", as
+ * VIR_CCW_DEVICE_ADDRESS_FMT prints it).  Only the devices dmaguard reads
+ * are compared; a disk on the same devno is not seen. */
+static bool
+dmg_libvirt_reserve_ccw(GHashTable *set, const dmgDeviceAddress *addr, const char *alias,
+                        vmm_machine *m)
+{
+    g_autofree char *devno = NULL;
+    g_autofree char *msg = NULL;
+
+    if (addr->type != DMG_ADDRESS_CCW || !addr->ccw.present)
+        return true;
+    devno = g_strdup_printf("%x.%x.%04x", addr->ccw.cssid, addr->ccw.ssid, addr->ccw.devno);
+    if (!g_hash_table_contains(set, devno)) {
+        g_hash_table_add(set, g_steal_pointer(&devno));
+        return true;
+    }
+    msg = g_strdup_printf(_("XML error: The CCW devno '%s' is in use already; give %s another devno"),
+                          devno, alias);
+    vmm_findings__error(&m->findings, "libvirt-device-address", alias, msg);
+    return false;
 }
 
 void
 dmg_libvirt_validate_addresses(const dmgDomainDef *def, vmm_machine *m)
 {
+    g_autoptr(GHashTable) uids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GHashTable) fids = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GHashTable) devnos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+        const dmgPCIAddress *pci = &h->guest.pci;
 
         dmg_libvirt_validate_address(def, &h->guest, h->alias, true,
                                      h->type == DMG_HOSTDEV_SUBSYS_PCI,
                                      h->type == DMG_HOSTDEV_SUBSYS_MDEV ? h->mdev_model : -1, m);
+        if ((h->guest.type == DMG_ADDRESS_PCI &&
+             (!dmg_libvirt_reserve_zpci(uids, pci->zpci_uid_set, pci->zpci_uid, "uid", h->alias, m) ||
+              !dmg_libvirt_reserve_zpci(fids, pci->zpci_fid_set, pci->zpci_fid, "fid", h->alias, m))) ||
+            !dmg_libvirt_reserve_ccw(devnos, &h->guest, h->alias, m))
+            break;
     }
+    if (def->memballoon && def->memballoon->model != DMG_MEMBALLOON_NONE)
+        dmg_libvirt_reserve_ccw(devnos, &def->memballoon->guest, def->memballoon->alias, m);
     for (guint i = 0; i < def->memories->len; i++) {
         const dmgMemoryDef *mem = g_ptr_array_index(def->memories, i);
 
