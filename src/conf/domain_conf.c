@@ -2,7 +2,8 @@
  * domain_conf.c: the domain model of domain_conf.h: its enum tables, its
  * freeing and its lookups, after libvirt's src/conf/domain_conf.c
  * (VIR_ENUM_IMPL, virDomainDefFree).  The parser that builds it is
- * domain_parse.c with hostdev_conf.c, memory_conf.c and device_conf.c.
+ * domain_parse.c with hostdev_conf.c, memory_conf.c, device_conf.c and
+ * controller_conf.c.
  */
 #include "domain_conf.h"
 
@@ -26,6 +27,12 @@ DMG_ENUM_IMPL(dmgIOMMUModel, DMG_IOMMU_MODEL_LAST,
               "intel", "smmuv3", "virtio", "amd");
 DMG_ENUM_IMPL(dmgMemoryModel, DMG_MEMORY_MODEL_LAST,
               "dimm", "nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc");
+DMG_ENUM_IMPL(dmgControllerModelPCI, DMG_CONTROLLER_MODEL_PCI_LAST,
+              "pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge",
+              "pcie-to-pci-bridge", "pcie-root-port", "pcie-switch-upstream-port",
+              "pcie-switch-downstream-port", "pci-expander-bus", "pcie-expander-bus");
+DMG_ENUM_IMPL(dmgStorageType, DMG_STORAGE_TYPE_LAST,
+              "file", "block", "dir", "network", "volume", "nvme", "vhostuser");
 
 /* ------------------------------------------------------------------ */
 /* Freeing                                                             */
@@ -49,6 +56,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_array_unref(def->numa_cells);
     g_ptr_array_unref(def->numa_cpus);
     g_ptr_array_unref(def->vdpa_interfaces);
+    g_array_unref(def->pci_controllers);
     g_free(def->memory_align_error);
     if (def->memballoon) {
         g_free(def->memballoon->alias);
