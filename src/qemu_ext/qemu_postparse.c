@@ -40,7 +40,7 @@ dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def)
     static const char *const no_default_balloon[] = {
         "armv6l", "armv7l", "aarch64", "sparc", NULL,
     };
-    const char *arch = def->arch ? def->arch : dmg_qemu_default_arch();
+    const char *arch = dmg_qemu_domain_arch(def);
     dmgMemballoonDef *b;
 
     if (def->memballoon || g_strv_contains(no_default_balloon, arch))
@@ -68,6 +68,22 @@ dmg_arch_is_ppc64(const char *arch)
     return g_strcmp0(arch, "ppc64") == 0 || g_strcmp0(arch, "ppc64le") == 0;
 }
 
+const char *
+dmg_qemu_domain_arch(const dmgDomainDef *def)
+{
+    return def->arch ? def->arch : dmg_qemu_default_arch();
+}
+
+/* qemuDomainMachineIsPSeries() (src/qemu/qemu_domain.c).  A domain
+ * without a machine gets the default of its emulator
+ * (virQEMUCapsGetPreferredMachine()), pseries for qemu-system-ppc64. */
+bool
+dmg_qemu_domain_is_pseries(const dmgDomainDef *def)
+{
+    return dmg_arch_is_ppc64(dmg_qemu_domain_arch(def)) &&
+           (!def->machine || g_str_has_prefix(def->machine, "pseries"));
+}
+
 /* Round @v up to @align; false when that leaves 64 bits. */
 static bool
 dmg_round_up(guint64 v, guint64 align, guint64 *out)
@@ -93,7 +109,7 @@ dmg_round_up(guint64 v, guint64 align, guint64 *out)
 static void
 dmg_qemu_domain_align_memory_sizes(dmgDomainDef *def)
 {
-    const char *arch = def->arch ? def->arch : dmg_qemu_default_arch();
+    const char *arch = dmg_qemu_domain_arch(def);
     guint64 align = dmg_arch_is_ppc64(arch) ? 256 * MIB : MIB;
     guint64 module_align = dmg_arch_is_ppc64(arch) ? 256 * MIB : 2 * MIB;
     guint64 initial = 0, hotplug = 0, devices = 0;
