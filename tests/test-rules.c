@@ -713,6 +713,19 @@ test_memlock_nvme_disks(void)
         .devices = "<disk type='file'><backingStore type='file'/><target dev='vda'/></disk>" }), ==, 0);
 }
 
+/* qemuDomainGetNumVFIODevices(): an mdev (virHostdevIsMdevDevice()) is a
+ * VFIO device as a PCI hostdev is. */
+static void
+test_memlock_mdev(void)
+{
+    const char *mdev = "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+                       "<address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>";
+    g_autofree char *two = g_strconcat(mdev, HOSTDEV("0x01", "0x0"), "<iommu model='intel'/>", NULL);
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = mdev }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = two }), ==, 2 * 4 * GIB + GIB);
+}
+
 /* <interface type='vdpa'>: counted from libvirt 7.2 ("qemu: increase
  * locked memory limit when a vDPA device is present"), once per device
  * besides the VFIO devices from 8.7. */
@@ -1098,6 +1111,7 @@ main(int argc, char **argv)
     g_test_add_func("/memlock/libvirt-formula", test_memlock_limit);
     g_test_add_func("/memlock/libvirt-versions", test_memlock_libvirt_versions);
     g_test_add_func("/memlock/nvme-disks", test_memlock_nvme_disks);
+    g_test_add_func("/memlock/mdev", test_memlock_mdev);
     g_test_add_func("/memlock/vdpa", test_memlock_vdpa);
     g_test_add_func("/memlock/hard-limit", test_memlock_hard_limit);
     g_test_add_func("/memlock/tcg", test_memlock_tcg);
