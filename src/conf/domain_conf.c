@@ -84,6 +84,18 @@ dmg_domain_def_find_hostdev(const dmgDomainDef *def, const char *alias)
     return NULL;
 }
 
+dmgPCIBackend
+dmg_hostdev_pci_backend(const dmgHostdevDef *h)
+{
+    if (!h->driver_name)
+        return DMG_PCI_BACKEND_DEFAULT;
+    if (g_str_equal(h->driver_name, "vfio"))
+        return DMG_PCI_BACKEND_VFIO;
+    if (g_str_equal(h->driver_name, "kvm"))
+        return DMG_PCI_BACKEND_KVM;
+    return DMG_PCI_BACKEND_OTHER;
+}
+
 char *
 dmg_hostdev_source_string(const dmgHostdevDef *h)
 {

@@ -307,6 +307,16 @@ dmgDomainDef *dmg_domain_def_parse_file(const char *path, GError **error);
 dmgHostdevDef *dmg_domain_def_find_hostdev(const dmgDomainDef *def,
                                            const char *alias);
 
+/* The backend of a PCI hostdev, from its <driver name=.../>
+ * (libvirt's virDomainHostdevSubsysPCIBackendType). */
+typedef enum {
+    DMG_PCI_BACKEND_DEFAULT,     /* no name: VFIO at start, if the host has it */
+    DMG_PCI_BACKEND_KVM,
+    DMG_PCI_BACKEND_VFIO,
+    DMG_PCI_BACKEND_OTHER,       /* a name libvirt's parser refuses, or xen */
+} dmgPCIBackend;
+dmgPCIBackend dmg_hostdev_pci_backend(const dmgHostdevDef *h);
+
 /* A human readable name for a hostdev's source: "0000:01:00.0" or the
  * mdev UUID.  Caller frees. */
 char *dmg_hostdev_source_string(const dmgHostdevDef *hostdev);

@@ -38,8 +38,10 @@ dmg_kib(guint64 bytes)
 static bool
 dmg_hostdev_is_vfio(const dmgHostdevDef *h)
 {
+    dmgPCIBackend backend = dmg_hostdev_pci_backend(h);
+
     return h->mode == DMG_HOSTDEV_MODE_SUBSYS && h->type == DMG_HOSTDEV_SUBSYS_PCI &&
-           (!h->driver_name || g_str_equal(h->driver_name, "vfio"));
+           (backend == DMG_PCI_BACKEND_DEFAULT || backend == DMG_PCI_BACKEND_VFIO);
 }
 
 /* qemuDomainGetNumVFIODevices(): VFIO PCI hostdevs
