@@ -3,7 +3,7 @@
 
 dmaguard against libvirt's own test data: DATADIR is libvirt's
 tests/qemuxml2argvdata of the libvirt source package that matches the
-installed libvirt (tests/libvirt-conformance.sh fetches it; it is read at
+installed libvirt (tools/fetch-libvirt-testdata.sh fetches it; it is read at
 test time, never committed).
 
 For every input that has a <hostdev>, <memballoon>, <iommu> or memory
@@ -30,6 +30,18 @@ NAME.x86_64-latest.args or NAME.args: libvirt's command line), it runs
              addresses libvirt assigned itself (bus/addr, devno, a dimm's
              slot and addr where the XML gives none) are left out, as argv
              emits only the addresses the XML gives (docs/virt-dmaguard.rst).
+  memlock    for every DO_TEST(NAME, LIMIT) of libvirt's
+             tests/qemumemlocktest.c (beside DATADIR, with the domains in
+             tests/qemumemlockdata/qemumemlock-NAME.xml), check's
+             memlock_bytes equals LIMIT, libvirt's
+             qemuDomainGetMemLockLimitBytes(): 0 is no limit set,
+             VIR_DOMAIN_MEMORY_PARAM_UNLIMITED is null.  The test's setup
+             before each DO_TEST (qemuTestSetHostArch(), the capabilities
+             it sets) is read too: dmaguard judges every domain with a real
+             QEMU's capabilities and this machine as the host, so a domain
+             that names no architecture is judged for this machine's, and
+             one the test judges on another host architecture cannot
+             agree (it counts as a disagreement, with that reason).
 
 It prints a table of agreement figures.  With --baseline, it fails when a
 figure drops below the baseline's (a JSON file of the same figures).
@@ -202,6 +214,33 @@ def qemu_codes():
             codes.add(code)
     return codes
 
+MEMLOCK_UNLIMITED = "VIR_DOMAIN_MEMORY_PARAM_UNLIMITED"
+# libvirt's virArch names of the architectures dmaguard may be built for.
+VIR_ARCH = {"x86_64": "VIR_ARCH_X86_64", "aarch64": "VIR_ARCH_AARCH64",
+            "ppc64le": "VIR_ARCH_PPC64LE", "s390x": "VIR_ARCH_S390X"}
+
+
+def memlock_cases(testc):
+    """[(name, limit or MEMLOCK_UNLIMITED, host arch, caps)] of the DO_TESTs
+    of qemumemlocktest.c, each with the host architecture and the QEMU
+    capabilities its setup left in force."""
+    cases = []
+    arch, caps = None, []
+    with open(testc) as fh:
+        for line in fh:
+            m = re.search(r"qemuTestSetHostArch\(&driver,\s*(VIR_ARCH_\w+)\)", line)
+            if m:
+                arch = m.group(1)
+            m = re.search(r"virQEMUCapsSet\(qemuCaps,\s*(QEMU_CAPS_\w+)\)", line)
+            if m:
+                caps.append(m.group(1))
+            m = re.search(r'^\s*DO_TEST\("([^"]+)",\s*(\w+)\)', line)
+            if m:
+                v = m.group(2)
+                cases.append((m.group(1), v if v == MEMLOCK_UNLIMITED else int(v),
+                              arch, list(caps)))
+    return cases
+
 
 def run(tool, *args):
     p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
@@ -227,7 +266,7 @@ def main(argv):
         print("1..0 # SKIP no libvirt test data at %s" % d)
         return 77
     fig = {k: [0, 0] for k in ("accepted", "refused", "refused_modelled", "balloon", "m",
-                               "devices")}
+                               "devices", "memlock")}
     wrong = {k: [] for k in fig}
     qemu_layer = qemu_codes()
     qemu_refuses = []
@@ -307,6 +346,34 @@ def main(argv):
             fig["m"][0] += 1
         else:
             wrong["m"].append("%s: libvirt %s, dmaguard %s" % (name, want, got))
+    tests = os.path.dirname(os.path.abspath(d))
+    testc = os.path.join(tests, "qemumemlocktest.c")
+    memdir = os.path.join(tests, "qemumemlockdata")
+    skipped = {}
+    if os.path.isfile(testc) and os.path.isdir(memdir):
+        this_arch = VIR_ARCH.get(os.uname().machine)
+        for name, limit, arch, caps in memlock_cases(testc):
+            path = os.path.join(memdir, "qemumemlock-%s.xml" % name)
+            with open(path, errors="replace") as fh:
+                has_arch = re.search(r"<type[^>]*\barch=", fh.read())
+            rc, so, se = run(tool, "check", "--json", "--xml", path, "--qemu-version", QEMU,
+                             "--libvirt-version", LIBVIRT, "--sysfs", "/nonexistent-sysfs")
+            try:
+                got = json.loads(so)["domains"][0]["memlock_bytes"]
+            except (ValueError, IndexError, KeyError):
+                got = "exit %d: %s" % (rc, se.strip()[:120])
+            want = None if limit == MEMLOCK_UNLIMITED else limit
+            fig["memlock"][1] += 1
+            if got == want:
+                fig["memlock"][0] += 1
+            else:
+                why = "" if has_arch or arch == this_arch else \
+                    " (no arch in the XML: libvirt judges it for host %s, dmaguard for this machine's)" % arch
+                wrong["memlock"].append("%s: libvirt %s, dmaguard %s [host %s; %s]%s" % (
+                    name, limit, got, arch, ", ".join(caps) or "no caps", why))
+    else:
+        skipped["memlock"] = "no %s or %s (tools/fetch-libvirt-testdata.sh fetches them)" % (
+            testc, memdir)
     n = 0
     failed = 0
     base = json.load(open(baseline)) if baseline else {}
@@ -314,11 +381,17 @@ def main(argv):
     print("# %-16s %6s %6s %7s" % ("", "agree", "of", "%"))
     for k, (a, t) in fig.items():
         pct = 100.0 * a / t if t else 100.0
-        print("# %-16s %6d %6d %6.1f%%" % (k, a, t, pct))
+        if k in skipped:
+            print("# %-16s %6s %6s %7s" % (k, "-", "-", "skipped"))
+        else:
+            print("# %-16s %6d %6d %6.1f%%" % (k, a, t, pct))
     for k, (a, t) in fig.items():
         n += 1
         pct = 100.0 * a / t if t else 100.0
         floor = base.get(k)
+        if k in skipped:
+            print("ok %d - %s agreement # SKIP %s" % (n, k, skipped[k]))
+            continue
         if floor is not None and round(pct, 1) < floor:
             failed += 1
             print("not ok %d - %s agreement %.1f%% dropped below the baseline %.1f%%" % (n, k, pct, floor))
@@ -334,7 +407,8 @@ def main(argv):
             print("# %s: %s" % (k, w))
     if write:
         with open(write, "w") as fh:
-            json.dump({k: round(100.0 * a / t, 1) if t else 100.0 for k, (a, t) in fig.items()},
+            json.dump({k: round(100.0 * a / t, 1) if t else 100.0 for k, (a, t) in fig.items()
+                       if k not in skipped},
                       fh, indent=1, sort_keys=True)
             fh.write("\n")
     print("1..%d" % n)

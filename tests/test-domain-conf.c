@@ -246,6 +246,12 @@ test_wrong_value_types(void)
           "</memballoon></devices></domain>", { "t.xml:4", "partial", "ccw", NULL } },
         { HEAD "<devices><memballoon model='virtio'><driver ats='yes'/></memballoon>"
           "</devices></domain>", { "'yes'", "'ats'", "<driver>", NULL } },
+        { HEAD "<devices><disk type='floppy'/></devices></domain>",
+          { "'floppy'", "'type'", "<disk>", NULL } },
+        { HEAD "<devices><disk type='file'><backingStore type='nvme0'/></disk></devices></domain>",
+          { "'nvme0'", "'type'", "<backingStore>", NULL } },
+        { HEAD "<devices><controller type='pci' model='pci-root' index='256'/></devices></domain>",
+          { "'256'", "'index'", NULL } },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -285,6 +291,54 @@ test_missing_and_unsupported(void)
     }
 }
 
+/* <disk> and <controller type='pci'>: the NVMe disks (the disk's own
+ * type or any <backingStore> of its chain, once per disk) and the PCI
+ * controllers a pSeries guest can have, whose missing index is the
+ * lowest unused one (virDomainAssignControllerIndexes()).  Of a <disk>
+ * the reader keeps only the <backingStore> chain, and it drops the PCIe
+ * controllers. */
+static void
+test_disks_and_controllers(void)
+{
+    const char *xml =
+        HEAD "<memtune><hard_limit>0</hard_limit></memtune>\n<devices>\n"
+        "<disk type='nvme' device='disk'><driver name='qemu' type='raw'/>"
+        "<source type='pci' managed='yes' namespace='1'><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>"
+        "<target dev='vda' bus='virtio'/></disk>\n"
+        "<disk type='file'><source file='/a.qcow2'/><backingStore type='file'><format type='qcow2'/>"
+        "<backingStore type='nvme'><format type='raw'/><backingStore type='nvme'/></backingStore>"
+        "</backingStore><target dev='vdb'/></disk>\n"
+        "<disk type='file'><backingStore/><target dev='vdc'/></disk>\n"
+        "<disk device='cdrom'><target dev='sda'/></disk>\n"
+        "<controller type='pci' model='pci-root'/>\n"
+        "<controller type='usb' index='0'/>\n"
+        "<controller type='pci' index='2' model='pci-root'><address type='pci' bus='0x01' slot='0x03'/></controller>\n"
+        "<controller type='pci' index='3' model='pcie-root-port'><target chassis='3'/></controller>\n"
+        "<controller type='pci' model='pci-bridge'/>\n"
+        "<controller type='pci' index='4'/>\n"
+        "</devices></domain>";
+    g_autoptr(GError) err = NULL;
+    g_autoptr(dmgDomainDef) def = parse(xml, &err);
+    static const struct { int model; unsigned index; } want[] = {
+        { DMG_CONTROLLER_MODEL_PCI_ROOT, 0 }, { DMG_CONTROLLER_MODEL_PCI_ROOT, 2 },
+        { DMG_CONTROLLER_MODEL_PCI_BRIDGE, 1 }, { -1, 4 },
+    };
+
+    g_assert_no_error(err);
+    g_assert_cmpuint(def->nvme_disks, ==, 2);
+    g_assert_true(def->hard_limit_set);
+    g_assert_cmpuint(def->hard_limit, ==, 0);
+    g_assert_cmpuint(def->pci_controllers->len, ==, G_N_ELEMENTS(want));
+    for (gsize i = 0; i < G_N_ELEMENTS(want); i++) {
+        const dmgPCIControllerDef *c = &g_array_index(def->pci_controllers, dmgPCIControllerDef, i);
+
+        g_assert_cmpint(c->model, ==, want[i].model);
+        g_assert_cmpuint(c->index, ==, want[i].index);
+        g_assert_true(c->guest.pci.present == (i == 1));
+    }
+    g_assert_cmpuint(g_array_index(def->pci_controllers, dmgPCIControllerDef, 1).guest.pci.bus, ==, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -297,5 +351,6 @@ main(int argc, char **argv)
     g_test_add_func("/conf/hostile/10mb-attribute", test_hostile_huge_attribute);
     g_test_add_func("/conf/wrong-value-types", test_wrong_value_types);
     g_test_add_func("/conf/missing-and-unsupported", test_missing_and_unsupported);
+    g_test_add_func("/conf/disks-and-controllers", test_disks_and_controllers);
     return g_test_run();
 }

@@ -5,6 +5,7 @@
  * seed or QEMU/libvirt function the rule comes from.
  */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <unistd.h>
@@ -648,6 +649,223 @@ test_memlock_libvirt_versions(void)
     g_assert_cmpint(memlock(cur), ==, 2 * 16 * GIB + GIB);
 }
 
+/* A domain of 4 GiB for the memlock rules below, built from its parts. */
+typedef struct {
+    const char *type;            /* <domain type=...>, kvm when NULL */
+    const char *os;              /* attributes of <os><type>, x86_64 q35 */
+    const char *head;            /* elements after <memory>, or NULL */
+    const char *devices;         /* the inside of <devices>, or NULL */
+    const char *libvirt;         /* the judged libvirt, 9.0 when NULL */
+} memlock_case;
+
+#define KIB 1024LL
+#define HOSTDEV(bus, fn) \
+    "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' " \
+    "bus='" bus "' slot='0x00' function='" fn "'/></source></hostdev>"
+#define PSERIES "arch='ppc64' machine='pseries'"
+
+/* memlock_bytes of @c judged on @host, -1 when null (unlimited). */
+static gint64
+memlock_on(dmgHostProfile *host, const memlock_case *c)
+{
+    g_autofree char *xml = g_strdup_printf("<domain type='%s'><name>m</name><memory unit='GiB'>4</memory>%s"
+                                           "<os><type %s>hvm</type></os><devices>%s</devices></domain>",
+                                           c->type ? c->type : "kvm", c->head ? c->head : "",
+                                           c->os ? c->os : "arch='x86_64' machine='q35'",
+                                           c->devices ? c->devices : "");
+    g_autoptr(dmgQemuProfile) qemu = dmg_qemu_profile_new();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonNode) v = NULL;
+
+    g_assert_true(dmg_libvirt_profile_set_version(&host->libvirt, c->libvirt ? c->libvirt : "9.0", NULL));
+    g_assert_true(dmg_qemu_profile_set_version(qemu, "9.1", NULL));
+    v = dmg_check_xml(xml, strlen(xml), "memlock", host, qemu, &err);
+    g_assert_no_error(err);
+    return json_object_get_null_member(json_node_get_object(v), "memlock_bytes") ? -1 : memlock(v);
+}
+
+/* The same on the sysfs fixture host1. */
+static gint64
+memlock_case_bytes(const memlock_case *c)
+{
+    g_autoptr(dmgHostProfile) host = fixture_host(&(check_env){ .kvm_sync_mmu = 1 });
+
+    return memlock_on(host, c);
+}
+
+/* qemuDomainGetNumVFIODevices(): a disk with an NVMe source anywhere in
+ * its chain (virStorageSourceChainHasNVMe()) counts as a VFIO device,
+ * once per disk, and behind a vIOMMU once per device. */
+static void
+test_memlock_nvme_disks(void)
+{
+    const char *nvme = "<disk type='nvme' device='disk'><source type='pci' managed='yes' namespace='1'>"
+                       "<address domain='0x0000' bus='0x05' slot='0x00' function='0x0'/></source>"
+                       "<target dev='vda' bus='virtio'/></disk>";
+    g_autofree char *chain = g_strconcat(nvme, HOSTDEV("0x01", "0x0"),
+                                         "<disk type='file'><backingStore type='nvme'><backingStore type='nvme'/>"
+                                         "</backingStore><target dev='vdb'/></disk>"
+                                         "<iommu model='intel'/>", NULL);
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = nvme }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = chain }), ==, 3 * 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){
+        .devices = "<disk type='file'><backingStore type='file'/><target dev='vda'/></disk>" }), ==, 0);
+}
+
+/* qemuDomainGetNumVFIODevices(): an mdev (virHostdevIsMdevDevice()) is a
+ * VFIO device as a PCI hostdev is. */
+static void
+test_memlock_mdev(void)
+{
+    const char *mdev = "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+                       "<address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>";
+    g_autofree char *two = g_strconcat(mdev, HOSTDEV("0x01", "0x0"), "<iommu model='intel'/>", NULL);
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = mdev }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = two }), ==, 2 * 4 * GIB + GIB);
+}
+
+/* <interface type='vdpa'>: counted from libvirt 7.2 ("qemu: increase
+ * locked memory limit when a vDPA device is present"), once per device
+ * besides the VFIO devices from 8.7. */
+static void
+test_memlock_vdpa(void)
+{
+    const char *vdpa = "<interface type='vdpa'><source dev='/dev/vhost-vdpa-0'/></interface>"
+                       "<interface type='vdpa'><source dev='/dev/vhost-vdpa-1'/></interface>";
+    g_autofree char *both = g_strconcat(vdpa, HOSTDEV("0x01", "0x0"), NULL);
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = both }), ==, 3 * 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = both, .libvirt = "8.6" }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = both, .libvirt = "7.1" }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = vdpa, .libvirt = "7.2" }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .devices = vdpa, .libvirt = "7.1" }), ==, 0);
+}
+
+/* virDomainParseMemoryLimit() and virMemoryLimitIsSet(): the hard limit
+ * in whole KiB, rounded up; 0 is a limit (none set at all, whatever the
+ * devices); VIR_DOMAIN_MEMORY_PARAM_UNLIMITED KiB is no limit, and the
+ * devices decide.  <locked/> without it is unlimited. */
+static void
+test_memlock_hard_limit(void)
+{
+    const char *dev = HOSTDEV("0x01", "0x0");
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){
+        .head = "<memtune><hard_limit unit='b'>1000</hard_limit></memtune>", .devices = dev }), ==, KIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){
+        .head = "<memtune><hard_limit>0</hard_limit></memtune>", .devices = dev }), ==, 0);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){
+        .head = "<memtune><hard_limit>9007199254740991</hard_limit></memtune>", .devices = dev }),
+        ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){
+        .head = "<memoryBacking><locked/></memoryBacking>" }), ==, -1);
+}
+
+/* Only a ppc64 KVM guest takes getPPC64MemLockLimitBytes(): TCG, on x86
+ * as on ppc64, takes the x86 formula (0 without devices). */
+static void
+test_memlock_tcg(void)
+{
+    const char *dev = HOSTDEV("0x01", "0x0");
+
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .type = "qemu", .devices = dev }), ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .type = "qemu", .os = PSERIES, .devices = dev }),
+                    ==, 4 * GIB + GIB);
+    g_assert_cmpint(memlock_case_bytes(&(memlock_case){ .type = "qemu", .os = PSERIES }), ==, 0);
+}
+
+/* getPPC64MemLockLimitBytes(), in KiB, for 4 GiB (4194304 KiB):
+ * maxMemory / 128 + 4096 * PHBs + 8192, plus with VFIO
+ * max(2 GiB * PHBs, memory + memory / 512 * PHBs + 8192).  The PHBs are
+ * pci-root 0 and one per IOMMU group of the hostdevs without an address
+ * (qemuDomainSetupIsolationGroups()); host1 has 01:00.0 and 01:00.1 in
+ * group 1, 3b:00.1 in 20 and 3b:00.2 in 21. */
+static void
+test_memlock_pseries(void)
+{
+    g_autofree char *same = g_strconcat(HOSTDEV("0x01", "0x0"), HOSTDEV("0x01", "0x1"), NULL);
+    g_autofree char *two = g_strconcat(HOSTDEV("0x3b", "0x1"), HOSTDEV("0x3b", "0x2"), NULL);
+    const char *root1 = "<controller type='pci' index='1' model='pci-root'/>";
+    g_autofree char *root1_dev = g_strconcat(root1, HOSTDEV("0x01", "0x0"), NULL);
+    const char *on_phb0 = "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' "
+                          "function='0'/></source><address type='pci' domain='0' bus='0' slot='5' function='0'/></hostdev>";
+    const struct { memlock_case c; gint64 kib; } cases[] = {
+        /* one PHB, nothing passed through */
+        { { .os = PSERIES }, 4194304 / 128 + 4096 + 8192 },
+        /* a group: two PHBs; 2 GiB * 2 < 4 GiB + 4 GiB / 512 * 2 + 8 MiB */
+        { { .os = PSERIES, .devices = same }, 4194304 / 128 + 2 * 4096 + 8192 + 4194304 + 2 * 8192 + 8192 },
+        /* two groups: three PHBs, and 2 GiB * 3 wins */
+        { { .os = PSERIES, .devices = two }, 4194304 / 128 + 3 * 4096 + 8192 + 3 * 2097152 },
+        /* an empty pci-root takes the hostdev: still two */
+        { { .os = PSERIES, .devices = root1 }, 4194304 / 128 + 2 * 4096 + 8192 },
+        { { .os = PSERIES, .devices = root1_dev }, 4194304 / 128 + 2 * 4096 + 8192 + 4194304 + 2 * 8192 + 8192 },
+        /* an address on PHB 0 from the XML: no PHB added */
+        { { .os = PSERIES, .devices = on_phb0 }, 4194304 / 128 + 4096 + 8192 + 4194304 + 8192 + 8192 },
+        /* maxMemory, not memory, sizes the hash table */
+        { { .os = PSERIES, .head = "<maxMemory slots='16' unit='GiB'>64</maxMemory>" },
+          67108864 / 128 + 4096 + 8192 },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_test_message("case %" G_GSIZE_FORMAT, i);
+        g_assert_cmpint(memlock_case_bytes(&cases[i].c), ==, cases[i].kib * KIB);
+    }
+}
+
+/* getPPC64MemLockLimitBytes() with an NVLink2 GPU (ppc64VFIODeviceIsNV2Bridge():
+ * four properties in the device's of_node): maxMemory + 128 GiB / 512 *
+ * PHBs + 8192 KiB instead of the VFIO window. */
+static void
+test_memlock_nvlink2(void)
+{
+    g_autofree char *root = g_dir_make_tmp("dmg-nv2-XXXXXX", NULL);
+    g_autofree char *of_node = g_build_filename(root, "bus", "pci", "devices", "0004:04:00.0", "of_node", NULL);
+    static const char *const props[] = { "ibm,gpu", "ibm,nvlink", "ibm,nvlink-speed", "memory-region" };
+    memlock_case c = {
+        .os = PSERIES,
+        .devices = "<hostdev mode='subsystem' type='pci'><source><address domain='0x0004' bus='0x04' "
+                   "slot='0x00' function='0x0'/></source></hostdev>",
+    };
+    gint64 base = 4194304 / 128 + 2 * 4096 + 8192;
+
+    g_assert_cmpint(g_mkdir_with_parents(of_node, 0755), ==, 0);
+    for (gsize i = 0; i <= G_N_ELEMENTS(props); i++) {
+        g_autoptr(dmgHostProfile) host = dmg_host_profile_new(root);
+        /* all four: NVLink2; three: a plain VFIO device */
+        gint64 want = i == G_N_ELEMENTS(props)
+                      ? base + 4194304 + 268435456LL * 2 + 8192
+                      : base + 4194304 + 2 * 8192 + 8192;
+
+        host->kvm_sync_mmu = 1;
+        g_assert_cmpint(memlock_on(host, &c), ==, want * KIB);
+        if (i < G_N_ELEMENTS(props)) {
+            g_autofree char *f = g_build_filename(of_node, props[i], NULL);
+
+            g_assert_true(g_file_set_contents(f, "", 0, NULL));
+        }
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(props); i++) {
+        g_autofree char *f = g_build_filename(of_node, props[i], NULL);
+
+        g_assert_cmpint(g_unlink(f), ==, 0);
+    }
+    /* of_node, the device, devices, pci, bus, and the root */
+    for (char *d = g_steal_pointer(&of_node); ; ) {
+        char *up = g_path_get_dirname(d);
+        bool last = strcmp(d, root) == 0;
+
+        g_assert_cmpint(g_rmdir(d), ==, 0);
+        g_free(d);
+        if (last) {
+            g_free(up);
+            break;
+        }
+        d = up;
+    }
+}
+
 /* Where the libvirt version comes from: a typed version, the library a
  * process maps (this test maps libvirt.so itself), libvirt's encoding. */
 static void
@@ -892,6 +1110,13 @@ main(int argc, char **argv)
     g_test_add_func("/migration/seed004-iommu-pt", test_seed004_iommu_pt);
     g_test_add_func("/memlock/libvirt-formula", test_memlock_limit);
     g_test_add_func("/memlock/libvirt-versions", test_memlock_libvirt_versions);
+    g_test_add_func("/memlock/nvme-disks", test_memlock_nvme_disks);
+    g_test_add_func("/memlock/mdev", test_memlock_mdev);
+    g_test_add_func("/memlock/vdpa", test_memlock_vdpa);
+    g_test_add_func("/memlock/hard-limit", test_memlock_hard_limit);
+    g_test_add_func("/memlock/tcg", test_memlock_tcg);
+    g_test_add_func("/memlock/pseries", test_memlock_pseries);
+    g_test_add_func("/memlock/nvlink2", test_memlock_nvlink2);
     g_test_add_func("/libvirt/profile", test_libvirt_profile);
     g_test_add_func("/config/errors", test_config_errors);
     g_test_add_func("/host/device-not-on-host", test_device_not_on_host);

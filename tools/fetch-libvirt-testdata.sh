@@ -2,9 +2,12 @@
 # fetch-libvirt-testdata.sh [CACHE]: libvirt's own test data for the
 # conformance test (tests/libvirt-conformance.py), from the Debian source
 # package of the installed libvirt.  Cached outside the tree, in CACHE
-# (default /var/cache/dmaguard), as CACHE/libvirt-VERSION/tests/
-# qemuxml2argvdata; never committed.  Run as root: it adds deb-src lines
-# for the mirrors this machine already uses when there are none.
+# (default /var/cache/dmaguard), as CACHE/libvirt-VERSION/tests/:
+# qemuxml2argvdata/, and qemumemlockdata/ with qemumemlocktest.c (the
+# memlock limits libvirt expects); never committed.  A cache that lacks
+# some of them gets the missing ones; what is there is kept.  Run as root:
+# it adds deb-src lines for the mirrors this machine already uses when
+# there are none.  Prints the qemuxml2argvdata directory.
 #
 # Exit 0 with the data in place, 1 when it cannot be fetched.
 set -euo pipefail
@@ -13,7 +16,13 @@ version=$(dpkg-query -W -f='${Version}' libvirt0)
 upstream=${version%%-*}
 upstream=${upstream#*:}
 dest="$cache/libvirt-$upstream"
-if [ -d "$dest/tests/qemuxml2argvdata" ]; then
+# What the conformance test reads, relative to the source tree.
+paths=(tests/qemuxml2argvdata tests/qemumemlockdata tests/qemumemlocktest.c)
+missing=()
+for p in "${paths[@]}"; do
+    [ -e "$dest/$p" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
     echo "$dest/tests/qemuxml2argvdata"
     exit 0
 fi
@@ -43,6 +52,11 @@ chown _apt "$work" 2>/dev/null || true
 (cd "$work" && apt-get source --download-only -q "libvirt=$version" >/dev/null)
 orig=$(ls "$work"/libvirt_"$upstream".orig.tar.* 2>/dev/null | head -1)
 [ -n "$orig" ] || { echo "fetch-libvirt-testdata: no libvirt $upstream source tarball" >&2; exit 1; }
-tar -xf "$orig" -C "$work" --wildcards "libvirt-$upstream/tests/qemuxml2argvdata/*"
-mv "$work/libvirt-$upstream" "$dest"
+tar -xf "$orig" -C "$work" "${missing[@]/#/libvirt-$upstream/}"
+# Each one moved in whole (the same file system: a rename), so a reader
+# never sees half of one.
+mkdir -p "$dest/tests"
+for p in "${missing[@]}"; do
+    mv "$work/libvirt-$upstream/$p" "$dest/$p"
+done
 echo "$dest/tests/qemuxml2argvdata"

@@ -2,7 +2,8 @@
  * domain_conf.c: the domain model of domain_conf.h: its enum tables, its
  * freeing and its lookups, after libvirt's src/conf/domain_conf.c
  * (VIR_ENUM_IMPL, virDomainDefFree).  The parser that builds it is
- * domain_parse.c with hostdev_conf.c, memory_conf.c and device_conf.c.
+ * domain_parse.c with hostdev_conf.c, memory_conf.c, device_conf.c and
+ * controller_conf.c.
  */
 #include "domain_conf.h"
 
@@ -29,6 +30,12 @@ DMG_ENUM_IMPL(dmgMemoryModel, DMG_MEMORY_MODEL_LAST,
 DMG_ENUM_IMPL(dmgAddress, DMG_ADDRESS_LAST,
               "none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
               "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned");
+DMG_ENUM_IMPL(dmgControllerModelPCI, DMG_CONTROLLER_MODEL_PCI_LAST,
+              "pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge",
+              "pcie-to-pci-bridge", "pcie-root-port", "pcie-switch-upstream-port",
+              "pcie-switch-downstream-port", "pci-expander-bus", "pcie-expander-bus");
+DMG_ENUM_IMPL(dmgStorageType, DMG_STORAGE_TYPE_LAST,
+              "file", "block", "dir", "network", "volume", "nvme", "vhostuser");
 
 /* ------------------------------------------------------------------ */
 /* Freeing                                                             */
@@ -52,6 +59,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_array_unref(def->numa_cells);
     g_ptr_array_unref(def->numa_cpus);
     g_ptr_array_unref(def->vdpa_interfaces);
+    g_array_unref(def->pci_controllers);
     g_free(def->memory_align_error);
     if (def->memballoon) {
         g_free(def->memballoon->alias);
@@ -77,6 +85,18 @@ dmg_domain_def_find_hostdev(const dmgDomainDef *def, const char *alias)
             return h;
     }
     return NULL;
+}
+
+dmgPCIBackend
+dmg_hostdev_pci_backend(const dmgHostdevDef *h)
+{
+    if (!h->driver_name)
+        return DMG_PCI_BACKEND_DEFAULT;
+    if (g_str_equal(h->driver_name, "vfio"))
+        return DMG_PCI_BACKEND_VFIO;
+    if (g_str_equal(h->driver_name, "kvm"))
+        return DMG_PCI_BACKEND_KVM;
+    return DMG_PCI_BACKEND_OTHER;
 }
 
 char *

@@ -189,6 +189,44 @@ typedef struct {
     int migration_iommu_pt_src;           /* dmgPropSource */
 } dmgHostdevDef;
 
+/* <controller type='pci' model=...>: libvirt's virDomainControllerModelPCI. */
+typedef enum {
+    DMG_CONTROLLER_MODEL_PCI_ROOT,
+    DMG_CONTROLLER_MODEL_PCIE_ROOT,
+    DMG_CONTROLLER_MODEL_PCI_BRIDGE,
+    DMG_CONTROLLER_MODEL_DMI_TO_PCI_BRIDGE,
+    DMG_CONTROLLER_MODEL_PCIE_TO_PCI_BRIDGE,
+    DMG_CONTROLLER_MODEL_PCIE_ROOT_PORT,
+    DMG_CONTROLLER_MODEL_PCIE_SWITCH_UPSTREAM_PORT,
+    DMG_CONTROLLER_MODEL_PCIE_SWITCH_DOWNSTREAM_PORT,
+    DMG_CONTROLLER_MODEL_PCI_EXPANDER_BUS,
+    DMG_CONTROLLER_MODEL_PCIE_EXPANDER_BUS,
+    DMG_CONTROLLER_MODEL_PCI_LAST
+} dmgControllerModelPCI;
+DMG_ENUM_DECL(dmgControllerModelPCI);
+
+/* One <controller type='pci'>: a PCI bus of the guest, numbered by its
+ * index (the bus='' of the addresses of the devices on it). */
+typedef struct {
+    int model;                   /* dmgControllerModelPCI, -1 when absent */
+    unsigned index;              /* index=, or the first unused one */
+    dmgDeviceAddress guest;      /* where it plugs in, when given */
+} dmgPCIControllerDef;
+
+/* <disk type=...> and <backingStore type=...>: libvirt's virStorageType
+ * (src/conf/storage_source_conf.c) without its internal "none". */
+typedef enum {
+    DMG_STORAGE_TYPE_FILE,
+    DMG_STORAGE_TYPE_BLOCK,
+    DMG_STORAGE_TYPE_DIR,
+    DMG_STORAGE_TYPE_NETWORK,
+    DMG_STORAGE_TYPE_VOLUME,
+    DMG_STORAGE_TYPE_NVME,
+    DMG_STORAGE_TYPE_VHOSTUSER,
+    DMG_STORAGE_TYPE_LAST
+} dmgStorageType;
+DMG_ENUM_DECL(dmgStorageType);
+
 typedef enum {
     DMG_MEMBALLOON_VIRTIO,
     DMG_MEMBALLOON_XEN,
@@ -276,6 +314,8 @@ typedef struct {
     /* <cpu><topology sockets dies cores threads>, all 0 when absent */
     unsigned cpu_sockets, cpu_dies, cpu_cores, cpu_threads;
     guint64 hard_limit;          /* memtune/hard_limit, bytes; 0 if absent */
+    bool hard_limit_set;         /* memtune/hard_limit is there: 0 is a
+                                  * limit too (libvirt's "set" limit) */
     GArray *numa_cells;          /* guint64: cpu/numa/cell@memory, bytes,
                                   * in document order */
     GPtrArray *numa_cpus;        /* char *, per cell: its cpus as libvirt
@@ -291,13 +331,13 @@ typedef struct {
     int ioapic_driver;           /* dmgIoapicDriver */
     bool acpi;                   /* <features><acpi/> */
     unsigned graphics;           /* how many <graphics> devices */
-    bool pci_root;               /* <controller type='pci' index='0'
-                                  * model='pci-root'/>: a PCI, not a PCIe,
-                                  * root (virDomainControllerModelPCI) */
-    bool pcie_root;              /* ... model='pcie-root'/> */
     int launch_security;         /* dmgLaunchSecurity */
     GPtrArray *vdpa_interfaces;  /* char *: the aliases of the
                                   * <interface type='vdpa'>s */
+    unsigned nvme_disks;         /* <disk>s with an NVMe source in their
+                                  * chain: <disk type='nvme'> or a
+                                  * <backingStore type='nvme'> */
+    GArray *pci_controllers;     /* dmgPCIControllerDef, document order */
 
     GPtrArray *hostdevs;         /* dmgHostdevDef */
     dmgMemballoonDef *memballoon;
@@ -327,6 +367,16 @@ dmgDomainDef *dmg_domain_def_parse_file(const char *path, GError **error);
 
 dmgHostdevDef *dmg_domain_def_find_hostdev(const dmgDomainDef *def,
                                            const char *alias);
+
+/* The backend of a PCI hostdev, from its <driver name=.../>
+ * (libvirt's virDomainHostdevSubsysPCIBackendType). */
+typedef enum {
+    DMG_PCI_BACKEND_DEFAULT,     /* no name: VFIO at start, if the host has it */
+    DMG_PCI_BACKEND_KVM,
+    DMG_PCI_BACKEND_VFIO,
+    DMG_PCI_BACKEND_OTHER,       /* a name libvirt's parser refuses, or xen */
+} dmgPCIBackend;
+dmgPCIBackend dmg_hostdev_pci_backend(const dmgHostdevDef *h);
 
 /* A human readable name for a hostdev's source: "0000:01:00.0" or the
  * mdev UUID.  Caller frees. */

@@ -3,7 +3,8 @@
  * one else: domain_parse.c (the document, <devices>, aliases),
  * hostdev_conf.c (<hostdev>, <interface type='hostdev'>, <qemu:override>,
  * dmaguard's <metadata>), memory_conf.c (the guest's memory, <memballoon>,
- * <iommu>, <memory>) and device_conf.c (<alias>, PCI addresses).  Everyone
+ * <iommu>, <memory>), disk_conf.c (<disk>), controller_conf.c
+ * (<controller type='pci'>) and device_conf.c (<alias>, PCI addresses).  Everyone
  * else uses domain_conf.h.
  *
  * domain_conf.c does not include this header: with domain_conf.h it is one
@@ -40,6 +41,18 @@ int dmg_qemu_override_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                             dmgDomainDef *def, GError **error);
 int dmg_metadata_parse(const dmgXmlCtx *ctx, xmlNodePtr root, dmgDomainDef *def,
                        GError **error);
+
+/* disk_conf.c */
+
+int dmg_disk_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
+                   GError **error);
+
+/* controller_conf.c */
+
+bool dmg_controller_wanted(const xmlChar **attributes, int nb_attributes);
+int dmg_controller_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
+                         GError **error);
+void dmg_controllers_assign_indexes(dmgDomainDef *def);
 
 /* memory_conf.c */
 

@@ -16,12 +16,18 @@
 
 /* The children of <devices> that dmg_devices_parse() and
  * dmg_interface_hostdevs_parse() read (<graphics> only counted, for an
- * mdev's display; of the controllers only the PCI root's model).  The reader drops every other device (disks,
- * controllers, consoles: most of a real domain) before libxml2 builds
- * nodes for it. */
-static const char *const dmg_device_elements[] = {
-    "emulator", "hostdev", "interface", "memballoon", "iommu", "memory", "graphics",
-    "controller", NULL,
+ * mdev's display).  The reader drops every other device (consoles,
+ * channels, inputs, sound: most of a real domain) before libxml2 builds
+ * nodes for it; of a <disk> it keeps only the chain of <backingStore>s,
+ * whose types say whether the disk is NVMe, and of the controllers only
+ * the PCI ones dmg_controller_parse() reads, with their <address>. */
+static const dmgKeepDevice dmg_device_elements[] = {
+    { .name = "emulator" }, { .name = "hostdev" }, { .name = "interface" },
+    { .name = "memballoon" }, { .name = "iommu" }, { .name = "memory" },
+    { .name = "graphics" },
+    { .name = "disk", .only_child = "backingStore" },
+    { .name = "controller", .only_child = "address", .wanted = dmg_controller_wanted },
+    { .name = NULL },
 };
 
 /* Longer than any path the kernel resolves (PATH_MAX). */
@@ -38,30 +44,13 @@ dmg_domain_def_new(void)
     def->numa_cells = g_array_new(FALSE, FALSE, sizeof(guint64));
     def->numa_cpus = g_ptr_array_new_with_free_func(g_free);
     def->vdpa_interfaces = g_ptr_array_new_null_terminated(0, g_free, TRUE);
+    def->pci_controllers = g_array_new(FALSE, FALSE, sizeof(dmgPCIControllerDef));
     def->vcpus = 1;
     return def;
 }
 
 /* ------------------------------------------------------------------ */
 /* <devices>                                                           */
-
-/* Whether the PCI root is PCI or PCIe decides where libvirt puts a
- * virtio device without an address on ARM and RISC-V virt machines
- * (qemuDomainAssignVirtioMMIOAddresses).  A model libvirt would refuse
- * is left to its validation; here it is just not a root. */
-static void
-dmg_controller_root_parse(xmlNodePtr node, dmgDomainDef *def)
-{
-    g_autofree char *type = dmg_xml_prop(node, "type");
-    g_autofree char *index = dmg_xml_prop(node, "index");
-    g_autofree char *model = NULL;
-
-    if (g_strcmp0(type, "pci") != 0 || g_strcmp0(index, "0") != 0)
-        return;
-    model = dmg_xml_prop(node, "model");
-    def->pci_root = g_strcmp0(model, "pci-root") == 0;
-    def->pcie_root = g_strcmp0(model, "pcie-root") == 0;
-}
 
 /* <emulator>: the QEMU binary libvirt runs for the domain.  As libvirt
  * (string(./devices/emulator[1])), the first one counts and an empty one
@@ -128,14 +117,17 @@ dmg_devices_parse(const dmgXmlCtx *ctx, xmlNodePtr devices, dmgDomainDef *def,
             ret = dmg_memory_parse(ctx, cur, def, error);
         } else if (dmg_xml_is(cur, NULL, "graphics")) {
             def->graphics++;
-        } else if (dmg_xml_is(cur, NULL, "controller")) {
-            dmg_controller_root_parse(cur, def);
         } else if (dmg_xml_is(cur, NULL, "emulator")) {
             ret = dmg_emulator_parse(ctx, cur, def, error);
+        } else if (dmg_xml_is(cur, NULL, "disk")) {
+            ret = dmg_disk_parse(ctx, cur, def, error);
+        } else if (dmg_xml_is(cur, NULL, "controller")) {
+            ret = dmg_controller_parse(ctx, cur, def, error);
         }
         if (ret < 0)
             return -1;
     }
+    dmg_controllers_assign_indexes(def);
     return 0;
 }
 

@@ -347,5 +347,6 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
         return -1;
     if (!cur)
         def->current_memory = def->memory;
+    def->hard_limit_set = hard != NULL;
     return 0;
 }

@@ -4,8 +4,10 @@
  * A real domain is mostly disks, controllers, consoles and graphics that
  * dmaguard never looks at.  Building, walking and freeing their nodes was
  * three quarters of `check`'s time (bench/), so the SAX callbacks drop
- * those subtrees before libxml2 allocates them.  Well-formedness is still
- * checked for the whole document.
+ * those subtrees before libxml2 allocates them: the devices the parser
+ * does not read, and those of the devices it does not need (of a <disk>
+ * all but its <backingStore> chain; the PCIe controllers of a q35 guest).
+ * Well-formedness is still checked for the whole document.
  */
 #include "xml_read.h"
 
@@ -20,10 +22,11 @@ typedef struct {
     char *first_error;
     long first_line;
     bool doctype;
-    const char *const *keep_devices;
+    const dmgKeepDevice *keep_devices;
     int depth;                   /* of the element being parsed; root = 1 */
     int skip_depth;              /* dropping the subtree at this depth */
     bool in_devices;             /* inside /domain/devices */
+    const char *only_child;      /* of the device being built, or NULL */
 } dmgParseState;
 
 static dmgParseState *
@@ -54,6 +57,34 @@ dmg_sax_error(void *userdata, const xmlError *err)
     st->first_line = err->line;
 }
 
+const char *
+dmg_sax_attr(const xmlChar **attributes, int nb_attributes, const char *name,
+             size_t *len)
+{
+    for (int i = 0; i < nb_attributes; i++) {
+        const xmlChar **a = attributes + 5 * i;
+
+        if (!a[2] && strcmp((const char *)a[0], name) == 0) {
+            *len = (size_t)(a[4] - a[3]);
+            return (const char *)a[3];
+        }
+    }
+    return NULL;
+}
+
+/* The entry of @keep that keeps the device element @name with these
+ * @attributes, or NULL. */
+static const dmgKeepDevice *
+dmg_keep_entry(const dmgKeepDevice *keep, const char *name,
+               const xmlChar **attributes, int nb_attributes)
+{
+    for (; keep->name; keep++) {
+        if (strcmp(keep->name, name) == 0)
+            return !keep->wanted || keep->wanted(attributes, nb_attributes) ? keep : NULL;
+    }
+    return NULL;
+}
+
 static void
 dmg_sax_start_element(void *userdata, const xmlChar *localname,
                       const xmlChar *prefix, const xmlChar *uri,
@@ -66,8 +97,19 @@ dmg_sax_start_element(void *userdata, const xmlChar *localname,
     st->depth++;
     if (st->skip_depth)
         return;
-    if (st->in_devices && st->depth == 3 && !uri &&
-        !g_strv_contains(st->keep_devices, (const char *)localname)) {
+    if (st->in_devices && st->depth == 3) {
+        const dmgKeepDevice *k = uri ? NULL : dmg_keep_entry(st->keep_devices, (const char *)localname,
+                                                             attributes, nb_attributes);
+
+        /* An element in a namespace is none of libvirt's devices: it is
+         * kept whole. */
+        if (!uri && !k) {
+            st->skip_depth = st->depth;
+            return;
+        }
+        st->only_child = k ? k->only_child : NULL;
+    } else if (st->in_devices && st->depth > 3 && st->only_child &&
+               (uri || strcmp((const char *)localname, st->only_child) != 0)) {
         st->skip_depth = st->depth;
         return;
     }
@@ -109,7 +151,7 @@ dmg_xml_generic_error_quiet(void *ctx, const char *msg, ...)
 
 xmlDocPtr
 dmg_xml_read(const char *xml, gsize len, const char *source,
-             const char *const *keep_devices, GError **error)
+             const dmgKeepDevice *keep_devices, GError **error)
 {
     dmgParseState st = { .keep_devices = keep_devices };
     xmlParserCtxtPtr pctxt;

@@ -275,6 +275,25 @@ dmg_host_device_probe_mdev(dmgHostDevice *dev, const char *devdir)
 }
 
 
+/* ppc64VFIODeviceIsNV2Bridge() (src/qemu/qemu_domain.c): a POWER9 NVLink2
+ * bridge's device tree node has all four properties.  libvirt reads
+ * /sys/bus/pci/devices/ADDR/of_node/; this reads the profile's sysfs. */
+static bool
+dmg_pci_is_nvlink2_bridge(const char *devdir)
+{
+    static const char *const files[] = {
+        "ibm,gpu", "ibm,nvlink", "ibm,nvlink-speed", "memory-region",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *path = g_build_filename(devdir, "of_node", files[i], NULL);
+
+        if (!g_file_test(path, G_FILE_TEST_EXISTS))
+            return false;
+    }
+    return true;
+}
+
 /* Fill @dev from the sysfs directory of a device on @bus ("pci", "mdev").
  * The bus/X/devices/NAME link leads to the real device directory; paths
  * through it resolve the same, so there is no need to follow it first. */
@@ -300,6 +319,8 @@ dmg_host_device_probe(const dmgHostProfile *profile, dmgHostDevice *dev,
         dmg_read_group_devices(profile, dev->iommu_group, dev->group_devices);
     if (g_str_equal(bus, "mdev"))
         dmg_host_device_probe_mdev(dev, devdir);
+    else
+        dev->nvlink2_bridge = dmg_pci_is_nvlink2_bridge(devdir);
 }
 
 

@@ -27,6 +27,9 @@ typedef struct {
     GPtrArray *group_devices;    /* char *, sorted: every member of the group */
     char *mdev_type;             /* mdev: the type ("i915-GVTg_V5_4"), or NULL */
     char *parent;                /* mdev: the parent's PCI address, or NULL */
+    bool nvlink2_bridge;         /* PCI, sysfs only: a POWER9 NVLink2 bridge
+                                  * (its of_node has ibm,gpu, ibm,nvlink,
+                                  * ibm,nvlink-speed and memory-region) */
 } dmgHostDevice;
 
 /* Where a profile's host devices (presence, groups, drivers) come from. */

@@ -46,28 +46,6 @@
 #include "dmg_i18n.h"
 #include "host_domcaps.h"
 
-/* libvirt's backend for a <driver name=.../>; libvirt's parser
- * (virDomainHostdevSubsysPCIBackend) refuses any other name, and so does
- * `virsh define`, so such a domain never reaches this check. */
-typedef enum {
-    DMG_PCI_BACKEND_DEFAULT,
-    DMG_PCI_BACKEND_KVM,
-    DMG_PCI_BACKEND_VFIO,
-    DMG_PCI_BACKEND_OTHER,
-} dmgPCIBackend;
-
-static dmgPCIBackend
-dmg_pci_backend(const dmgHostdevDef *h)
-{
-    if (!h->driver_name)
-        return DMG_PCI_BACKEND_DEFAULT;
-    if (g_str_equal(h->driver_name, "vfio"))
-        return DMG_PCI_BACKEND_VFIO;
-    if (g_str_equal(h->driver_name, "kvm"))
-        return DMG_PCI_BACKEND_KVM;
-    return DMG_PCI_BACKEND_OTHER;
-}
-
 static void
 dmg_libvirt_no_vfio(vmm_machine *m, const dmgHostdevDef *h, const char *words)
 {
@@ -95,7 +73,9 @@ dmg_libvirt_hostdev_check(const dmgDomainDef *def, dmgHostProfile *host,
 
         if (h->mode != DMG_HOSTDEV_MODE_SUBSYS || h->type != DMG_HOSTDEV_SUBSYS_PCI)
             continue;
-        switch (dmg_pci_backend(h)) {
+        /* DMG_PCI_BACKEND_OTHER: a name libvirt's parser refuses (so does
+         * `virsh define`: such a domain never reaches this check), or xen. */
+        switch (dmg_hostdev_pci_backend(h)) {
         case DMG_PCI_BACKEND_DEFAULT:
             if (caps && !caps->pci_backend_default)
                 dmg_libvirt_no_vfio(m, h, "host doesn't support passthrough of host PCI devices");

@@ -25,11 +25,17 @@ static const libvirt_version_row libvirt_table[] = {
      * qemuMigrationSrcIsAllowedHostdev(), which then runs only for a
      * QEMU without the capability.  libvirt 8.6.0. */
     { DMG_LIBVIRT_MIGRATION_BLOCKED_REASONS, 8, 6, 0 },
+    /* qemuDomainGetMemLockLimitBytes() and getPPC64MemLockLimitBytes()
+     * (src/qemu/qemu_domain.c): "qemu: increase locked memory limit when a
+     * vDPA device is present" (NEWS.rst, v7.2.0): an <interface
+     * type='vdpa'> (libvirt 6.9.0) raises the limit as a VFIO device does;
+     * before, it was not counted. */
+    { DMG_LIBVIRT_MEMLOCK_VDPA, 7, 2, 0 },
     /* qemuDomainGetMemLockLimitBytes() (src/qemu/qemu_domain.c): "qemu:
      * increase memlock limit for a domain with multiple vfio/vdpa
      * devices" (NEWS.rst, v8.7.0): the factor is the number of VFIO
-     * devices with a vIOMMU, plus vDPA devices; before, guest memory plus
-     * 1 GiB for any number. */
+     * devices with a vIOMMU (else 1), plus the number of vDPA devices;
+     * before, guest memory plus 1 GiB for any number. */
     { DMG_LIBVIRT_MEMLOCK_PER_DEVICE, 8, 7, 0 },
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(libvirt_table) == DMG_LIBVIRT_RULE_LAST);

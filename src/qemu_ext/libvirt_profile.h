@@ -35,6 +35,9 @@ typedef enum {
     /* qemuMigrationSrcIsAllowed() asks QEMU (query-migrate blocked-reasons)
      * instead of running qemuMigrationSrcIsAllowedHostdev(). */
     DMG_LIBVIRT_MIGRATION_BLOCKED_REASONS,
+    /* qemuDomainGetMemLockLimitBytes() raises the limit for vDPA
+     * interfaces as for VFIO devices. */
+    DMG_LIBVIRT_MEMLOCK_VDPA,
     /* qemuDomainGetMemLockLimitBytes(): guest memory once per VFIO device
      * behind a vIOMMU (and per vDPA device), not once in all. */
     DMG_LIBVIRT_MEMLOCK_PER_DEVICE,

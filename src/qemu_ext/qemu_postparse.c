@@ -40,7 +40,7 @@ dmg_qemu_domain_def_add_default_devices(dmgDomainDef *def)
     static const char *const no_default_balloon[] = {
         "armv6l", "armv7l", "aarch64", "sparc", NULL,
     };
-    const char *arch = def->arch ? def->arch : dmg_qemu_default_arch();
+    const char *arch = dmg_qemu_domain_arch(def);
     dmgMemballoonDef *b;
 
     if (def->memballoon || g_strv_contains(no_default_balloon, arch))
@@ -68,6 +68,22 @@ dmg_arch_is_ppc64(const char *arch)
     return g_strcmp0(arch, "ppc64") == 0 || g_strcmp0(arch, "ppc64le") == 0;
 }
 
+const char *
+dmg_qemu_domain_arch(const dmgDomainDef *def)
+{
+    return def->arch ? def->arch : dmg_qemu_default_arch();
+}
+
+/* qemuDomainMachineIsPSeries() (src/qemu/qemu_domain.c).  A domain
+ * without a machine gets the default of its emulator
+ * (virQEMUCapsGetPreferredMachine()), pseries for qemu-system-ppc64. */
+bool
+dmg_qemu_domain_is_pseries(const dmgDomainDef *def)
+{
+    return dmg_arch_is_ppc64(dmg_qemu_domain_arch(def)) &&
+           (!def->machine || g_str_has_prefix(def->machine, "pseries"));
+}
+
 /* Round @v up to @align; false when that leaves 64 bits. */
 static bool
 dmg_round_up(guint64 v, guint64 align, guint64 *out)
@@ -93,7 +109,7 @@ dmg_round_up(guint64 v, guint64 align, guint64 *out)
 static void
 dmg_qemu_domain_align_memory_sizes(dmgDomainDef *def)
 {
-    const char *arch = def->arch ? def->arch : dmg_qemu_default_arch();
+    const char *arch = dmg_qemu_domain_arch(def);
     guint64 align = dmg_arch_is_ppc64(arch) ? 256 * MIB : MIB;
     guint64 module_align = dmg_arch_is_ppc64(arch) ? 256 * MIB : 2 * MIB;
     guint64 initial = 0, hotplug = 0, devices = 0;
@@ -160,6 +176,20 @@ dmg_domain_is_virt(const dmgDomainDef *def)
            (g_str_equal(def->machine, "virt") || g_str_has_prefix(def->machine, "virt-"));
 }
 
+/* The domain names a conventional PCI root (<controller type='pci'
+ * index='0' model='pci-root'/>), not libvirt's default pcie-root. */
+static bool
+dmg_domain_has_pci_root(const dmgDomainDef *def)
+{
+    for (guint i = 0; i < def->pci_controllers->len; i++) {
+        const dmgPCIControllerDef *c = &g_array_index(def->pci_controllers, dmgPCIControllerDef, i);
+
+        if (c->index == 0)
+            return c->model == DMG_CONTROLLER_MODEL_PCI_ROOT;
+    }
+    return false;
+}
+
 /* qemuDomainAssignS390Addresses() and qemuDomainAssignVirtioMMIOAddresses()
  * (qemu_domain_address.c, libvirt 9.0), for the balloon: a virtio device
  * without an <address> is put on CCW on an s390-ccw machine, and on
@@ -190,7 +220,7 @@ dmg_qemu_domain_assign_virtio_addresses(dmgDomainDef *def)
     if (def->machine && g_str_has_prefix(def->machine, "vexpress-"))
         b->guest.type = DMG_ADDRESS_VIRTIO_MMIO;
     else if (dmg_domain_is_virt(def))
-        b->guest.type = def->pci_root ? DMG_ADDRESS_VIRTIO_MMIO : DMG_ADDRESS_PCI;
+        b->guest.type = dmg_domain_has_pci_root(def) ? DMG_ADDRESS_VIRTIO_MMIO : DMG_ADDRESS_PCI;
 }
 
 /* qemuDomainAssignMemorySlots() (qemu_domain_address.c, libvirt 9.0):

@@ -10,6 +10,12 @@
 
 /* ARCH_IS_PPC64(): libvirt's 256 MiB memory alignment and its exceptions. */
 bool dmg_arch_is_ppc64(const char *arch);
+/* The domain's architecture: os/type/@arch, or the one libvirt picks
+ * without it (the host's). */
+const char *dmg_qemu_domain_arch(const dmgDomainDef *def);
+/* qemuDomainIsPSeries(): a ppc64 domain whose machine type is pseries*,
+ * or that names none (pseries is QEMU's default machine on ppc64). */
+bool dmg_qemu_domain_is_pseries(const dmgDomainDef *def);
 
 /* qemuDomainDefAddDefaultDevices(): the implicit devices a verdict
  * depends on.  Today the default <memballoon model='virtio'/>. */

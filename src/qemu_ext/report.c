@@ -159,6 +159,7 @@ static void
 dmg_report_memlock(GString *out, JsonObject *dom)
 {
     g_autofree char *size = NULL;
+    g_autofree char *exact = NULL;
     gint64 bytes;
 
     if (json_object_get_null_member(dom, "memlock_bytes")) {
@@ -171,8 +172,10 @@ dmg_report_memlock(GString *out, JsonObject *dom)
         return;
     }
     size = g_format_size_full(bytes, G_FORMAT_SIZE_IEC_UNITS);
-    g_string_append_printf(out, _("  memlock limit: %s (%" PRId64 " bytes)\n"),
-                           size, bytes);
+    /* The number is formatted first: a PRId64 inside the msgid would make
+     * it differ between platforms, and translations would not match. */
+    exact = g_strdup_printf("%" G_GINT64_FORMAT, bytes);
+    g_string_append_printf(out, _("  memlock limit: %s (%s bytes)\n"), size, exact);
 }
 
 /* The host's PCI passthrough, when libvirt's domain capabilities told. */

@@ -1,7 +1,8 @@
 /*
  * verdict.c: balloon, migration and memlock verdicts, read off the model.
  * No rule is decided here: the inhibitors are the discard manager's
- * holders, the blockers are the registry's entries.
+ * holders, the blockers are the registry's entries, the memlock limit is
+ * libvirt_memlock.c's.
  */
 #include "verdict.h"
 
@@ -13,38 +14,9 @@
 #include "dmg_i18n.h"
 #include "domain_realize.h"
 #include "host_domcaps.h"
+#include "libvirt_memlock.h"
 #include "vfio/vfio.h"
 #include "virtio/memory_device.h"
-
-#define GIB (1024ULL * 1024 * 1024)
-
-guint64
-dmg_memlock_limit(const dmgDomainDef *def, const dmgLibvirtProfile *libvirt,
-                  bool *unlimited)
-{
-    unsigned nvfio = 0, factor;
-
-    *unlimited = false;
-    if (def->hard_limit)
-        return def->hard_limit;
-    if (def->locked) {
-        *unlimited = true;
-        return 0;
-    }
-    /* qemuDomainGetMemLockLimitBytes(): VFIO pins all guest memory once
-     * per address space; with a vIOMMU every device has its own, which
-     * libvirt counts from 8.7 (libvirt_profile.c); before, once in all. */
-    for (guint i = 0; i < def->hostdevs->len; i++) {
-        const dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
-
-        if (h->type == DMG_HOSTDEV_SUBSYS_PCI || h->type == DMG_HOSTDEV_SUBSYS_MDEV)
-            nvfio++;
-    }
-    factor = !nvfio ? 0
-           : def->iommu && dmg_libvirt_profile_has(libvirt, DMG_LIBVIRT_MEMLOCK_PER_DEVICE) ? nvfio
-           : 1;
-    return factor ? factor * def->memory + GIB : 0;
-}
 
 static void
 dmg_json_group(JsonBuilder *b, int group)
@@ -246,8 +218,8 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
                   const dmgQemuProfile *qemu)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
-    bool unlimited;
-    guint64 memlock = dmg_memlock_limit(def, &host->libvirt, &unlimited);
+    /* What libvirt sets at start (qemuProcessLaunch(): forceVFIO false). */
+    guint64 memlock = dmg_qemu_domain_get_memlock_limit_bytes(def, host, false);
     const dmgDomainCaps *caps;
     JsonNode *root;
 
@@ -257,7 +229,7 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
     dmg_verdict_balloon(b, def, m);
     dmg_verdict_migration(b, def, m, host, qemu);
     json_builder_set_member_name(b, "memlock_bytes");
-    if (unlimited)
+    if (memlock == VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
         json_builder_add_null_value(b);
     else
         json_builder_add_int_value(b, (gint64)memlock);

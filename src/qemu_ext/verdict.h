@@ -17,12 +17,6 @@
 JsonNode *dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m,
                             dmgHostProfile *host, const dmgQemuProfile *qemu);
 
-/* libvirt's qemuDomainGetMemLockLimitBytes() as @libvirt computes it.
- * Returns the limit in bytes, 0 when none is needed; sets @unlimited for
- * <locked/>. */
-guint64 dmg_memlock_limit(const dmgDomainDef *def, const dmgLibvirtProfile *libvirt,
-                          bool *unlimited);
-
 bool dmg_verdict_has_errors(JsonNode *verdict);
 
 /* A digest of what a verdict says (codes, groups, devices; not the
