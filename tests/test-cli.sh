@@ -191,6 +191,23 @@ expect 0 "check --xml without --libvirt-version judges the installed library" --
 if grep -q "^Judging for libvirt [0-9.]* (installed)" "$tmp/out"; then ok "the installed libvirt is named"; else not_ok "no installed libvirt"; fi
 expect_refused "bad --libvirt-version" "not a version" check --xml "$src/tests/domains/no-hostdev.xml" --libvirt-version 5.1
 
+# --- issue 14: one bounded reader for every file ------------------------
+# A device that never ends, a FIFO nobody writes, a file over the limit:
+# refused before any read grows or blocks (timeout guards a regression).
+expect_refused "check --xml /dev/zero" "not a regular file" check --xml /dev/zero
+mkfifo "$tmp/fifo.xml"
+expect_refused "check --xml on a FIFO" "not a regular file" check --xml "$tmp/fifo.xml"
+head -c $((16 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' >"$tmp/huge.xml"
+expect_refused "check --xml over 16 MiB" "larger than 16 MiB" check --xml "$tmp/huge.xml"
+rm -f "$tmp/huge.xml"
+expect_refused "argv --xml on a FIFO" "not a regular file" argv --xml "$tmp/fifo.xml"
+# The same bytes give the same verdict as the hook, which reads its
+# stdin by length: a UTF-16 domain with its BOM is a domain, not
+# malformed.
+iconv -f UTF-8 -t UTF-16 "$src/tests/domains/no-hostdev.xml" >"$tmp/utf16.xml"
+expect 0 "check --xml of a UTF-16 domain" -- check --xml "$tmp/utf16.xml" "${fixture[@]}"
+if grep -q "^Domain 'no-hostdev'" "$tmp/out"; then ok "the UTF-16 domain is analysed"; else not_ok "UTF-16 domain"; fi
+
 # --- argv: the same model as check, as a QEMU command line --------------
 expect 0 "argv of a domain file" -- argv --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
 if head -1 "$tmp/out" | grep -q '^/usr/bin/qemu-system-x86_64 \\$' &&
@@ -382,7 +399,9 @@ expect_refused "--domain-capabilities with --sysfs" "--sysfs" check --all --doma
 expect_refused "argv --domain-capabilities with --xml" "--domain-capabilities" argv --domain-capabilities --xml "$src/tests/qemuxml2argv/balloon-virtio.xml" --qemu-version 9.1
 expect_refused "--live-timeout 0" "1 to 3600" check --all --live --live-timeout 0
 printf '[driver vfio-pci]\nmigration=perhaps\n' >"$tmp/bad.conf"
-expect_refused "bad host profile" "perhaps" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"
+expect_refused "bad host profile" "\[driver vfio-pci\] migration is not a boolean" check --xml "$src/tests/domains/no-hostdev.xml" --host-profile "$tmp/bad.conf"
+# The message names the key and the form, never the file's contents.
+if grep -q perhaps "$tmp/err"; then not_ok "bad host profile: the value is quoted"; else ok "bad host profile: the value is not quoted"; fi
 
 # --- hostile XML: exit 2, no result ------------------------------------
 head -c 300 "$src/tests/domains/no-hostdev.xml" >"$tmp/truncated.xml"

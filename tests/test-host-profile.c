@@ -14,6 +14,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "dmg_file.h"
 #include "host_profile.h"
 
 #define MDEV1 "4b20d080-1b54-4048-85b3-a6a62d165c01"
@@ -311,6 +312,43 @@ test_cache(void)
 }
 
 
+/* Issue 14: an unreadable or garbled dma_entry_limit is a warning that
+ * names the file, never quotes it, and keeps the default; a FIFO there
+ * cannot block the read. */
+static void
+test_dma_entry_limit_bad(void)
+{
+    g_autofree char *root = g_build_filename(tmpdir, "dmalimit", NULL);
+    g_autofree char *dir = g_build_filename(root, "module", "vfio_iommu_type1", "parameters", NULL);
+    g_autofree char *file = g_build_filename(dir, "dma_entry_limit", NULL);
+    g_autofree char *pattern = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(file, "SECRET-TOKEN-123\n", -1, NULL));
+    pattern = g_strdup_printf("%s does not hold a decimal number of DMA mappings;*", file);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, pattern);
+    {
+        g_autoptr(dmgHostProfile) p = dmg_host_profile_new(root);
+
+        dmg_host_profile_read_sysfs(p);
+        g_test_assert_expected_messages();
+        g_assert_cmpuint(p->dma_entry_limit, ==, DMG_DMA_ENTRY_LIMIT_DEFAULT);
+    }
+    g_assert_cmpint(unlink(file), ==, 0);
+    g_assert_cmpint(mkfifo(file, 0600), ==, 0);
+    g_free(pattern);
+    pattern = g_strdup_printf("%s is not a regular file*", file);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, pattern);
+    {
+        g_autoptr(dmgHostProfile) p = dmg_host_profile_new(root);
+
+        dmg_host_profile_read_sysfs(p);
+        g_test_assert_expected_messages();
+        g_assert_cmpuint(p->dma_entry_limit, ==, DMG_DMA_ENTRY_LIMIT_DEFAULT);
+    }
+    unlink(file);
+}
+
 static void
 test_dma_entry_limit(void)
 {
@@ -454,16 +492,18 @@ test_file_bad_bool(void)
     g_autofree char *path = NULL;
     g_autofree char *expect = NULL;
     const char *const driver[] = { "[driver mlx5_vfio_pci]", "dirty-tracking",
-                                   "'maybe'", NULL };
-    const char *const host[] = { "[host]", "iommu-dirty-tracking", "'1'", NULL };
+                                   "true or false", NULL };
+    const char *const host[] = { "[host]", "iommu-dirty-tracking", NULL };
 
     /* The example from the documentation, word for word. */
     path = write_profile("bool.conf",
                          "[driver mlx5_vfio_pci]\ndirty-tracking=maybe\n");
     g_assert_false(dmg_host_profile_load_file(profile, path, &err));
-    expect = g_strdup_printf("%s: [driver mlx5_vfio_pci] dirty-tracking: "
-                             "'maybe' is not a boolean (use true or false)", path);
+    expect = g_strdup_printf("%s: [driver mlx5_vfio_pci] dirty-tracking "
+                             "is not a boolean; use true or false", path);
     g_assert_cmpstr(err->message, ==, expect);
+    /* The file's contents never reach a message (issue 14). */
+    g_assert_null(strstr(err->message, "maybe"));
 
     /* Earlier valid settings must not be applied either. */
     check_bad_file("bool2.conf",
@@ -479,10 +519,10 @@ test_file_bad_bool(void)
 static void
 test_file_bad_number(void)
 {
-    const char *const words[] = { "dma-entry-limit", "'lots'", NULL };
-    const char *const negative[] = { "dma-entry-limit", "'-1'", NULL };
-    const char *const huge[] = { "kvm-nr-memslots", "'4294967296'", NULL };
-    const char *const sync[] = { "kvm-sync-mmu", "'yes'", NULL };
+    const char *const words[] = { "dma-entry-limit", "decimal number", NULL };
+    const char *const negative[] = { "dma-entry-limit", "decimal number", NULL };
+    const char *const huge[] = { "kvm-nr-memslots", "4294967295", NULL };
+    const char *const sync[] = { "kvm-sync-mmu", "true or false", NULL };
 
     check_bad_file("num1.conf", "[host]\ndma-entry-limit=lots\n",
                    G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, words);
@@ -543,6 +583,39 @@ test_file_unreadable(void)
     g_assert_false(dmg_host_profile_load_file(profile, path, &err));
     g_assert_error(err, G_FILE_ERROR, G_FILE_ERROR_NOENT);
     g_assert_true(g_str_has_prefix(err->message, path));
+}
+
+
+/* Issue 14: a FIFO would block the reader forever, /dev/zero would grow
+ * it without end, a huge file would be read whole.  The one reader
+ * (dmg_file.c) refuses all three before reading, and says which file
+ * and which limit, not what the file holds. */
+static void
+test_file_not_regular(void)
+{
+    g_autoptr(dmgHostProfile) profile = dmg_host_profile_new(NULL);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *fifo = g_build_filename(tmpdir, "fifo.conf", NULL);
+    g_autofree char *big = g_build_filename(tmpdir, "big.conf", NULL);
+    g_autofree char *text = NULL;
+
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_assert_false(dmg_host_profile_load_file(profile, fifo, &err));
+    g_assert_nonnull(strstr(err->message, "not a regular file"));
+    g_clear_error(&err);
+    g_assert_false(dmg_host_profile_load_file(profile, "/dev/zero", &err));
+    g_assert_nonnull(strstr(err->message, "not a regular file"));
+    g_clear_error(&err);
+    /* One byte over the limit, the rest a valid comment. */
+    text = g_malloc(DMG_FILE_MAX_PROFILE + 2);
+    memset(text, '#', DMG_FILE_MAX_PROFILE + 1);
+    text[DMG_FILE_MAX_PROFILE + 1] = '\0';
+    g_assert_true(g_file_set_contents(big, text, -1, NULL));
+    g_assert_false(dmg_host_profile_load_file(profile, big, &err));
+    g_assert_nonnull(strstr(err->message, "larger than 1 MiB"));
+    g_assert_null(strstr(err->message, "###"));
+    unlink(fifo);
+    unlink(big);
 }
 
 
@@ -1002,6 +1075,7 @@ main(int argc, char **argv)
     g_test_add_func("/host-profile/mdev/missing", test_mdev_missing);
     g_test_add_func("/host-profile/cache", test_cache);
     g_test_add_func("/host-profile/dma-entry-limit", test_dma_entry_limit);
+    g_test_add_func("/host-profile/dma-entry-limit-bad", test_dma_entry_limit_bad);
     g_test_add_func("/host-profile/driver-caps", test_driver_caps);
     g_test_add_func("/host-profile/file/valid", test_file_valid);
     g_test_add_func("/host-profile/file/partial", test_file_partial);
@@ -1010,6 +1084,7 @@ main(int argc, char **argv)
     g_test_add_func("/host-profile/file/unknown-key", test_file_unknown_key);
     g_test_add_func("/host-profile/file/unknown-group", test_file_unknown_group);
     g_test_add_func("/host-profile/file/unreadable", test_file_unreadable);
+    g_test_add_func("/host-profile/file/not-regular", test_file_not_regular);
     g_test_add_func("/host-profile/iommu-dirty/fixtures", test_iommu_dirty_fixtures);
     g_test_add_func("/host-profile/iommu-dirty/override", test_iommu_dirty_override);
     g_test_add_func("/host-profile/iommu-dirty/intel-bits", test_iommu_dirty_intel_bits);

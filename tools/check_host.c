@@ -8,6 +8,7 @@
  * serialized (dmg_check_def()).  A host that cannot be reached is an
  * error of that host; the others are reported as usual.
  */
+#include "dmg_file.h"
 #include "check_host.h"
 
 #include <string.h>
@@ -46,7 +47,7 @@ check_read_files(char **files)
 
         g_ptr_array_add(out, d);
         d->name = g_strdup(*f);
-        if (!g_file_get_contents(*f, &d->xml, NULL, &d->error))
+        if (!dmg_file_read(*f, DMG_FILE_MAX_XML, &d->xml, &d->len, &d->error))
             g_clear_pointer(&d->xml, g_free);
     }
     return g_steal_pointer(&out);
@@ -111,7 +112,7 @@ check_analyze(dmg_check_host *h, GPtrArray *doms, bool skip_foreign)
         g_autoptr(dmgDomainDef) def = NULL;
         JsonNode *v = NULL;
 
-        if (!err && (def = dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)))
+        if (!err && (def = dmg_qemu_domain_def_parse_string(d->xml, d->len, d->name, &err)))
             v = dmg_check_def(def, d->name, h->host, h->qemu, &err);
         if (v) {
             g_ptr_array_add(verdicts, v);

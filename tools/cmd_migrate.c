@@ -6,6 +6,7 @@
  * prepare exchange (libvirt's Begin/Prepare: the domain XML goes first),
  * then precopy rounds and stop-and-copy.
  */
+#include "dmg_file.h"
 #include "virt_dmaguard.h"
 
 #include <errno.h>
@@ -219,7 +220,7 @@ migrate_read_domain(const migrate_opts *o, dmgHostProfile *host, dmgQemuProfile 
     if (o->xml_file) {
         d = g_new0(dmgDomainXML, 1);
         d->name = g_strdup(o->xml_file);
-        if (!g_file_get_contents(o->xml_file, &d->xml, NULL, error))
+        if (!dmg_file_read(o->xml_file, DMG_FILE_MAX_XML, &d->xml, &d->len, error))
             return FALSE;
         *out = g_steal_pointer(&d);
         return TRUE;
@@ -462,7 +463,7 @@ migrate_connect(migrate_opts *o, const migrate_args *a, const dmgDomainXML *d,
     guint ms = dmg_timeout_ms(o->timeout);
     dmg_migration_prepare p = {
         .accel = cfg->accel, .vcpus = cfg->nr_vcpus, .memory = cfg->ram_size,
-        .xml = d->xml, .xml_len = strlen(d->xml),
+        .xml = d->xml, .xml_len = d->len,
     };
     dmg_migration_link l;
     g_autofree char *where = NULL;
@@ -522,7 +523,7 @@ dmg_cmd_migrate(int argc, char **argv)
     if (!migrate_parse_args(argc, argv, &o, &a, &err) ||
         !dmg_common_load(&o.common, o.xml_file != NULL, &host, &qemu, &err) ||
         !migrate_read_domain(&o, host, qemu, &d, &err) ||
-        !(def = dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, &err)) ||
+        !(def = dmg_qemu_domain_def_parse_string(d->xml, d->len, d->name, &err)) ||
         !dmg_common_qemu_for_domain(&qemu, def, &err))
         goto out;
     rep.name = def->name;

@@ -2,6 +2,7 @@
  * profile_options.c: the host and QEMU profile options every subcommand
  * shares.
  */
+#include "dmg_file.h"
 #include "virt_dmaguard.h"
 
 #include <string.h>
@@ -326,7 +327,7 @@ dmg_common_read_one(const dmg_common_opts *o, const char *xml_file, char **domai
     if (xml_file) {
         d = g_new0(dmgDomainXML, 1);
         d->name = g_strdup(xml_file);
-        if (!g_file_get_contents(xml_file, &d->xml, NULL, error))
+        if (!dmg_file_read(xml_file, DMG_FILE_MAX_XML, &d->xml, &d->len, error))
             return NULL;
         return g_steal_pointer(&d);
     }
@@ -352,5 +353,5 @@ dmg_common_parse_one(const dmg_common_opts *o, const char *xml_file, char **doma
     }
     if (!(d = dmg_common_read_one(o, xml_file, domains, host, qemu, error)))
         return NULL;
-    return dmg_qemu_domain_def_parse_string(d->xml, strlen(d->xml), d->name, error);
+    return dmg_qemu_domain_def_parse_string(d->xml, d->len, d->name, error);
 }

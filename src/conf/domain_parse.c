@@ -7,6 +7,7 @@
  * virDomainDefParseNode() (src/conf/domain_conf.c); the elements are parsed
  * in hostdev_conf.c, memory_conf.c and device_conf.c.
  */
+#include "dmg_file.h"
 #include "domain_conf_priv.h"
 
 #include <string.h>
@@ -280,7 +281,7 @@ dmg_domain_def_parse_file(const char *path, GError **error)
     g_autofree char *xml = NULL;
     gsize len = 0;
 
-    if (!g_file_get_contents(path, &xml, &len, error))
+    if (!dmg_file_read(path, DMG_FILE_MAX_XML, &xml, &len, error))
         return NULL;
     return dmg_domain_def_parse_string(xml, len, path, error);
 }

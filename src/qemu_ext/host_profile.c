@@ -20,6 +20,7 @@
 
 #include "host_profile.h"
 #include "host_iommu.h"
+#include "dmg_file.h"
 #include "dmg_i18n.h"
 
 /*
@@ -141,6 +142,7 @@ dmg_host_profile_read_dma_entry_limit(dmgHostProfile *profile)
 {
     g_autofree char *path = NULL;
     g_autofree char *contents = NULL;
+    g_autoptr(GError) err = NULL;
     guint64 limit;
 
     path = g_build_filename(profile->sysfs_root, "module", "vfio_iommu_type1",
@@ -148,13 +150,19 @@ dmg_host_profile_read_dma_entry_limit(dmgHostProfile *profile)
 
     /* Absent when type1 is not loaded (e.g. iommufd only): keep the
      * kernel's default, which is what type1 would use once loaded. */
-    if (!g_file_get_contents(path, &contents, NULL, NULL))
+    if (!g_file_test(path, G_FILE_TEST_EXISTS))
         return;
-
+    /* Present but unreadable, not a file, or not a number: say which
+     * file, never what it holds (it may be a link to anything). */
+    if (!dmg_file_read(path, DMG_FILE_MAX_SYSFS, &contents, NULL, &err)) {
+        g_warning(_("%s; assuming the kernel's default of %u DMA mappings"),
+                  err->message, (unsigned) profile->dma_entry_limit);
+        return;
+    }
     if (!g_ascii_string_to_unsigned(g_strstrip(contents), 10, 0, G_MAXUINT,
                                     &limit, NULL)) {
-        g_warning(_("%s: '%s' is not an integer; assuming %u"),
-                  path, contents, (unsigned) profile->dma_entry_limit);
+        g_warning(_("%s does not hold a decimal number of DMA mappings; assuming the kernel's default of %u"),
+                  path, (unsigned) profile->dma_entry_limit);
         return;
     }
 

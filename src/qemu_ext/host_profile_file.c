@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host_profile.h"
+#include "dmg_file.h"
 #include "dmg_i18n.h"
 
 /* Keys a profile file may set; anything else is a typo. */
@@ -53,8 +54,9 @@ dmg_host_overrides_clear(dmgHostOverrides *ov)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(dmgHostOverrides, dmg_host_overrides_clear);
 
 
-/* Read @key of @group; NULL when absent.  The value is stripped so that
- * the messages below quote exactly what was meant. */
+/* Read @key of @group; NULL when absent.  Stripped; the messages below
+ * name the key and the expected form, never the value (issue 14: no file
+ * contents in messages). */
 static char *
 dmg_keyfile_value(GKeyFile *kf, const char *group, const char *key)
 {
@@ -81,8 +83,8 @@ dmg_keyfile_bool(GKeyFile *kf, const char *path, const char *group,
         *out = false;
     } else {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    _("%s: [%s] %s: '%s' is not a boolean (use true or false)"),
-                    path, group, key, value);
+                    _("%s: [%s] %s is not a boolean; use true or false"),
+                    path, group, key);
         return FALSE;
     }
     return TRUE;
@@ -102,8 +104,8 @@ dmg_keyfile_uint(GKeyFile *kf, const char *path, const char *group,
 
     if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT, out, NULL)) {
         g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                    _("%s: [%s] %s: '%s' is not an integer between 0 and %u"),
-                    path, group, key, value, G_MAXUINT);
+                    _("%s: [%s] %s is not an integer between 0 and %u; give a decimal number"),
+                    path, group, key, G_MAXUINT);
         return FALSE;
     }
     return TRUE;
@@ -354,10 +356,18 @@ dmg_host_profile_load_file(dmgHostProfile *profile, const char *path,
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_auto(dmgHostOverrides) ov = { 0 };
+    g_autofree char *text = NULL;
+    g_autoptr(GError) kf_err = NULL;
+    gsize len = 0;
 
-    /* GKeyFile's own messages do not say which file they are about. */
-    if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, error)) {
-        g_prefix_error(error, "%s: ", path);
+    if (!dmg_file_read(path, DMG_FILE_MAX_PROFILE, &text, &len, error))
+        return FALSE;
+    /* GKeyFile's own messages quote the offending line: say which file
+     * and what form it must have instead. */
+    if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &kf_err)) {
+        g_set_error(error, G_KEY_FILE_ERROR, kf_err->code,
+                    _("%s is not a valid key file: every line must be a [group], a key=value or a # comment, in UTF-8"),
+                    path);
         return FALSE;
     }
 

@@ -238,6 +238,7 @@ dmg_libvirt_domain_xml(virDomainPtr dom)
         return d;
     }
     d->xml = g_strdup(xml);
+    d->len = strlen(d->xml);
     free(xml);
     return d;
 }

@@ -10,6 +10,7 @@
 typedef struct {
     char *name;
     char *xml;                   /* NULL when @error is set */
+    gsize len;                   /* of @xml: a file may hold NULs (UTF-16) */
     GError *error;               /* this domain could not be read */
 } dmgDomainXML;
 
