@@ -201,6 +201,35 @@ head -c $((16 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' >"$tmp/huge.xml"
 expect_refused "check --xml over 16 MiB" "larger than 16 MiB" check --xml "$tmp/huge.xml"
 rm -f "$tmp/huge.xml"
 expect_refused "argv --xml on a FIFO" "not a regular file" argv --xml "$tmp/fifo.xml"
+# An alias holding a newline cannot forge a report line: the text report
+# escapes control characters (the JSON keeps the string as it is).
+cat >"$tmp/forge.xml" <<'EOF'
+<domain type='kvm'>
+  <name>forge</name>
+  <memory unit='GiB'>2</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>
+    <hostdev mode='subsystem' type='pci' managed='yes'>
+      <source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>
+      <alias name='ua-gpu&#10;  migration: allowed'/>
+    </hostdev>
+  </devices>
+</domain>
+EOF
+expect 0 "check of a domain whose alias holds a newline" -- check --xml "$tmp/forge.xml" --sysfs "$src/tests/sysfs/host1" --qemu-version 7.2
+if grep -q '^  migration: BLOCKED$' "$tmp/out" && ! grep -q '^  migration: allowed' "$tmp/out" &&
+   grep -qF 'ua-gpu\n  migration: allowed' "$tmp/out"; then
+    ok "the newline is shown escaped, no forged line"
+else
+    not_ok "an alias forged a report line"
+fi
+expect 0 "the same domain as JSON" -- check --xml "$tmp/forge.xml" --sysfs "$src/tests/sysfs/host1" --qemu-version 7.2 --json
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(b["device"] == "ua-gpu\n  migration: allowed" for b in d["domains"][0]["migration"]["blockers"])' "$tmp/out"; then
+    ok "JSON keeps the alias as it is"
+else
+    not_ok "JSON alias"
+fi
 # The same bytes give the same verdict as the hook, which reads its
 # stdin by length: a UTF-16 domain with its BOM is a domain, not
 # malformed.

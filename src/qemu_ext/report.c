@@ -1,6 +1,7 @@
 /*
  * report.c: text and JSON reports.
  */
+#include "dmg_text.h"
 #include "report.h"
 
 #include <inttypes.h>
@@ -190,9 +191,58 @@ dmg_report_host_pci(GString *out, JsonObject *dom)
                     : _("  host PCI passthrough: NO (libvirt's domain capabilities list no PCI passthrough backend)\n"));
 }
 
-void
-dmg_report_text(GString *out, JsonNode *verdict)
+/* A copy of @n with every string made safe for a terminal
+ * (dmg_text_escape_controls()): the text report prints aliases, paths and
+ * messages that come from the domain, and an alias holding "&#10;" must
+ * not forge a line such as "migration: allowed" (issue 14).  The JSON
+ * output keeps the strings as they are. */
+static JsonNode *
+dmg_report_escaped(JsonNode *n)
 {
+    JsonNode *copy;
+
+    switch (json_node_get_node_type(n)) {
+    case JSON_NODE_OBJECT: {
+        JsonObject *src = json_node_get_object(n);
+        JsonObject *dst = json_object_new();
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *member;
+
+        json_object_iter_init(&it, src);
+        while (json_object_iter_next(&it, &name, &member))
+            json_object_set_member(dst, name, dmg_report_escaped(member));
+        copy = json_node_new(JSON_NODE_OBJECT);
+        json_node_take_object(copy, dst);
+        return copy;
+    }
+    case JSON_NODE_ARRAY: {
+        JsonArray *src = json_node_get_array(n);
+        JsonArray *dst = json_array_sized_new(json_array_get_length(src));
+
+        for (guint i = 0; i < json_array_get_length(src); i++)
+            json_array_add_element(dst, dmg_report_escaped(json_array_get_element(src, i)));
+        copy = json_node_new(JSON_NODE_ARRAY);
+        json_node_take_array(copy, dst);
+        return copy;
+    }
+    case JSON_NODE_VALUE:
+        if (json_node_get_value_type(n) == G_TYPE_STRING) {
+            g_autofree char *safe = dmg_text_escape_controls(json_node_get_string(n));
+
+            return json_node_init_string(json_node_alloc(), safe);
+        }
+        return json_node_copy(n);
+    case JSON_NODE_NULL:
+    default:
+        return json_node_copy(n);
+    }
+}
+
+void
+dmg_report_text(GString *out, JsonNode *raw)
+{
+    g_autoptr(JsonNode) verdict = dmg_report_escaped(raw);
     JsonObject *dom = json_node_get_object(verdict);
 
     g_string_append_printf(out, _("Domain '%s'\n"),
