@@ -584,3 +584,38 @@ dmg_libvirt_validate_addresses(const dmgDomainDef *def, vmm_machine *m)
         dmg_libvirt_validate_address(def, &def->memballoon->guest, def->memballoon->alias,
                                      false, false, -1, m);
 }
+
+/* virDomainDefValidateAliases() (src/conf/domain_validate.c, libvirt
+ * 9.0), at define: a user alias ("ua-" prefix,
+ * virDomainDeviceAliasIsUserAlias()) is one device's.  libvirt drops and
+ * regenerates every other alias, so only user aliases are compared, across
+ * the devices dmaguard reads; one pass with a table. */
+void
+dmg_libvirt_validate_aliases(const dmgDomainDef *def, vmm_machine *m)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GPtrArray) aliases = g_ptr_array_new();
+
+    for (guint i = 0; i < def->hostdevs->len; i++)
+        g_ptr_array_add(aliases, ((dmgHostdevDef *)g_ptr_array_index(def->hostdevs, i))->alias);
+    for (guint i = 0; i < def->memories->len; i++)
+        g_ptr_array_add(aliases, ((dmgMemoryDef *)g_ptr_array_index(def->memories, i))->alias);
+    if (def->memballoon)
+        g_ptr_array_add(aliases, def->memballoon->alias);
+    if (def->iommu)
+        g_ptr_array_add(aliases, def->iommu->alias);
+    for (guint i = 0; i < aliases->len; i++) {
+        const char *alias = g_ptr_array_index(aliases, i);
+
+        if (!alias || !g_str_has_prefix(alias, "ua-"))
+            continue;
+        if (g_hash_table_contains(seen, alias)) {
+            g_autofree char *msg = g_strdup_printf(_("unsupported configuration: non unique alias detected: %s; give each device its own ua- alias"),
+                                                   alias);
+
+            vmm_findings__error(&m->findings, "libvirt-alias-duplicate", alias, msg);
+            return;
+        }
+        g_hash_table_add(seen, (gpointer)alias);
+    }
+}
