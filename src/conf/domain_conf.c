@@ -54,6 +54,7 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_free(def->stored_checked);
     g_free(def->stored_summary);
     g_ptr_array_unref(def->hostdevs);
+    g_clear_pointer(&def->hostdev_index, g_hash_table_unref);
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);
     g_array_unref(def->numa_cells);
@@ -76,15 +77,27 @@ dmg_domain_def_free(dmgDomainDef *def)
 /* Lookups                                                             */
 
 dmgHostdevDef *
-dmg_domain_def_find_hostdev(const dmgDomainDef *def, const char *alias)
+dmg_domain_def_find_hostdev(const dmgDomainDef *cdef, const char *alias)
 {
-    for (guint i = 0; i < def->hostdevs->len; i++) {
-        dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+    /* A cache, not a change of the definition: the verdict looks a
+     * hostdev up per finding and per blocker, which was quadratic in the
+     * number of hostdevs (issue 14). */
+    dmgDomainDef *def = (dmgDomainDef *)cdef;
 
-        if (g_strcmp0(h->alias, alias) == 0)
-            return h;
+    if (!alias)
+        return NULL;
+    if (!def->hostdev_index || def->hostdev_index_len != def->hostdevs->len) {
+        g_clear_pointer(&def->hostdev_index, g_hash_table_unref);
+        def->hostdev_index = g_hash_table_new(g_str_hash, g_str_equal);
+        for (guint i = 0; i < def->hostdevs->len; i++) {
+            dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
+
+            if (h->alias && !g_hash_table_contains(def->hostdev_index, h->alias))
+                g_hash_table_insert(def->hostdev_index, h->alias, h);
+        }
+        def->hostdev_index_len = def->hostdevs->len;
     }
-    return NULL;
+    return g_hash_table_lookup(def->hostdev_index, alias);
 }
 
 dmgPCIBackend

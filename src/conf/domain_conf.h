@@ -158,6 +158,7 @@ typedef struct {
     int line;                    /* of the <hostdev> element */
     bool is_interface;           /* <interface type='hostdev'> */
     unsigned boot_order;         /* <boot order=N/>, 0 when absent */
+    guint index;                 /* in def->hostdevs, set with the aliases */
 
     /* type='pci' */
     dmgPCIAddress source;        /* host address */
@@ -340,6 +341,10 @@ typedef struct {
     GArray *pci_controllers;     /* dmgPCIControllerDef, document order */
 
     GPtrArray *hostdevs;         /* dmgHostdevDef */
+    /* alias -> the first hostdev with it, built by the first
+     * dmg_domain_def_find_hostdev() after hostdevs changed in number */
+    GHashTable *hostdev_index;
+    guint hostdev_index_len;
     dmgMemballoonDef *memballoon;
     dmgIOMMUDef *iommu;
     GPtrArray *memories;         /* dmgMemoryDef */

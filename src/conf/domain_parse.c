@@ -212,11 +212,14 @@ dmg_domain_assign_aliases(dmgDomainDef *def)
     for (guint i = 0; i < def->hostdevs->len; i++) {
         dmgHostdevDef *h = g_ptr_array_index(def->hostdevs, i);
 
+        h->index = i;
         if (!h->alias) {
             h->alias = g_strdup_printf("hostdev%u", i);
             h->alias_generated = true;
         }
     }
+    /* Aliases changed: the lookup index is rebuilt on its next use. */
+    g_clear_pointer(&def->hostdev_index, g_hash_table_unref);
     if (def->memballoon && !def->memballoon->alias) {
         def->memballoon->alias = g_strdup("balloon0");
         def->memballoon->alias_generated = true;

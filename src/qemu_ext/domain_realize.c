@@ -184,11 +184,13 @@ dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
         ? dmg_host_profile_mdev(host, h->mdev_uuid)
         : dmg_host_profile_pci(host, h->source.domain, h->source.bus,
                                h->source.slot, h->source.function);
-    guint idx = 0;
+    guint idx = h->index;
 
     if (hd->present && hd->iommu_group >= 0)
         return hd->iommu_group;
-    g_ptr_array_find(def->hostdevs, h, &idx);
+    /* The parser numbered it; a def built by hand is searched. */
+    if (idx >= def->hostdevs->len || g_ptr_array_index(def->hostdevs, idx) != h)
+        g_ptr_array_find(def->hostdevs, h, &idx);
     return -2 - (int)idx;
 }
 

@@ -40,6 +40,7 @@ vmm_findings__init(vmm_findings *f)
 {
     f->errors = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_finding__free);
     f->warnings = g_ptr_array_new_with_free_func((GDestroyNotify)vmm_finding__free);
+    f->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 }
 
 void
@@ -47,21 +48,22 @@ vmm_findings__destroy(vmm_findings *f)
 {
     g_clear_pointer(&f->errors, g_ptr_array_unref);
     g_clear_pointer(&f->warnings, g_ptr_array_unref);
+    g_clear_pointer(&f->seen, g_hash_table_unref);
 }
 
 static void
-vmm_findings__add(GPtrArray *list, const char *code, const char *device,
+vmm_findings__add(vmm_findings *all, GPtrArray *list, const char *code, const char *device,
                   const char *message)
 {
+    /* The same finding for the same device once is enough.  A NULL device
+     * and an empty one differ, hence the mark before it. */
+    char *key = g_strdup_printf("%c%s\x1f%c%s\x1f%s", list == all->errors ? 'E' : 'W',
+                                code ? code : "", device ? 'D' : '-', device ? device : "",
+                                message ? message : "");
     vmm_finding *f;
 
-    /* The same warning for the same device once is enough. */
-    for (guint i = 0; i < list->len; i++) {
-        f = g_ptr_array_index(list, i);
-        if (g_strcmp0(f->code, code) == 0 && g_strcmp0(f->device, device) == 0 &&
-            g_strcmp0(f->message, message) == 0)
-            return;
-    }
+    if (!g_hash_table_add(all->seen, key))
+        return;
     f = g_new0(vmm_finding, 1);
     f->code = g_strdup(code);
     f->device = g_strdup(device);
@@ -73,14 +75,14 @@ void
 vmm_findings__error(vmm_findings *f, const char *code, const char *device,
                     const char *message)
 {
-    vmm_findings__add(f->errors, code, device, message);
+    vmm_findings__add(f, f->errors, code, device, message);
 }
 
 void
 vmm_findings__warn(vmm_findings *f, const char *code, const char *device,
                    const char *message)
 {
-    vmm_findings__add(f->warnings, code, device, message);
+    vmm_findings__add(f, f->warnings, code, device, message);
 }
 
 void

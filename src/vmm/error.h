@@ -39,6 +39,9 @@ typedef struct vmm_finding {
 typedef struct vmm_findings {
     GPtrArray *errors;                   /* vmm_finding * */
     GPtrArray *warnings;                 /* vmm_finding * */
+    /* "E|W code\x1fdevice\x1fmessage" of every finding, so that adding
+     * one stays O(1) with tens of thousands of devices (issue 14). */
+    GHashTable *seen;
 } vmm_findings;
 
 void vmm_findings__init(vmm_findings *f);

@@ -30,6 +30,7 @@ vmm_machine__new(const vmm_machine_config *cfg)
     vmm_findings__init(&m->findings);
     m->address_spaces = g_ptr_array_new_with_free_func((GDestroyNotify)vfio_address_space__free);
     m->groups = g_ptr_array_new();
+    m->group_index = g_hash_table_new(g_direct_hash, g_direct_equal);
     m->devices = g_ptr_array_new();
     m->memory_devices = g_ptr_array_new();
     m->savevm = g_ptr_array_new_with_free_func((GDestroyNotify)savevm_entry__free);
@@ -83,6 +84,7 @@ vmm_machine__free(vmm_machine *m)
     /* Devices unregister as they go; what is left is a bug, but free it. */
     g_ptr_array_unref(m->savevm);
     g_ptr_array_unref(m->groups);
+    g_hash_table_unref(m->group_index);
     g_ptr_array_unref(m->address_spaces);
     vmm_findings__destroy(&m->findings);
     discard_inhibitor__clear(&m->kvm_inhibitor);

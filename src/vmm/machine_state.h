@@ -126,7 +126,9 @@ typedef struct vmm_machine {
 
     GPtrArray *address_spaces;           /* vfio_address_space *, [0] = memory */
     GPtrArray *groups;                   /* vfio_group * */
+    GHashTable *group_index;             /* id -> vfio_group * of groups */
     GPtrArray *devices;                  /* vfio_device * */
+    unsigned vfio_migratable;            /* of devices, those with ->migration */
     GPtrArray *memory_devices;           /* memory_device * */
     viommu *iommu;
     virtio_balloon *balloon;

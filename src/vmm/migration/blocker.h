@@ -31,6 +31,10 @@ typedef struct migration_condition {
 typedef struct migration_blockers {
     GPtrArray *blockers;         /* migration_blocker * */
     GPtrArray *conditions;       /* migration_condition * */
+    /* "code\x1fdevice" -> the first blocker with them: find() is called
+     * once per device realized (issue 14: near-linear analysis) */
+    GHashTable *index;
+    bool shared_keys;            /* two blockers have had one key */
 } migration_blockers;
 
 void migration_blockers__init(migration_blockers *reg);

@@ -4,6 +4,7 @@
  * hw/vfio/container.c: vfio_get_group(), vfio_connect_container()).
  */
 #include "vfio/container.h"
+#include "dmg_array.h"
 
 #include <inttypes.h>
 #include <errno.h>
@@ -205,7 +206,7 @@ vfio_group__disconnect(vmm_machine *m, vfio_group *group)
 
     if (ops->group_unset_container)
         ops->group_unset_container(group, c);
-    g_ptr_array_remove(c->groups, group);
+    dmg_ptr_array_remove_from_end(c->groups, group);
     group->container = NULL;
     if (c->groups->len == 0)
         vfio_container__free(m, c);
@@ -219,13 +220,8 @@ vfio_group__disconnect(vmm_machine *m, vfio_group *group)
 static vfio_group *
 vfio_group__find(vmm_machine *m, int id)
 {
-    for (guint i = 0; i < m->groups->len; i++) {
-        vfio_group *g = g_ptr_array_index(m->groups, i);
-
-        if (g->id == id)
-            return g;
-    }
-    return NULL;
+    /* An index, not a scan: one lookup per device realized. */
+    return g_hash_table_lookup(m->group_index, GINT_TO_POINTER(id));
 }
 
 static void
@@ -263,6 +259,7 @@ vfio_group__get(vmm_machine *m, int id, vfio_address_space *space,
     if (vfio_group__connect(m, group, space, device, error) < 0)
         goto err_close;
     g_ptr_array_add(m->groups, group);
+    g_hash_table_insert(m->group_index, GINT_TO_POINTER(id), group);
     return group;
 
  err_close:
@@ -283,7 +280,8 @@ vfio_group__put(vmm_machine *m, vfio_group *group)
     vfio_group__disconnect(m, group);
     if (ops->group_close)
         ops->group_close(group);
-    g_ptr_array_remove(m->groups, group);
+    g_hash_table_remove(m->group_index, GINT_TO_POINTER(group->id));
+    dmg_ptr_array_remove_from_end(m->groups, group);
     vfio_group__free(group);
 }
 

@@ -4,6 +4,7 @@
  * hw/vfio/migration.c vfio_migration_realize()).
  */
 #include "vfio/device.h"
+#include "dmg_array.h"
 
 #include <errno.h>
 #include <string.h>
@@ -104,6 +105,9 @@ vfio_devices__migratable(vmm_machine *m, bool *all_p2p)
     unsigned n = 0;
 
     *all_p2p = true;
+    /* Most domains have no migratable device: no scan per device. */
+    if (!m->vfio_migratable)
+        return 0;
     for (guint i = 0; i < m->devices->len; i++) {
         vfio_device *d = g_ptr_array_index(m->devices, i);
 
@@ -111,6 +115,10 @@ vfio_devices__migratable(vmm_machine *m, bool *all_p2p)
             n++;
             *all_p2p &= d->p2p;
         }
+        /* Two, one of them without P2P: blocked whatever the rest is
+         * (called per device realized, so no full scan when not needed). */
+        if (n > 1 && !*all_p2p)
+            break;
     }
     return n;
 }
@@ -180,6 +188,7 @@ vfio_device__migration_realize(vmm_machine *m, vfio_device *dev,
         return;
     }
     dev->migration = true;
+    m->vfio_migratable++;
     dev->device_dirty_tracking = cfg->caps_dirty_tracking && !cfg->iommu_dirty_tracking;
     if (!cfg->caps_dirty_tracking && !cfg->iommu_dirty_tracking) {
         if (compat->vfio_enable_migration_onoff && dev->enable_migration == VFIO_MIGRATION_ON) {
@@ -349,7 +358,9 @@ vfio_device__unrealize(vmm_machine *m, vfio_device *dev)
     vfio_migration__unrealize(m, dev);
     if (dev->blocker)
         migration_blockers__del(&m->migration, dev->blocker);
-    g_ptr_array_remove(m->devices, dev);
+    dmg_ptr_array_remove_from_end(m->devices, dev);
+    if (dev->migration)
+        m->vfio_migratable--;
     vfio_device__detach_group(dev);
     vfio_devices__check_multiple(m);
     vfio_device__free(dev);

@@ -3,6 +3,7 @@
  * (softmmu/physmem.c, "ram_block_discard_*"), plus a list of holders.
  */
 #include "virtio/discard_manager.h"
+#include "dmg_array.h"
 
 #include <errno.h>
 
@@ -43,7 +44,7 @@ discard_manager__track(discard_manager *dm, bool state, discard_inhibitor *who)
     if (state)
         g_ptr_array_add(dm->inhibitors, who);
     else
-        g_ptr_array_remove(dm->inhibitors, who);
+        dmg_ptr_array_remove_from_end(dm->inhibitors, who);
 }
 
 /* ram_block_discard_disable(): a hard disable refuses while anybody, even
