@@ -230,6 +230,21 @@ if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert any(b["de
 else
     not_ok "JSON alias"
 fi
+# Checked arithmetic: 8 EiB of memory times two VFIO devices behind a
+# vIOMMU does not fit 64 bits; the limit is "exceeds", not a wrapped 1 GiB.
+cat >"$tmp/memlock-wrap.xml" <<'EOF'
+<domain type='kvm'><name>wrap</name><memory unit='b'>9223372036854774784</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type></os><features><acpi/><ioapic driver='qemu'/></features>
+<devices><hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>
+<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='2' slot='0' function='0'/></source></hostdev>
+<iommu model='intel'><driver intremap='on' caching_mode='on'/></iommu></devices></domain>
+EOF
+expect 1 "check of a domain whose memlock limit would wrap" -- check --xml "$tmp/memlock-wrap.xml" "${fixture[@]}" --json
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["domains"][0]; assert d["memlock_exceeds"] is True and d["memlock_bytes"] is None, d' "$tmp/out"; then
+    ok "memlock_exceeds, not a wrapped number"
+else
+    not_ok "memlock wrapped"
+fi
 # The same bytes give the same verdict as the hook, which reads its
 # stdin by length: a UTF-16 domain with its BOM is a domain, not
 # malformed.

@@ -24,6 +24,25 @@
 
 #define KIB G_GUINT64_CONSTANT(1024)
 
+/* KiB to bytes as libvirt returns them (KiB << 10), or
+ * DMG_MEMLOCK_EXCEEDS where that no longer fits a signed 64-bit number. */
+static guint64
+dmg_kib_to_bytes(guint64 kib)
+{
+    return kib > (guint64)G_MAXINT64 >> 10 ? DMG_MEMLOCK_EXCEEDS : kib << 10;
+}
+
+/* a * b + c in KiB, or G_MAXUINT64 when it wraps. */
+static guint64
+dmg_kib_mul_add(guint64 a, guint64 b, guint64 c)
+{
+    guint64 r;
+
+    if (!g_uint64_checked_mul(&r, a, b) || !g_uint64_checked_add(&r, r, c))
+        return G_MAXUINT64;
+    return r;
+}
+
 /* Bytes to KiB, rounded up as libvirt's parser rounds. */
 static guint64
 dmg_kib(guint64 bytes)
@@ -259,8 +278,9 @@ dmg_ppc64_memlock_limit_bytes(const dmgDomainDef *def, dmgHostProfile *host,
         passthrough = max_memory + 128 * (G_GUINT64_CONSTANT(1) << 30) / 512 * phbs + 8192;
     else if (force_vfio || dmg_num_vfio_devices(def) ||
              dmg_num_vdpa_devices(def, &host->libvirt))
-        passthrough = MAX(2 * 1024 * 1024 * phbs, memory + memory / 512 * phbs + 8192);
-    return (base + passthrough) << 10;
+        passthrough = MAX(2 * 1024 * 1024 * phbs,
+                          dmg_kib_mul_add(memory / 512, phbs, memory + 8192));
+    return dmg_kib_to_bytes(dmg_kib_mul_add(1, base, passthrough));
 }
 
 guint64
@@ -274,7 +294,7 @@ dmg_qemu_domain_get_memlock_limit_bytes(const dmgDomainDef *def, dmgHostProfile 
      * (virDomainParseMemoryLimit()); one of VIR_DOMAIN_MEMORY_PARAM_UNLIMITED
      * KiB or more is "unlimited", which is no limit set. */
     if (def->hard_limit_set && dmg_kib(def->hard_limit) < VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
-        return dmg_kib(def->hard_limit) << 10;
+        return dmg_kib_to_bytes(dmg_kib(def->hard_limit));
     /* <memoryBacking><locked/>: no limit at all. */
     if (def->locked)
         return VIR_DOMAIN_MEMORY_PARAM_UNLIMITED;
@@ -294,5 +314,5 @@ dmg_qemu_domain_get_memlock_limit_bytes(const dmgDomainDef *def, dmgHostProfile 
         factor = 1;
     else
         factor = nvdpa + (!nvfio && !force_vfio ? 0 : nvfio && def->iommu ? nvfio : 1);
-    return (factor * dmg_kib(def->memory) + 1024 * 1024) << 10;
+    return dmg_kib_to_bytes(dmg_kib_mul_add(factor, dmg_kib(def->memory), 1024 * 1024));
 }

@@ -18,6 +18,11 @@
  * PHBs, and its NVLink2 bridges.  libvirt passes @force_vfio = false at
  * start (qemuProcessLaunch()), true when it hotplugs a VFIO device or an
  * NVMe disk. */
+/* A limit whose bytes do not fit in a signed 64-bit number: libvirt's own
+ * KiB << 10 wraps there (issue 14: checked arithmetic, "exceeds", never a
+ * wrapped number). */
+#define DMG_MEMLOCK_EXCEEDS G_MAXUINT64
+
 guint64 dmg_qemu_domain_get_memlock_limit_bytes(const dmgDomainDef *def,
                                                 dmgHostProfile *host,
                                                 bool force_vfio);

@@ -163,6 +163,10 @@ dmg_report_memlock(GString *out, JsonObject *dom)
     g_autofree char *exact = NULL;
     gint64 bytes;
 
+    if (json_object_get_boolean_member_with_default(dom, "memlock_exceeds", FALSE)) {
+        g_string_append(out, _("  memlock limit: MORE THAN 8 EiB, past what a 64-bit signed byte count holds (libvirt's own KiB << 10 wraps past 16 EiB); lower <memory> or the number of VFIO devices behind the vIOMMU\n"));
+        return;
+    }
     if (json_object_get_null_member(dom, "memlock_bytes")) {
         g_string_append(out, _("  memlock limit: unlimited (<locked/>)\n"));
         return;

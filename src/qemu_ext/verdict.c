@@ -229,10 +229,12 @@ dmg_verdict_build(const dmgDomainDef *def, vmm_machine *m, dmgHostProfile *host,
     dmg_verdict_balloon(b, def, m);
     dmg_verdict_migration(b, def, m, host, qemu);
     json_builder_set_member_name(b, "memlock_bytes");
-    if (memlock == VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+    if (memlock == VIR_DOMAIN_MEMORY_PARAM_UNLIMITED || memlock == DMG_MEMLOCK_EXCEEDS)
         json_builder_add_null_value(b);
     else
         json_builder_add_int_value(b, (gint64)memlock);
+    json_builder_set_member_name(b, "memlock_exceeds");
+    json_builder_add_boolean_value(b, memlock == DMG_MEMLOCK_EXCEEDS);
     /* The host's VFIO as libvirt's domain capabilities show it
      * (host_domcaps.h); null when they are not known. */
     json_builder_set_member_name(b, "host_pci_passthrough");
