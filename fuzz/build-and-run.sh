@@ -161,7 +161,9 @@ case $target in
     domain-parse)
         seed_domains
         dict=$script_dir/domain.dict
-        max_len=65536
+        # Multi-MB inputs (issue 14): the pre-scan, the reader's limits
+        # and libxml2's quadratic paths only show on large documents.
+        max_len=4194304
         ;;
     migration-stream)
         seed_migration
