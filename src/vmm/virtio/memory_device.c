@@ -23,6 +23,17 @@ virtio_mem__realize(vmm_machine *m, const memory_device_config *cfg,
                     cfg->alias, hex);
         return false;
     }
+    /* ... and the backend a whole number of blocks (QEMU's words, its
+     * missing space included).  libvirt rounds a module to 2 MiB
+     * (qemuDomainAlignMemorySizes()), not to the block size. */
+    if (cfg->block_size && cfg->size % cfg->block_size) {
+        g_autofree char *hex = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", cfg->block_size);
+
+        g_set_error(error, VMM_ERROR, VMM_ERR_VIRTIO_MEM_BLOCK_SIZE,
+                    _("%s: 'memdev' property memdev size has to be multiples of'block-size' (%s); give <size> as a multiple of <block>"),
+                    cfg->alias, hex);
+        return false;
+    }
     if (discard_manager__coordinated_require(&m->discard, true) < 0) {
         g_set_error(error, VMM_ERROR, VMM_ERR_DISCARD_BUSY,
                     _("%s: discarding RAM is disabled (%s), so virtio-mem cannot unplug memory; remove <locked/> from <memoryBacking> or use a KVM with a synchronous MMU"),
