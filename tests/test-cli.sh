@@ -245,6 +245,13 @@ if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["domains"][0]; as
 else
     not_ok "memlock wrapped"
 fi
+# virHostMemGetTHPSize(): the judged host's THP size decides libvirt's
+# smallest virtio-mem block (512 MiB on a 64 KiB-page arm64 host).
+mkdir -p "$tmp/thp/kernel/mm/transparent_hugepage"
+echo 536870912 >"$tmp/thp/kernel/mm/transparent_hugepage/hpage_pmd_size"
+expect 1 "a 2 MiB virtio-mem block on a host with 512 MiB THPs" -- check --xml "$src/tests/qemuxml2argv/virtio-mem-hugepage-prealloc.xml" --qemu-version 7.2 --sysfs "$tmp/thp"
+if grep -q 'block size too small, must be at least 524288KiB' "$tmp/out"; then ok "the host's THP size is libvirt's minimum"; else not_ok "THP size not used"; fi
+expect 0 "the same block on a host without the file (libvirt's 2 MiB fallback)" -- check --xml "$src/tests/qemuxml2argv/virtio-mem-hugepage-prealloc.xml" "${fixture[@]}"
 # The same bytes give the same verdict as the hook, which reads its
 # stdin by length: a UTF-16 domain with its BOM is a domain, not
 # malformed.

@@ -349,6 +349,25 @@ test_dma_entry_limit_bad(void)
     unlink(file);
 }
 
+/* virHostMemGetTHPSize(): the host's THP size, which libvirt validates a
+ * virtio-mem block against (512 MiB on a 64 KiB-page arm64 host). */
+static void
+test_thp_size(void)
+{
+    g_autofree char *root = g_build_filename(tmpdir, "thp", NULL);
+    g_autofree char *dir = g_build_filename(root, "kernel", "mm", "transparent_hugepage", NULL);
+    g_autofree char *file = g_build_filename(dir, "hpage_pmd_size", NULL);
+    g_autoptr(dmgHostProfile) none = profile_for("host1");
+    g_autoptr(dmgHostProfile) big = NULL;
+
+    g_assert_cmpuint(none->thp_size, ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(dir, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(file, "536870912\n", -1, NULL));
+    big = dmg_host_profile_new(root);
+    dmg_host_profile_read_sysfs(big);
+    g_assert_cmpuint(big->thp_size, ==, 536870912);
+}
+
 static void
 test_dma_entry_limit(void)
 {
@@ -1075,6 +1094,7 @@ main(int argc, char **argv)
     g_test_add_func("/host-profile/mdev/missing", test_mdev_missing);
     g_test_add_func("/host-profile/cache", test_cache);
     g_test_add_func("/host-profile/dma-entry-limit", test_dma_entry_limit);
+    g_test_add_func("/host-profile/thp-size", test_thp_size);
     g_test_add_func("/host-profile/dma-entry-limit-bad", test_dma_entry_limit_bad);
     g_test_add_func("/host-profile/driver-caps", test_driver_caps);
     g_test_add_func("/host-profile/file/valid", test_file_valid);

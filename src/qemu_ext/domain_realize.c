@@ -403,7 +403,7 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     vmm_machine__init_accel(m);
     dmg_libvirt_validate_machine(def, qemu, m);
     dmg_libvirt_validate_vcpu_topology(def, qemu, m);
-    dmg_libvirt_validate_memory(def, m);
+    dmg_libvirt_validate_memory(def, host, m);
     dmg_libvirt_validate_iommu(def, m);
     dmg_libvirt_validate_hostdevs(def, m);
     dmg_libvirt_validate_addresses(def, m);

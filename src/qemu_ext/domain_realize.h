@@ -44,7 +44,8 @@ void dmg_libvirt_validate_vcpu_topology(const dmgDomainDef *def, const dmgQemuPr
                                         vmm_machine *m);
 /* libvirt_validate.c: qemuDomainDefValidateMemoryHotplug() and
  * virDomainMemoryDefValidate(). */
-void dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m);
+void dmg_libvirt_validate_memory(const dmgDomainDef *def, const dmgHostProfile *host,
+                                 vmm_machine *m);
 /* libvirt_validate.c: virDomainDefIOMMUValidate() and
  * qemuValidateDomainDeviceDefIOMMU(). */
 void dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m);

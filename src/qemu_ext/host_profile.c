@@ -170,10 +170,28 @@ dmg_host_profile_read_dma_entry_limit(dmgHostProfile *profile)
 }
 
 
+/* virHostMemGetTHPSize() (src/util/virhostmem.c): the transparent huge
+ * page size libvirt validates a virtio-mem block against.  Unreadable:
+ * 0, and libvirt's own fallback (2 MiB) applies. */
+static void
+dmg_host_profile_read_thp_size(dmgHostProfile *profile)
+{
+    g_autofree char *path = g_build_filename(profile->sysfs_root, "kernel", "mm",
+                                             "transparent_hugepage", "hpage_pmd_size", NULL);
+    g_autofree char *contents = NULL;
+    guint64 size;
+
+    if (!dmg_file_read(path, DMG_FILE_MAX_SYSFS, &contents, NULL, NULL) ||
+        !g_ascii_string_to_unsigned(g_strstrip(contents), 10, 1, G_MAXINT64, &size, NULL))
+        return;
+    profile->thp_size = size;
+}
+
 void
 dmg_host_profile_read_sysfs(dmgHostProfile *profile)
 {
     dmg_host_profile_read_dma_entry_limit(profile);
+    dmg_host_profile_read_thp_size(profile);
     /* A profile file loaded earlier wins over the host, as one loaded
      * later does. */
     if (profile->iommu_dirty_tracking_source != DMG_HOST_FACT_PROFILE) {

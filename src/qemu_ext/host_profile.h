@@ -65,6 +65,8 @@ typedef struct {
     int devices_source;          /* dmgHostDevicesSource */
     char *nodedev_uri;           /* DMG_HOST_DEVICES_NODEDEV: the connection */
     guint64 dma_entry_limit;     /* vfio_iommu_type1 dma_entry_limit */
+    guint64 thp_size;            /* kernel/mm/transparent_hugepage/
+                                  * hpage_pmd_size, bytes; 0 unknown */
     bool iommu_dirty_tracking;   /* every host IOMMU unit tracks dirty pages */
     int iommu_dirty_tracking_source; /* dmgHostFactSource */
     int kvm_sync_mmu;            /* 1, 0, or -1 when /dev/kvm is absent */

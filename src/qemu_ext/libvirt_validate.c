@@ -135,14 +135,16 @@ dmg_memory_model_name(const dmgMemoryDef *mem)
  * the guest node exists; for virtio-mem, requested <= size, a block size
  * that is a power of two and at least the host's THP size
  * (virHostMemGetTHPSize(), which libvirt reads on the host that starts the
- * domain; dmaguard takes libvirt's own fallback, 2 MiB), and requested a
+ * domain: read from the judged sysfs tree, host_profile.c; libvirt's own
+ * fallback, 2 MiB, when it cannot be read), and requested a
  * multiple of it.  VIR_ERR_XML_DETAIL: virsh prints the bare message
  * (the real libvirtd in tests/libvirt-daemon.sh shows it). */
 static void
 dmg_libvirt_validate_memory_device(const dmgDomainDef *def, const dmgMemoryDef *mem,
-                                   vmm_machine *m)
+                                   const dmgHostProfile *host, vmm_machine *m)
 {
-    const guint64 thp = 2 * 1024 * 1024;
+    /* The judged host's THP size, else libvirt's fallback. */
+    const guint64 thp = host && host->thp_size ? host->thp_size : 2 * 1024 * 1024;
     g_autofree char *msg = NULL;
 
     if (mem->node >= 0 && def->numa_cells->len == 0) {
@@ -206,7 +208,8 @@ dmg_libvirt_post_parse_memory(const dmgDomainDef *def, guint64 hotplug, vmm_mach
  * virtio-mem when there are NUMA nodes, no hotplug of sgx-epc, and the
  * devices within <maxMemory> less the initial memory. */
 void
-dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m)
+dmg_libvirt_validate_memory(const dmgDomainDef *def, const dmgHostProfile *host,
+                            vmm_machine *m)
 {
     guint64 initial = 0, hotplug = 0;
     bool ppc64 = dmg_arch_is_ppc64(def->arch);
@@ -218,7 +221,7 @@ dmg_libvirt_validate_memory(const dmgDomainDef *def, vmm_machine *m)
         return;
     hotplug = 0;
     for (guint i = 0; i < nmems; i++)
-        dmg_libvirt_validate_memory_device(def, g_ptr_array_index(def->memories, i), m);
+        dmg_libvirt_validate_memory_device(def, g_ptr_array_index(def->memories, i), host, m);
     /* virDomainDefHasMemoryHotplug() */
     if (!def->max_memory_slots && !def->max_memory) {
         if (nmems)
