@@ -69,7 +69,7 @@ bin=$workdir/fuzz-$target
 # --- build -----------------------------------------------------------------
 # src/vmm needs gnutls (migration/tls.c) and liburing (vfio/soft.c pins
 # with io_uring), as src/vmm/meson.build links them.
-pkgs="libvirt libxml-2.0 glib-2.0 gio-2.0 json-glib-1.0 gnutls liburing"
+pkgs="libvirt libvirt-qemu libxml-2.0 glib-2.0 gio-2.0 json-glib-1.0 gnutls liburing"
 # shellcheck disable=SC2086  # $pkgs is a list of package names
 read -r -a pkg_cflags <<<"$(pkg-config --cflags $pkgs)"
 # shellcheck disable=SC2086
