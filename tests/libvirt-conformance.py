@@ -65,7 +65,7 @@ NOT_MODELLED = re.compile(r"vcpusched|Mock: no numa node|pci-expander-bus|"
                           r"shared memory device|tap device path|PCI controller with index")
 ABOUT_MODELLED = re.compile(r"[Hh]ostdev|mdev|VFIO|vfio|IOMMU|iommu|balloon|vCPU|vcpu|CPUs|"
                             r"memory device|hotplug|NUMA node|numa node|slots|zPCI|CCW|aw_bits|eim|"
-                            r"interrupt remapping|memory size", re.I)
+                            r"interrupt remapping|memory size|integrated device", re.I)
 # Cases whose XML needs files of libvirt's test tree (a relative <emulator>
 # or firmware path) are judged like the rest; dmaguard never opens them.
 QEMU = "8.0"          # the newest QEMU of libvirt 9.0's -latest test data

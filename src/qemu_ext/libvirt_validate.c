@@ -317,6 +317,16 @@ dmg_libvirt_validate_iommu(const dmgDomainDef *def, vmm_machine *m)
         /* virtio-iommu-pci is a PCI device (same function, libvirt 9.0). */
         vmm_findings__error(&m->findings, "libvirt-device-address", io->alias,
                             _("unsupported configuration: IOMMU device: 'virtio' needs a PCI address; remove the <address> of the <iommu> or make it type='pci'"));
+    } else if (io->model == DMG_IOMMU_MODEL_VIRTIO && io->guest.type == DMG_ADDRESS_PCI &&
+               io->guest.pci.present && io->guest.pci.bus != 0) {
+        /* qemuDomainDeviceCalculatePCIConnectFlags(): virtio-iommu is
+         * VIR_PCI_CONNECT_INTEGRATED, so virDomainPCIAddressFlagsCompatible()
+         * (src/conf/domain_addr.c, libvirt 9.0) wants it on bus 0. */
+        const dmgPCIAddress *a = &io->guest.pci;
+        g_autofree char *msg = g_strdup_printf(_("XML error: The device at PCI address %04x:%02x:%02x.%x needs to be an integrated device (bus=0); put the <iommu> on bus 0"),
+                                               a->domain, a->bus, a->slot, a->function);
+
+        vmm_findings__error(&m->findings, "libvirt-device-address", io->alias, msg);
     }
 }
 
