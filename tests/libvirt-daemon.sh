@@ -32,94 +32,33 @@
 #   - the migrate hook, invoked exactly as libvirt invokes it (a second
 #     daemon to migrate to is not set up; docs/libvirt.rst says so).
 # The daemon and every QEMU it started are stopped at the end, even when
-# the test fails.  Exit 77 (skip) without root, libvirtd or unshare.
+# the test fails.  Exit 77 (skip) without root, libvirtd, virsh, unshare or
+# the libvirt-qemu user.  The daemon's setup and teardown are
+# tests/libvirtd-private.sh's, shared with tests/libvirt-truth.sh.
 set -u
 build=$(cd "$1" && pwd) src=$(cd "$2" && pwd)
 hook="$build/tools/dmaguard-qemu-hook"
 tool="$build/tools/virt-dmaguard"
 
-skip() { echo "1..0 # SKIP $1"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root to run a system-mode libvirtd"
-command -v libvirtd >/dev/null || skip "libvirtd is not installed"
-command -v unshare >/dev/null || skip "unshare is not installed"
-getent passwd libvirt-qemu >/dev/null || skip "the libvirt-qemu user does not exist (tools/install-deps.sh creates it)"
+# shellcheck source=libvirtd-private.sh
+. "$src/tests/libvirtd-private.sh"
+lvp_require
 [ -x "$hook" ] || { echo "not ok 1 - $hook is not built"; exit 1; }
 
-T=$(mktemp -d /tmp/dmaguard-libvirtd.XXXXXX)
+lvp_init dmaguard-libvirtd
+T=$LVP_DIR
 # /dev/shm is the host's: the ivshmem file gets a name of this run's own.
 shm=dmgtest-shm-${T##*.}
-# Only what this test started is stopped, by PID: no name patterns, which
-# would also hit other QEMUs and daemons of the machine.
-# stop_pid PID: SIGTERM, up to 5 s to go, then SIGKILL.
-stop_pid() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    # A QEMU the live test stopped takes SIGTERM only once continued.
-    kill -CONT "$pid" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null
-}
-# pid_of FILE: the PID in a pidfile, if it holds one.
-pid_of() {
-    local pid
-    pid=$(head -c 32 "$1" 2>/dev/null | tr -d '[:space:]')
-    [[ $pid =~ ^[1-9][0-9]*$ ]] && echo "$pid"
-}
-# has_arg PID REGEX: an argument of PID's command line matches REGEX
-# whole, so a PID the kernel gave to another process since is left alone.
-has_arg() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qx -- "$2"; }
 # virt-dmaguard's emulator probe cache: this test's own.
 export XDG_CACHE_HOME=$T/xdg
 cleanup() {
-    local f pid dom
-    # Each QEMU the daemon started, from the pidfile libvirt keeps for it
-    # in its state directory, /run/libvirt/qemu/DOMAIN.pid, which is
-    # $T/run/qemu here (libvirt removes it when the domain stops): stopped
-    # while that PID still runs that domain (-name guest=DOMAIN,...); the
-    # driver's own driver.pid there names the daemon and matches no QEMU.
-    for f in "$T"/run/qemu/*.pid; do
-        [ -f "$f" ] || continue
-        dom=$(basename "$f" .pid)
-        pid=$(pid_of "$f") || continue
-        has_arg "$pid" "guest=$dom\(,.*\)\?" && stop_pid "$pid"
-    done
-    # A QEMU the daemon was probing for its capabilities when it stopped,
-    # from the pidfile it gave that QEMU (-pidfile .../qmp-XXXXXX/qmp.pid).
-    for f in "$T"/lib/qemu/qmp-*/qmp.pid; do
-        [ -f "$f" ] || continue
-        pid=$(pid_of "$f") || continue
-        has_arg "$pid" ".*/$(basename "$(dirname "$f")")/qmp\.pid" && stop_pid "$pid"
-    done
-    # The daemon: inner.sh wrote its PID ($!), and the daemon its pidfile.
-    for f in "$T/daemon.pid" "$T/libvirtd.pid"; do
-        pid=$(pid_of "$f") || continue
-        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] && stop_pid "$pid"
-    done
     # The ivshmem domain's shared memory file, named after this run.
     rm -f "/dev/shm/$shm"
-    rm -rf "$T"
+    # Every QEMU the daemon started, the daemon, and $T.
+    lvp_cleanup
 }
 trap cleanup EXIT
 
-mkdir -p "$T"/{etc/hooks/qemu.d,run,lib,log,cache,sock} /var/lib/libvirt /var/log/libvirt \
-    /var/cache/libvirt /run/libvirt
-cat >"$T/etc/libvirtd.conf" <<EOF
-unix_sock_dir = "$T/sock"
-unix_sock_rw_perms = "0700"
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-EOF
-cat >"$T/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-stdio_handler = "file"
-EOF
 cat >"$T/dmaguard.conf" <<EOF
 [hook]
 log=$T/hook.log
@@ -328,19 +267,6 @@ assert p["host_devices"] == "nodedev" and p["nodedev_uri"] == node, p
 assert sorted(x["name"] for x in n["domains"]) == ["gpu-passthrough", "misconfigured", "vgpu-mdev", "viommu-vfs", "virtio-mem"]
 EOF
 
-cat >"$T/inner.sh" <<EOF
-set -u
-mount --bind "$T/etc" /etc/libvirt
-mount --bind "$T/run" /run/libvirt
-mount --bind "$T/lib" /var/lib/libvirt
-mount --bind "$T/log" /var/log/libvirt
-mount --bind "$T/cache" /var/cache/libvirt
-libvirtd --config "$T/etc/libvirtd.conf" --pid-file "$T/libvirtd.pid" >"$T/daemon.log" 2>&1 &
-echo \$! >"$T/daemon.pid"
-for i in \$(seq 100); do [ -S "$T/sock/libvirt-sock" ] && break; sleep 0.1; done
-exec bash "$T/scenarios.sh"
-EOF
-
 cat >"$T/scenarios.sh" <<EOF
 set -u
 uri="qemu:///system?socket=$T/sock/libvirt-sock"
@@ -520,7 +446,7 @@ echo "1..\$n"
 [ "\$failed" -eq 0 ]
 EOF
 
-unshare -m --propagation private bash "$T/inner.sh"
+lvp_run bash "$T/scenarios.sh"
 rc=$?
 if [ $rc -ne 0 ]; then
     echo "# daemon log:"; sed 's/^/#   /' "$T/daemon.log" 2>/dev/null | tail -15
