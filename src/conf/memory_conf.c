@@ -328,12 +328,9 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
     xmlNodePtr hard = dmg_xml_child(dmg_xml_child(root, "memtune"), "hard_limit");
     xmlNodePtr mb = dmg_xml_child(root, "memoryBacking");
 
-    if (!mem) {
-        dmg_xml_error_missing(ctx, root, _("<memory>, the guest's memory size"),
-                              error);
+    if (mem && dmg_xml_scaled_value(ctx, mem, 1024, &def->memory, error) < 0)
         return -1;
-    }
-    if (dmg_xml_scaled_value(ctx, mem, 1024, &def->memory, error) < 0 ||
+    if (
         (cur && dmg_xml_scaled_value(ctx, cur, 1024, &def->current_memory, error) < 0) ||
         (max && dmg_xml_scaled_value(ctx, max, 1024, &def->max_memory, error) < 0) ||
         (max && dmg_xml_prop_uint(ctx, max, "slots", 10, 4096,
@@ -345,6 +342,19 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
         (mb && dmg_memory_backing_parse(ctx, mb, def, error) < 0) ||
         dmg_numa_parse(ctx, dmg_xml_child(dmg_xml_child(root, "cpu"), "numa"), def, error) < 0)
         return -1;
+    /* virDomainDefPostParseMemory() (src/conf/domain_postparse.c): the
+     * NUMA cells give the size when <memory> does not; neither is an
+     * error.  (qemu_postparse.c sizes the initial memory from the cells
+     * in any case.) */
+    if (!mem) {
+        for (guint i = 0; i < def->numa_cells->len; i++)
+            def->memory += g_array_index(def->numa_cells, guint64, i);
+        if (!def->memory) {
+            dmg_xml_error_missing(ctx, root, _("<memory>, the guest's memory size (or <cpu><numa> cells with theirs)"),
+                                  error);
+            return -1;
+        }
+    }
     if (!cur)
         def->current_memory = def->memory;
     def->hard_limit_set = hard != NULL;
