@@ -281,6 +281,9 @@ test_wrong_value_types(void)
           "</memballoon></devices></domain>", { "t.xml:4", "partial", "ccw", NULL } },
         { HEAD "<devices><memballoon model='virtio'><driver ats='yes'/></memballoon>"
           "</devices></domain>", { "'yes'", "'ats'", "<driver>", NULL } },
+        /* virBitmapParse() for a <page>'s nodeset */
+        { HEAD "<memoryBacking><hugepages><page size='2048' nodeset='0-x'/></hugepages>"
+          "</memoryBacking></domain>", { "'0-x'", "'nodeset'", "<page>", NULL } },
         { HEAD "<devices><disk type='floppy'/></devices></domain>",
           { "'floppy'", "'type'", "<disk>", NULL } },
         { HEAD "<devices><disk type='file'><backingStore type='nvme0'/></disk></devices></domain>",

@@ -41,6 +41,12 @@ DMG_ENUM_IMPL(dmgStorageType, DMG_STORAGE_TYPE_LAST,
 /* Freeing                                                             */
 
 void
+dmg_hugepage_def_clear(gpointer data)
+{
+    g_clear_pointer(&((dmgHugepageDef *)data)->nodes, g_free);
+}
+
+void
 dmg_domain_def_free(dmgDomainDef *def)
 {
     if (!def)
@@ -54,6 +60,8 @@ dmg_domain_def_free(dmgDomainDef *def)
     g_free(def->stored_checked);
     g_free(def->stored_summary);
     g_ptr_array_unref(def->hostdevs);
+    if (def->hugepage_list)
+        g_array_unref(def->hugepage_list);
     g_clear_pointer(&def->hostdev_index, g_hash_table_unref);
     g_ptr_array_unref(def->memories);
     g_ptr_array_unref(def->parse_warnings);

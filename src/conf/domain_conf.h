@@ -285,6 +285,13 @@ typedef enum {
 } dmgMemoryModel;
 DMG_ENUM_DECL(dmgMemoryModel);
 
+/* One <memoryBacking><hugepages><page size= nodeset=/>. */
+typedef struct {
+    guint64 size;                /* bytes, 0 when absent */
+    guint8 *nodes;               /* DMG_DOMAIN_MAX_NUMA_CELLS flags, or NULL
+                                  * without a nodeset (the default page) */
+} dmgHugepageDef;
+
 typedef struct {
     int model;                   /* dmgMemoryModel */
     guint64 size;                /* target/size */
@@ -327,6 +334,7 @@ typedef struct {
 
     bool locked;                 /* memoryBacking/locked */
     bool hugepages;              /* memoryBacking/hugepages */
+    GArray *hugepage_list;       /* dmgHugepageDef: every hugepages/page */
     guint64 hugepage_size;       /* first hugepages/page@size, 0 = default */
 
     int ioapic_driver;           /* dmgIoapicDriver */

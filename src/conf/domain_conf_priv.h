@@ -20,6 +20,10 @@
 #include "domain_conf.h"
 #include "xml_util.h"
 
+/* domain_conf.c */
+
+void dmg_hugepage_def_clear(gpointer data);
+
 /* device_conf.c */
 
 char *dmg_parse_alias(xmlNodePtr dev);

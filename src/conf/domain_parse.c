@@ -43,6 +43,8 @@ dmg_domain_def_new(void)
     def->memories = g_ptr_array_new_with_free_func((GDestroyNotify)dmg_memory_def_free);
     def->parse_warnings = g_ptr_array_new_with_free_func(g_free);
     def->numa_cells = g_array_new(FALSE, FALSE, sizeof(guint64));
+    def->hugepage_list = g_array_new(FALSE, TRUE, sizeof(dmgHugepageDef));
+    g_array_set_clear_func(def->hugepage_list, dmg_hugepage_def_clear);
     def->numa_cpus = g_ptr_array_new_with_free_func(g_free);
     def->vdpa_interfaces = g_ptr_array_new_null_terminated(0, g_free, TRUE);
     def->pci_controllers = g_array_new(FALSE, FALSE, sizeof(dmgPCIControllerDef));

@@ -167,6 +167,8 @@ dmg_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr node, dmgDomainDef *def,
     return 0;
 }
 
+static gboolean dmg_bitmap_parse(const char *text, guint max, guint8 *set);
+
 /* ------------------------------------------------------------------ */
 /* The guest's memory                                                  */
 
@@ -180,6 +182,46 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
 
     def->locked = dmg_xml_child(mb, "locked") != NULL;
     def->hugepages = huge != NULL;
+    /* Every <page>, for virDomainDefMemtuneValidate(): its size and the
+     * guest NUMA nodes of its nodeset (virDomainHugepagesParseXML()). */
+    for (xmlNodePtr p = huge ? huge->children : NULL; p; p = p->next) {
+        g_autofree char *nodeset = NULL;
+        g_autofree char *psize = NULL;
+        g_autofree char *punit = NULL;
+        dmgHugepageDef hp = { 0 };
+
+        if (!dmg_xml_is(p, NULL, "page"))
+            continue;
+        if (def->hugepage_list->len >= DMG_DOMAIN_MAX_NUMA_CELLS) {
+            dmg_xml_error_invalid(ctx, p, NULL, "page", _("at most 4096 <page> elements"), error);
+            return -1;
+        }
+        psize = dmg_xml_prop(p, "size");
+        punit = dmg_xml_prop(p, "unit");
+        if (psize) {
+            xmlNodePtr tmp = xmlNewNode(NULL, BAD_CAST "page");
+            int r;
+
+            xmlNodeSetContent(tmp, BAD_CAST psize);
+            if (punit)
+                xmlSetProp(tmp, BAD_CAST "unit", BAD_CAST punit);
+            tmp->line = p->line;
+            r = dmg_xml_scaled_value(ctx, tmp, 1024, &hp.size, error);
+            xmlFreeNode(tmp);
+            if (r < 0)
+                return -1;
+        }
+        if ((nodeset = dmg_xml_prop(p, "nodeset"))) {
+            hp.nodes = g_new0(guint8, DMG_DOMAIN_MAX_NUMA_CELLS);
+            if (!dmg_bitmap_parse(nodeset, DMG_DOMAIN_MAX_NUMA_CELLS - 1, hp.nodes)) {
+                g_free(hp.nodes);
+                dmg_xml_error_invalid(ctx, p, "nodeset", nodeset,
+                                      _("a list of guest NUMA node numbers and ranges such as '0-1'"), error);
+                return -1;
+            }
+        }
+        g_array_append_val(def->hugepage_list, hp);
+    }
     if (page) {
         g_autofree char *size = dmg_xml_prop(page, "size");
         g_autofree char *unit = dmg_xml_prop(page, "unit");
@@ -209,12 +251,12 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
 /* A cell's cpus, in libvirt's bitmap syntax (virBitmapParse(): "0-3,^2,8"),
  * formatted back as libvirt does (virBitmapFormat(): "0-1,3,8"); NULL and
  * an error when it is not one. */
-static char *
-dmg_cpus_parse(const dmgXmlCtx *ctx, xmlNodePtr cell, const char *text, GError **error)
+/* libvirt's bitmap syntax (virBitmapParse(): "0-3,^2,8") into @set of
+ * @max + 1 entries; FALSE when @text is not one. */
+static gboolean
+dmg_bitmap_parse(const char *text, guint max, guint8 *set)
 {
-    g_autofree guint8 *set = g_new0(guint8, DMG_MAX_VCPU_ID + 1);
     g_auto(GStrv) items = g_strsplit(text, ",", -1);
-    g_autoptr(GString) out = g_string_new(NULL);
 
     for (char **it = items; *it; it++) {
         char *item = g_strstrip(*it);
@@ -223,17 +265,28 @@ dmg_cpus_parse(const dmgXmlCtx *ctx, xmlNodePtr cell, const char *text, GError *
         g_auto(GStrv) ends = g_strsplit(item + neg, "-", 2);
 
         if (!ends[0] ||
-            !g_ascii_string_to_unsigned(ends[0], 10, 0, DMG_MAX_VCPU_ID, &lo, NULL) ||
-            (ends[1] && !g_ascii_string_to_unsigned(ends[1], 10, lo, DMG_MAX_VCPU_ID, &hi, NULL)) ||
-            (neg && ends[1])) {
-            dmg_xml_error_invalid(ctx, cell, "cpus", text,
-                                  _("a list of vCPU numbers and ranges such as '0-3,^2,8'"), error);
-            return NULL;
-        }
+            !g_ascii_string_to_unsigned(ends[0], 10, 0, max, &lo, NULL) ||
+            (ends[1] && !g_ascii_string_to_unsigned(ends[1], 10, lo, max, &hi, NULL)) ||
+            (neg && ends[1]))
+            return FALSE;
         if (!ends[1])
             hi = lo;
         for (guint64 v = lo; v <= hi; v++)
             set[v] = !neg;
+    }
+    return TRUE;
+}
+
+static char *
+dmg_cpus_parse(const dmgXmlCtx *ctx, xmlNodePtr cell, const char *text, GError **error)
+{
+    g_autofree guint8 *set = g_new0(guint8, DMG_MAX_VCPU_ID + 1);
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    if (!dmg_bitmap_parse(text, DMG_MAX_VCPU_ID, set)) {
+        dmg_xml_error_invalid(ctx, cell, "cpus", text,
+                              _("a list of vCPU numbers and ranges such as '0-3,^2,8'"), error);
+        return NULL;
     }
     for (guint v = 0; v <= DMG_MAX_VCPU_ID; v++) {
         guint end = v;
@@ -354,6 +407,17 @@ dmg_domain_memory_parse(const dmgXmlCtx *ctx, xmlNodePtr root,
                                   error);
             return -1;
         }
+    }
+    /* virDomainDefPostParseMemtune(): without guest NUMA, a nodeset of
+     * only node 0 means the default page. */
+    for (guint i = 0; !def->numa_cells->len && i < def->hugepage_list->len; i++) {
+        dmgHugepageDef *hp = &g_array_index(def->hugepage_list, dmgHugepageDef, i);
+        bool beyond_zero = false;
+
+        for (guint n = 1; hp->nodes && n < DMG_DOMAIN_MAX_NUMA_CELLS; n++)
+            beyond_zero |= hp->nodes[n];
+        if (hp->nodes && !beyond_zero)
+            g_clear_pointer(&hp->nodes, g_free);
     }
     if (!cur)
         def->current_memory = def->memory;

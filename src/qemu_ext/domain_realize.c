@@ -408,6 +408,7 @@ dmg_domain_realize_on(const dmgDomainDef *def, dmgHostProfile *host,
     dmg_libvirt_validate_hostdevs(def, m);
     dmg_libvirt_validate_addresses(def, m);
     dmg_libvirt_validate_aliases(def, m);
+    dmg_libvirt_validate_hugepages(def, m);
     dmg_libvirt_hostdev_check(def, host, m);
     dmg_libvirt_migration_check(def, host, qemu, m);
     dmg_realize_iommu(def, m);

@@ -36,6 +36,7 @@ int dmg_hostdev_group(const dmgDomainDef *def, const dmgHostdevDef *h,
 void dmg_libvirt_validate_hostdevs(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_validate_addresses(const dmgDomainDef *def, vmm_machine *m);
 void dmg_libvirt_validate_aliases(const dmgDomainDef *def, vmm_machine *m);
+void dmg_libvirt_validate_hugepages(const dmgDomainDef *def, vmm_machine *m);
 /* libvirt_validate.c: the machine type check of qemuValidateDomainDef(). */
 void dmg_libvirt_validate_machine(const dmgDomainDef *def, const dmgQemuProfile *qemu,
                                   vmm_machine *m);

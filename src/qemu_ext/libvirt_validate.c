@@ -630,3 +630,41 @@ dmg_libvirt_validate_aliases(const dmgDomainDef *def, vmm_machine *m)
         g_hash_table_add(seen, (gpointer)alias);
     }
 }
+
+/* virDomainDefMemtuneValidate() (src/conf/domain_validate.c, libvirt 9.0),
+ * at define: one <page> without a nodeset at most (the default size), no
+ * guest NUMA node in two nodesets, and every node of a nodeset a guest
+ * NUMA cell.  libvirt's sizes are KiB. */
+void
+dmg_libvirt_validate_hugepages(const dmgDomainDef *def, vmm_machine *m)
+{
+    GArray *pages = def->hugepage_list;
+    g_autofree char *msg = NULL;
+
+    for (guint i = 0; i < pages->len && !msg; i++) {
+        const dmgHugepageDef *a = &g_array_index(pages, dmgHugepageDef, i);
+
+        for (guint j = 0; j < i && !msg; j++) {
+            const dmgHugepageDef *b = &g_array_index(pages, dmgHugepageDef, j);
+            bool overlap = false;
+
+            for (guint n = 0; a->nodes && b->nodes && n < DMG_DOMAIN_MAX_NUMA_CELLS; n++)
+                overlap |= a->nodes[n] && b->nodes[n];
+            if (overlap)
+                msg = g_strdup_printf(_("nodeset attribute of hugepages of sizes %llu and %llu intersect; give each guest NUMA node one page size"),
+                                      (unsigned long long)(a->size / 1024),
+                                      (unsigned long long)(b->size / 1024));
+            else if (!a->nodes && !b->nodes)
+                msg = g_strdup_printf(_("two master hugepages detected: %llu and %llu; give all but one <page> a nodeset"),
+                                      (unsigned long long)(a->size / 1024),
+                                      (unsigned long long)(b->size / 1024));
+        }
+        for (guint n = def->numa_cells->len; !msg && a->nodes && n < DMG_DOMAIN_MAX_NUMA_CELLS; n++) {
+            if (a->nodes[n])
+                msg = g_strdup_printf(_("hugepages: node %u not found; the guest has %u NUMA cells"),
+                                      n, def->numa_cells->len);
+        }
+    }
+    if (msg)
+        vmm_findings__error(&m->findings, "libvirt-hugepages", NULL, msg);
+}
