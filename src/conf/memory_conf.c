@@ -177,17 +177,15 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
                          GError **error)
 {
     xmlNodePtr huge = dmg_xml_child(mb, "hugepages");
-    xmlNodePtr page = dmg_xml_child(huge, "page");
-    guint64 kib_size;
 
     def->locked = dmg_xml_child(mb, "locked") != NULL;
     def->hugepages = huge != NULL;
-    /* Every <page>, for virDomainDefMemtuneValidate(): its size and the
-     * guest NUMA nodes of its nodeset (virDomainHugepagesParseXML()). */
+    /* Every <page size= unit= nodeset=/>, for virDomainDefMemtuneValidate():
+     * its size and the guest NUMA nodes of its nodeset
+     * (virDomainHugepagesParseXML()).  The first one's size backs the
+     * guest's memory. */
     for (xmlNodePtr p = huge ? huge->children : NULL; p; p = p->next) {
         g_autofree char *nodeset = NULL;
-        g_autofree char *psize = NULL;
-        g_autofree char *punit = NULL;
         dmgHugepageDef hp = { 0 };
 
         if (!dmg_xml_is(p, NULL, "page"))
@@ -196,21 +194,8 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
             dmg_xml_error_invalid(ctx, p, NULL, "page", _("at most 4096 <page> elements"), error);
             return -1;
         }
-        psize = dmg_xml_prop(p, "size");
-        punit = dmg_xml_prop(p, "unit");
-        if (psize) {
-            xmlNodePtr tmp = xmlNewNode(NULL, BAD_CAST "page");
-            int r;
-
-            xmlNodeSetContent(tmp, BAD_CAST psize);
-            if (punit)
-                xmlSetProp(tmp, BAD_CAST "unit", BAD_CAST punit);
-            tmp->line = p->line;
-            r = dmg_xml_scaled_value(ctx, tmp, 1024, &hp.size, error);
-            xmlFreeNode(tmp);
-            if (r < 0)
-                return -1;
-        }
+        if (dmg_xml_prop_scaled(ctx, p, "size", "unit", 1024, &hp.size, error) < 0)
+            return -1;
         if ((nodeset = dmg_xml_prop(p, "nodeset"))) {
             hp.nodes = g_new0(guint8, DMG_DOMAIN_MAX_NUMA_CELLS);
             if (!dmg_bitmap_parse(nodeset, DMG_DOMAIN_MAX_NUMA_CELLS - 1, hp.nodes)) {
@@ -220,28 +205,9 @@ dmg_memory_backing_parse(const dmgXmlCtx *ctx, xmlNodePtr mb, dmgDomainDef *def,
                 return -1;
             }
         }
+        if (!def->hugepage_list->len)
+            def->hugepage_size = hp.size;
         g_array_append_val(def->hugepage_list, hp);
-    }
-    if (page) {
-        g_autofree char *size = dmg_xml_prop(page, "size");
-        g_autofree char *unit = dmg_xml_prop(page, "unit");
-
-        /* <page size='1' unit='G'/>: size is an attribute here, so reuse
-         * the element parser on a scratch node holding it as text. */
-        if (size) {
-            xmlNodePtr tmp = xmlNewNode(NULL, BAD_CAST "page");
-            int ret;
-
-            xmlNodeSetContent(tmp, BAD_CAST size);
-            if (unit)
-                xmlSetProp(tmp, BAD_CAST "unit", BAD_CAST unit);
-            tmp->line = page->line;
-            ret = dmg_xml_scaled_value(ctx, tmp, 1024, &kib_size, error);
-            xmlFreeNode(tmp);
-            if (ret < 0)
-                return -1;
-            def->hugepage_size = kib_size;
-        }
     }
     return 0;
 }
